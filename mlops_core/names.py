@@ -1,0 +1,213 @@
+"""Names of everything the platform creates, derived from (environment, project, model).
+
+SageMaker names must match ``^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$``; ECR repository names must be
+lowercase. Project and model names are therefore restricted to lowercase words joined by single
+hyphens, which is valid in both, and ``--`` is reserved as the project/model separator so that
+``a-b``/``c`` and ``a``/``b-c`` never collide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import semver
+
+NAME_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+NAME_MAX_LENGTH = 40
+SAGEMAKER_NAME_MAX_LENGTH = 63
+SAGEMAKER_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+# Leaves room for the run suffix "-v999-999-999-r9999-YYYYmmddHHMMSS" (34 characters).
+STEM_MAX_LENGTH = 29
+TIMESTAMP_FORMAT = "%Y%m%d%H%M%S"
+
+# DAG ids: the trigger Lambda's allow-list and the CI tool derive from these.
+DAG_TRAINING = "mlops_training_evaluation"
+DAG_DEPLOYMENT = "mlops_deployment"
+DAG_RETRAINING = "mlops_retraining"
+TRIGGERABLE_DAGS = (DAG_TRAINING, DAG_DEPLOYMENT)
+
+# CloudWatch namespaces.
+MODEL_METRICS_NAMESPACE = "MLOps/Models"
+PIPELINE_METRICS_NAMESPACE = "MLOps/Pipelines"
+
+# Environment variables carrying the model manifest into the serving container. The model
+# template reads exactly these names (tests/test_conventions.py checks that it does).
+MANIFEST_ENV = {
+    "model_name": "MLOPS_MODEL_NAME",
+    "model_version": "MLOPS_MODEL_VERSION",
+    "training_data": "MLOPS_TRAINING_DATA",
+    "trained_at": "MLOPS_TRAINED_AT",
+    "source_commit": "MLOPS_SOURCE_COMMIT",
+}
+
+# Paths inside the MWAA DAG folder (and the S3 prefix "dags/" of the environment's bucket).
+PIPELINE_CONFIG_DIR = "pipelines"
+
+
+class InvalidName(ValueError):
+    """A name breaks a platform naming rule; the message names the field and the value."""
+
+
+def validate_name(field: str, value: str) -> str:
+    """Check a project or model name; return it unchanged or raise naming field and value."""
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
+        raise InvalidName(
+            f"{field}={value!r} is invalid: use lowercase letters and digits, words joined by "
+            "single hyphens (valid as an ECR repository path and a SageMaker name)"
+        )
+    if len(value) > NAME_MAX_LENGTH:
+        raise InvalidName(f"{field}={value!r} is longer than {NAME_MAX_LENGTH} characters")
+    return value
+
+
+def ecr_repository_name(project: str, model: str) -> str:
+    return f"{validate_name('project', project)}/{validate_name('model', model)}"
+
+
+def model_stem(project: str, model: str) -> str:
+    """Stable prefix of every SageMaker name of one model (endpoint, package group, jobs).
+
+    Long pairs are shortened with a hash of the full pair, so the stem stays unique and stable.
+    """
+    full = f"{validate_name('project', project)}--{validate_name('model', model)}"
+    if len(full) <= STEM_MAX_LENGTH:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:6]
+    return f"{full[: STEM_MAX_LENGTH - 7].rstrip('-')}-{digest}"
+
+
+def endpoint_name(project: str, model: str) -> str:
+    return model_stem(project, model)
+
+
+def model_package_group_name(project: str, model: str) -> str:
+    return model_stem(project, model)
+
+
+def dashboard_name(environment: str, project: str, model: str) -> str:
+    # Dashboard names allow [A-Za-z0-9_-]; keep the readable unshortened pair.
+    return f"mlops-{environment}-{project}--{model}"
+
+
+def pipeline_config_path(project: str, model: str) -> str:
+    """Path of a model's pipeline configuration, relative to the DAG folder."""
+    return f"{PIPELINE_CONFIG_DIR}/{validate_name('project', project)}/{validate_name('model', model)}.json"
+
+
+def training_data_uri(bucket: str, project: str, model: str) -> str:
+    return f"s3://{bucket}/{project}/{model}/training/"
+
+
+def run_output_uri(bucket: str, project: str, model: str, run_name: str) -> str:
+    return f"s3://{bucket}/{project}/{model}/runs/{run_name}/"
+
+
+_RUN_RE = re.compile(
+    r"^(?P<stem>.+)-v(?P<major>\d+)-(?P<minor>\d+)-(?P<patch>\d+)-r(?P<retrain>\d+)-(?P<ts>\d{14})$"
+)
+
+
+@dataclass(frozen=True, order=True)
+class RunName:
+    """Name of one training run, used for its training job, processing job, model and endpoint
+    config (SageMaker keeps a separate namespace per resource type).
+
+    Format: ``{stem}-v{major}-{minor}-{patch}-r{retrain}-{YYYYmmddHHMMSS}``. Ordering sorts by
+    version, then retraining number, then time, which is the order a model's history is read in.
+    """
+
+    version: semver.Version
+    retrain: int
+    trained_at: datetime
+    stem: str
+
+    def __post_init__(self) -> None:
+        if self.version.prerelease or self.version.build:
+            raise InvalidName(
+                f"version={self.version} is invalid for a SageMaker run: only MAJOR.MINOR.PATCH "
+                "release versions are trained"
+            )
+        if self.retrain < 0:
+            raise InvalidName(f"retrain={self.retrain} must be >= 0")
+        name = self.format()
+        if len(name) > SAGEMAKER_NAME_MAX_LENGTH or not SAGEMAKER_NAME_PATTERN.fullmatch(name):
+            raise InvalidName(f"run name {name!r} breaks SageMaker's 63-character name rule")
+
+    @classmethod
+    def new(
+        cls, project: str, model: str, version: str | semver.Version, retrain: int,
+        trained_at: datetime | None = None,
+    ) -> RunName:
+        when = (trained_at or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+        parsed = version if isinstance(version, semver.Version) else parse_version(version)
+        return cls(version=parsed, retrain=retrain, trained_at=when, stem=model_stem(project, model))
+
+    @classmethod
+    def parse(cls, name: str) -> RunName:
+        match = _RUN_RE.fullmatch(name)
+        if not match:
+            raise InvalidName(f"{name!r} is not a platform run name")
+        return cls(
+            version=semver.Version(int(match["major"]), int(match["minor"]), int(match["patch"])),
+            retrain=int(match["retrain"]),
+            trained_at=datetime.strptime(match["ts"], TIMESTAMP_FORMAT).replace(tzinfo=timezone.utc),
+            stem=match["stem"],
+        )
+
+    @property
+    def model_version(self) -> str:
+        """The model's semantic version: the image version plus the retraining number as build
+        metadata, e.g. ``1.4.2+r3``."""
+        return f"{self.version}+r{self.retrain}"
+
+    def format(self) -> str:
+        v = self.version
+        ts = self.trained_at.strftime(TIMESTAMP_FORMAT)
+        return f"{self.stem}-v{v.major}-{v.minor}-{v.patch}-r{self.retrain}-{ts}"
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def parse_version(value: str) -> semver.Version:
+    """Parse an image tag (``1.2.3`` or ``v1.2.3``) into a semantic version, or raise naming it."""
+    text = value[1:] if isinstance(value, str) and value.startswith("v") else value
+    try:
+        return semver.Version.parse(text)
+    except (TypeError, ValueError) as exc:
+        raise InvalidName(f"version={value!r} is not a semantic version (MAJOR.MINOR.PATCH)") from exc
+
+
+def latest_run(names: list[str], project: str, model: str) -> RunName | None:
+    """The newest run of a model among SageMaker names (e.g. from ``list_models``).
+
+    Filters and sorts client-side because the API's NameContains/sorting are partial.
+    """
+    stem = model_stem(project, model)
+    runs = []
+    for name in names:
+        try:
+            run = RunName.parse(name)
+        except InvalidName:
+            continue
+        if run.stem == stem:
+            runs.append(run)
+    return max(runs, default=None)
+
+
+def next_retrain_number(names: list[str], project: str, model: str, version: str | semver.Version) -> int:
+    """Retraining number for a new run of ``version``: 0 for its first training, then +1."""
+    target = version if isinstance(version, semver.Version) else parse_version(version)
+    stem = model_stem(project, model)
+    numbers = []
+    for name in names:
+        try:
+            run = RunName.parse(name)
+        except InvalidName:
+            continue
+        if run.stem == stem and run.version == target:
+            numbers.append(run.retrain)
+    return max(numbers) + 1 if numbers else 0
