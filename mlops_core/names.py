@@ -29,9 +29,21 @@ DAG_DEPLOYMENT = "mlops_deployment"
 DAG_RETRAINING = "mlops_retraining"
 TRIGGERABLE_DAGS = (DAG_TRAINING, DAG_DEPLOYMENT)
 
-# CloudWatch namespaces.
+# CloudWatch metrics the DAGs publish and the dashboards/alarms read.
+# Evaluation metrics: namespace MODEL_METRICS_NAMESPACE, metric name = metric key ("f1", "mse"...),
+# dimensions model_metric_dimensions(...).
 MODEL_METRICS_NAMESPACE = "MLOps/Models"
+# Pipeline health: metric PIPELINE_FAILURE_METRIC, dimensions pipeline_metric_dimensions(...).
 PIPELINE_METRICS_NAMESPACE = "MLOps/Pipelines"
+PIPELINE_FAILURE_METRIC = "TaskFailures"
+
+
+def model_metric_dimensions(environment: str, project: str, model: str) -> dict[str, str]:
+    return {"Environment": environment, "Project": project, "Model": model}
+
+
+def pipeline_metric_dimensions(environment: str, dag_id: str) -> dict[str, str]:
+    return {"Environment": environment, "Dag": dag_id}
 
 # Environment variables carrying the model manifest into the serving container. The model
 # template reads exactly these names (tests/test_conventions.py checks that it does).

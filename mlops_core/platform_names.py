@@ -70,6 +70,14 @@ class PlatformNames:
     def slack_webhook_secret(self) -> str:
         return f"mlops/{self.environment}/slack-webhook"
 
+    @property
+    def log_delivery_stream(self) -> str:
+        return f"mlops-{self.environment}-logs"
+
+    @property
+    def logs_to_firehose_role(self) -> str:
+        return f"mlops-{self.environment}-logs-to-firehose"
+
     def sagemaker_role(self, stem: str) -> str:
         # IAM role names are limited to 64 characters; a model stem is at most 29.
         return f"mlops-{self.environment}-{stem}-sm"
