@@ -104,9 +104,21 @@ def dashboard_name(environment: str, project: str, model: str) -> str:
     return f"mlops-{environment}-{project}--{model}"
 
 
+PIPELINE_CONFIG_FILE = "pipeline.json"
+
+
+def pipeline_config_dir(project: str, model: str) -> str:
+    """Folder of a model's pipeline configuration, relative to the DAG folder.
+
+    One folder per model, so each model's deployment can prune its own folder without touching
+    any other model's configuration.
+    """
+    return f"{PIPELINE_CONFIG_DIR}/{validate_name('project', project)}/{validate_name('model', model)}"
+
+
 def pipeline_config_path(project: str, model: str) -> str:
     """Path of a model's pipeline configuration, relative to the DAG folder."""
-    return f"{PIPELINE_CONFIG_DIR}/{validate_name('project', project)}/{validate_name('model', model)}.json"
+    return f"{pipeline_config_dir(project, model)}/{PIPELINE_CONFIG_FILE}"
 
 
 def training_data_uri(bucket: str, project: str, model: str) -> str:

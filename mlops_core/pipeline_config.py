@@ -1,7 +1,7 @@
 """The pipeline configuration of one model: what ``ModelPipeline`` publishes and the DAGs read.
 
 ``ModelPipeline`` validates it at synth time and deploys it as JSON into the DAG bundle
-(``dags/pipelines/<project>/<model>.json``), so DAG tasks read it from local disk: no AWS call at
+(``dags/pipelines/<project>/<model>/pipeline.json``), so DAG tasks read it from local disk: no AWS call at
 parse time, and a configuration change rolls out with ``cdk deploy``.
 """
 
@@ -157,7 +157,7 @@ def load_pipeline_config(dags_folder: str | Path, project: str, model: str) -> P
 def list_pipeline_configs(dags_folder: str | Path) -> list[PipelineConfig]:
     """Every model's configuration in the DAG bundle, sorted by project then model."""
     root = Path(dags_folder) / names.PIPELINE_CONFIG_DIR
-    configs = [PipelineConfig.model_validate_json(p.read_text()) for p in sorted(root.glob("*/*.json"))]
+    configs = [PipelineConfig.model_validate_json(p.read_text()) for p in sorted(root.glob(f"*/*/{names.PIPELINE_CONFIG_FILE}"))]
     return sorted(configs, key=lambda c: (c.project, c.model))
 
 
