@@ -1,0 +1,1 @@
+"""The local SageMaker: control plane (``SageMaker.*`` JSON operations) and runtime InvokeEndpoint."""

@@ -1,0 +1,397 @@
+"""Models, endpoint configs and endpoints (Creating/Updating/RollingBack/InService/Failed), and the
+runtime's InvokeEndpoint."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from local_aws.sagemaker.core import ACCOUNT_ID, ServiceCore, public, validate_name
+from local_aws.sagemaker.listing import ListSpec, list_page
+from local_aws.sagemaker.runners import Deployment, RunnerContext, RunnerFailure
+from local_aws.scenario import rule_matches
+from local_aws.wire import AwsError
+
+MODEL_LIST = ListSpec(
+    list_key="Models",
+    name_key="ModelName",
+    sort_fields={"Name": "ModelName", "CreationTime": "CreationTime"},
+    default_order="Descending",
+    summary=lambda r: {"ModelName": r["ModelName"], "ModelArn": r["ModelArn"], "CreationTime": r["CreationTime"]},
+)
+CONFIG_LIST = ListSpec(
+    list_key="EndpointConfigs",
+    name_key="EndpointConfigName",
+    sort_fields={"Name": "EndpointConfigName", "CreationTime": "CreationTime"},
+    default_order="Descending",
+    summary=lambda r: {
+        "EndpointConfigName": r["EndpointConfigName"],
+        "EndpointConfigArn": r["EndpointConfigArn"],
+        "CreationTime": r["CreationTime"],
+    },
+)
+ENDPOINT_LIST = ListSpec(
+    list_key="Endpoints",
+    name_key="EndpointName",
+    sort_fields={"Name": "EndpointName", "CreationTime": "CreationTime", "Status": "EndpointStatus"},
+    default_order="Descending",
+    status_key="EndpointStatus",
+    summary=lambda r: {
+        k: r[k] for k in ("EndpointName", "EndpointArn", "CreationTime", "LastModifiedTime", "EndpointStatus")
+    },
+)
+
+# What AWS reports when a new variant's container never becomes healthy.
+DEFAULT_DEPLOY_FAILURE = (
+    "The primary container for production variant {variant} did not pass the ping health check. "
+    "Please check CloudWatch logs for this endpoint."
+)
+ENDPOINT_LOG_GROUP = "/aws/sagemaker/Endpoints/{name}"
+
+
+class EndpointOperations(ServiceCore):
+    # -- models ----------------------------------------------------------------------------------
+    def op_CreateModel(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        name = validate_name(p["ModelName"], "modelName")
+        arn = self.arn(region, "model", name)
+        with self.lock:
+            models = self.region(region).models
+            if name.lower() in models:
+                raise AwsError("ValidationException", f'Cannot create already existing model "{arn}".')
+            if not p.get("PrimaryContainer") and not p.get("Containers"):
+                raise AwsError("ValidationException", "Either PrimaryContainer or Containers must be specified.")
+            record = {k: v for k, v in p.items() if k != "Tags"}
+            record.update(ModelArn=arn, CreationTime=time.time(), EnableNetworkIsolation=p.get("EnableNetworkIsolation", False))
+            models[name.lower()] = record
+            self.store_tags(region, arn, p.get("Tags"))
+        return {"ModelArn": arn}
+
+    def op_DescribeModel(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            return public(self._model(region, p["ModelName"]))
+
+    def op_ListModels(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            return list_page(list(self.region(region).models.values()), p, MODEL_LIST)
+
+    def op_DeleteModel(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self._model(region, p["ModelName"])
+            del self.region(region).models[p["ModelName"].lower()]
+        return {}
+
+    def _model(self, region: str, name: str) -> dict[str, Any]:
+        model = self.region(region).models.get(name.lower())
+        if model is None:
+            raise AwsError("ValidationException", f'Could not find model "{self.arn(region, "model", name)}".')
+        return model
+
+    # -- endpoint configs ----------------------------------------------------------------------
+    def op_CreateEndpointConfig(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        name = validate_name(p["EndpointConfigName"], "endpointConfigName")
+        arn = self.arn(region, "endpoint-config", name)
+        with self.lock:
+            configs = self.region(region).endpoint_configs
+            if name.lower() in configs:
+                raise AwsError("ValidationException", f'Cannot create already existing endpoint configuration "{arn}".')
+            for variant in p["ProductionVariants"]:
+                self._model(region, variant["ModelName"])
+            record = {k: v for k, v in p.items() if k != "Tags"}
+            record.update(EndpointConfigArn=arn, CreationTime=time.time())
+            configs[name.lower()] = record
+            self.store_tags(region, arn, p.get("Tags"))
+        return {"EndpointConfigArn": arn}
+
+    def op_DescribeEndpointConfig(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            return public(self._config(region, p["EndpointConfigName"]))
+
+    def op_ListEndpointConfigs(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            return list_page(list(self.region(region).endpoint_configs.values()), p, CONFIG_LIST)
+
+    def op_DeleteEndpointConfig(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self._config(region, p["EndpointConfigName"])
+            del self.region(region).endpoint_configs[p["EndpointConfigName"].lower()]
+        return {}
+
+    def _config(self, region: str, name: str) -> dict[str, Any]:
+        config = self.region(region).endpoint_configs.get(name.lower())
+        if config is None:
+            arn = self.arn(region, "endpoint-config", name)
+            raise AwsError("ValidationException", f'Could not find endpoint configuration "{arn}".')
+        return config
+
+    # -- endpoints -----------------------------------------------------------------------------
+    def op_CreateEndpoint(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        name = validate_name(p["EndpointName"], "endpointName")
+        arn = self.arn(region, "endpoint", name)
+        now = time.time()
+        with self.lock:
+            endpoints = self.region(region).endpoints
+            if name.lower() in endpoints:
+                # Exact AWS text: Airflow's SageMakerEndpointOperator matches its prefix to switch to update.
+                raise AwsError("ValidationException", f'Cannot create already existing endpoint "{arn}".')
+            target = self._deployment_target(region, p["EndpointConfigName"])
+            endpoints[name.lower()] = {
+                "EndpointName": name,
+                "EndpointArn": arn,
+                "EndpointConfigName": p["EndpointConfigName"],
+                "EndpointStatus": "Creating",
+                "CreationTime": now,
+                "LastModifiedTime": now,
+                "PendingDeploymentSummary": self._pending_summary(target, now),
+                "_generation": 1,
+                "_deployment": None,
+                "_deployment_config": p.get("DeploymentConfig"),
+            }
+            self.store_tags(region, arn, p.get("Tags"))
+        self.events.record("Endpoint", name, "Creating", p["EndpointConfigName"])
+        self.spawn(self._deploy, region, name, 1, target, False)
+        return {"EndpointArn": arn}
+
+    def op_UpdateEndpoint(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        name = p["EndpointName"]
+        now = time.time()
+        with self.lock:
+            endpoint = self._endpoint(region, name)
+            if endpoint["EndpointStatus"] != "InService":
+                raise AwsError(
+                    "ValidationException",
+                    f'Cannot update in-progress endpoint "{endpoint["EndpointArn"]}".'
+                    if endpoint["EndpointStatus"] != "Failed"
+                    else f'Cannot update endpoint "{endpoint["EndpointArn"]}" in Failed status; delete and recreate it.',
+                )
+            target = self._deployment_target(region, p["EndpointConfigName"])
+            endpoint["_generation"] += 1
+            generation = endpoint["_generation"]
+            endpoint.update(
+                EndpointStatus="Updating",
+                LastModifiedTime=now,
+                PendingDeploymentSummary=self._pending_summary(target, now),
+                _deployment_config=p.get("DeploymentConfig"),
+            )
+            endpoint.pop("FailureReason", None)
+        self.events.record("Endpoint", endpoint["EndpointName"], "Updating", p["EndpointConfigName"])
+        self.spawn(self._deploy, region, endpoint["EndpointName"], generation, target, True)
+        return {"EndpointArn": endpoint["EndpointArn"]}
+
+    def op_DescribeEndpoint(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            return public(self._endpoint(region, p["EndpointName"]))
+
+    def op_ListEndpoints(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            return list_page(list(self.region(region).endpoints.values()), p, ENDPOINT_LIST)
+
+    def op_DeleteEndpoint(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            endpoint = self._endpoint(region, p["EndpointName"])
+            del self.region(region).endpoints[p["EndpointName"].lower()]
+            deployment = endpoint.get("_deployment")
+        if deployment is not None:
+            self.endpoint_runner.stop(deployment)
+        self.events.record("Endpoint", endpoint["EndpointName"], "Deleted")
+        return {}
+
+    def _endpoint(self, region: str, name: str) -> dict[str, Any]:
+        endpoint = self.region(region).endpoints.get(name.lower())
+        if endpoint is None:
+            raise AwsError("ValidationException", f'Could not find endpoint "{self.arn(region, "endpoint", name)}".')
+        return endpoint
+
+    def _deployment_target(self, region: str, config_name: str) -> dict[str, Any]:
+        """The endpoint config and its models, captured at request time as AWS does."""
+        config = public(self._config(region, config_name))
+        models = [public(self._model(region, v["ModelName"])) for v in config["ProductionVariants"]]
+        return {"config": config, "models": models}
+
+    @staticmethod
+    def _image(model: dict[str, Any]) -> str:
+        container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+        return container.get("Image", "")
+
+    def _variants(self, target: dict[str, Any], now: float) -> list[dict[str, Any]]:
+        variants = []
+        for variant, model in zip(target["config"]["ProductionVariants"], target["models"], strict=True):
+            image = self._image(model)
+            repository = image.split("@")[0].rsplit(":", 1)[0] if ":" in image.split("/")[-1] else image
+            digest = hashlib.sha256(image.encode()).hexdigest()
+            count = variant.get("InitialInstanceCount", 1)
+            weight = float(variant.get("InitialVariantWeight", 1.0))
+            variants.append(
+                {
+                    "VariantName": variant["VariantName"],
+                    "DeployedImages": [
+                        {"SpecifiedImage": image, "ResolvedImage": f"{repository}@sha256:{digest}", "ResolutionTime": now}
+                    ],
+                    "CurrentWeight": weight,
+                    "DesiredWeight": weight,
+                    "CurrentInstanceCount": count,
+                    "DesiredInstanceCount": count,
+                }
+            )
+        return variants
+
+    def _pending_summary(self, target: dict[str, Any], now: float) -> dict[str, Any]:
+        variants = self._variants(target, now)
+        for variant, spec in zip(variants, target["config"]["ProductionVariants"], strict=True):
+            variant["InstanceType"] = spec.get("InstanceType")
+            variant["VariantStatus"] = [{"Status": "Creating", "StartTime": now, "StatusMessage": "Launching instances"}]
+        return {"EndpointConfigName": target["config"]["EndpointConfigName"], "ProductionVariants": variants, "StartTime": now}
+
+    def _deploy(self, region: str, name: str, generation: int, target: dict[str, Any], is_update: bool) -> None:
+        scenario = self.scenario.snapshot()
+        section = scenario["endpoints"]
+        delay = float(section["update_delay_seconds" if is_update else "create_delay_seconds"])
+        time.sleep(delay)
+        config = target["config"]
+        reason = self._injected_failure(section, name, target, is_update)
+        deployment: Deployment | None = None
+        if reason is None:
+            ctx = RunnerContext(
+                kind="endpoint",
+                name=name,
+                region=region,
+                description=config,
+                scenario=scenario,
+                work_dir=self.work_dir("endpoints", f"{name}-{generation}"),
+                client=lambda service: self.client(region, service),
+                log=self.log_writer(region, ENDPOINT_LOG_GROUP.format(name=name), config["ProductionVariants"][0]["VariantName"]),
+                models=target["models"],
+            )
+            try:
+                deployment = self.endpoint_runner.start(ctx) or Deployment()
+            except RunnerFailure as failure:
+                reason = failure.reason
+            except Exception as exc:  # noqa: BLE001 - a runner crash is a failed deployment
+                reason = f"{type(exc).__name__}: {exc}"
+        if reason is None and is_update:
+            reason = self._alarm_rollback_reason(region, name)
+        self._settle(region, name, generation, target, is_update, deployment, reason, delay)
+
+    def _settle(
+        self,
+        region: str,
+        name: str,
+        generation: int,
+        target: dict[str, Any],
+        is_update: bool,
+        deployment: Deployment | None,
+        reason: str | None,
+        delay: float,
+    ) -> None:
+        now = time.time()
+        retired = None
+        with self.lock:
+            endpoint = self.region(region).endpoints.get(name.lower())
+            if endpoint is None or endpoint["_generation"] != generation:
+                retired = deployment  # deleted meanwhile: nothing to serve
+                status = None
+            elif reason is None:
+                retired = endpoint["_deployment"]
+                endpoint.update(
+                    EndpointStatus="InService",
+                    EndpointConfigName=target["config"]["EndpointConfigName"],
+                    ProductionVariants=self._variants(target, now),
+                    LastModifiedTime=now,
+                    _deployment=deployment,
+                )
+                if endpoint.get("_deployment_config"):
+                    endpoint["LastDeploymentConfig"] = endpoint["_deployment_config"]
+                endpoint.pop("PendingDeploymentSummary", None)
+                endpoint.pop("FailureReason", None)
+                status = "InService"
+            elif is_update:
+                endpoint.update(EndpointStatus="RollingBack", LastModifiedTime=now)
+                status = "RollingBack"
+            else:
+                endpoint.update(EndpointStatus="Failed", FailureReason=reason, LastModifiedTime=now)
+                endpoint.pop("PendingDeploymentSummary", None)
+                status = "Failed"
+        if retired is not None:
+            self.endpoint_runner.stop(retired)
+        if status:
+            self.events.record("Endpoint", name, status, reason)
+        if status == "RollingBack":
+            # AWS rolls back to the previous config: InService again, the old variant still serving.
+            time.sleep(delay / 2)
+            with self.lock:
+                endpoint = self.region(region).endpoints.get(name.lower())
+                if endpoint is None or endpoint["_generation"] != generation:
+                    return
+                endpoint.update(EndpointStatus="InService", FailureReason=reason, LastModifiedTime=time.time())
+                endpoint.pop("PendingDeploymentSummary", None)
+            self.events.record("Endpoint", name, "InService", f"rolled back: {reason}")
+
+    def _injected_failure(self, section: dict[str, Any], name: str, target: dict[str, Any], is_update: bool) -> str | None:
+        variant = target["config"]["ProductionVariants"][0]["VariantName"]
+        if self.scenario.take_counter("endpoints", "fail_next_updates" if is_update else "fail_next_creates"):
+            return DEFAULT_DEPLOY_FAILURE.format(variant=variant)
+        images = [self._image(m) for m in target["models"]]
+        for rule in section.get("rules", []):
+            if "fail" in rule and any(
+                rule_matches(rule["when"], name=name, image=image, endpoint_config=target["config"]["EndpointConfigName"])
+                for image in images
+            ):
+                return str(rule["fail"]) or DEFAULT_DEPLOY_FAILURE.format(variant=variant)
+        return None
+
+    def _alarm_rollback_reason(self, region: str, name: str) -> str | None:
+        """Blue/green guardrails: roll back if an auto-rollback alarm is in ALARM during the update."""
+        with self.lock:
+            endpoint = self.region(region).endpoints.get(name.lower())
+            config = (endpoint or {}).get("_deployment_config") or {}
+        alarms = [a["AlarmName"] for a in config.get("AutoRollbackConfiguration", {}).get("Alarms", [])]
+        if not alarms:
+            return None
+        found = self.client(region, "cloudwatch").describe_alarms(AlarmNames=alarms)["MetricAlarms"]
+        firing = sorted(a["AlarmName"] for a in found if a["StateValue"] == "ALARM")
+        if firing:
+            return f"Deployment rolled back: CloudWatch alarm(s) {', '.join(firing)} in ALARM state during the update."
+        return None
+
+    # -- runtime -------------------------------------------------------------------------------
+    def invoke_endpoint(self, region: str, name: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+        with self.lock:
+            endpoint = self.region(region).endpoints.get(name.lower())
+            serving = endpoint is not None and endpoint["EndpointStatus"] in ("InService", "Updating", "RollingBack")
+            if not serving:
+                raise AwsError("ValidationError", f"Endpoint {name} of account {ACCOUNT_ID} not found.")
+            deployment: Deployment | None = endpoint.get("_deployment")
+            variant = endpoint["ProductionVariants"][0]["VariantName"]
+        invoke = self.scenario.snapshot()["endpoints"]["invoke"]
+        url = (deployment.url if deployment else None) or invoke.get("url")
+        out_headers = {"x-Amzn-Invoked-Production-Variant": variant}
+        if not url:
+            out_headers["Content-Type"] = "application/json"
+            return 200, json.dumps(invoke["response"]).encode(), out_headers
+        request = urllib.request.Request(  # noqa: S310 - loopback URL from the runner or the test
+            url.rstrip("/") + "/invocations",
+            data=body,
+            method="POST",
+            headers={k: v for k, v in headers.items() if k in ("Content-Type", "Accept") and v},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+                out_headers["Content-Type"] = response.headers.get("Content-Type", "application/json")
+                return 200, response.read(), out_headers
+        except urllib.error.HTTPError as error:
+            message = error.read().decode(errors="replace")
+            raise AwsError(
+                "ModelError",
+                f"Received client error ({error.code}) from primary with message \"{message}\". "
+                f"See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:"
+                f"group=/aws/sagemaker/Endpoints/{name} in account {ACCOUNT_ID} for more information.",
+                status=424,
+                OriginalStatusCode=error.code,
+                OriginalMessage=message,
+                LogStreamArn=f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:/aws/sagemaker/Endpoints/{name}",
+            ) from error
+        except OSError as error:
+            raise AwsError("ModelError", f"Model container at {url} is unreachable: {error}", status=424) from error

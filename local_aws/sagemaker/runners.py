@@ -1,0 +1,185 @@
+"""What actually happens inside a training/processing job or behind an endpoint: the runner seam.
+
+The service owns AWS's side (statuses, timestamps, input checks, injected failures, errors); a
+runner only does the work a container would do. ``SimulatedJobRunner`` and
+``SimulatedEndpointRunner`` are the defaults; issue 6 plugs in runners that execute the model
+template's real ``train``/``evaluate`` entry points and start its ``serve`` server, selected with
+``--job-runner module:Class`` / ``--endpoint-runner module:Class``.
+
+Runner methods are called from worker threads, one call per job or deployment; they may block for
+as long as the work takes. Raise ``RunnerFailure(reason)`` to fail the job or deployment with
+that ``FailureReason``; any other exception fails it too, with the exception as reason.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import tarfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from local_aws.scenario import rule_matches
+
+
+class RunnerFailure(Exception):
+    """The job or deployment fails with this reason (becomes FailureReason)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise RunnerFailure(f"ClientError: {uri!r} is not an S3 URI")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    return bucket, key
+
+
+@dataclass
+class RunnerContext:
+    """Everything a runner may use: AWS clients bound to this local AWS, the scenario, a work dir."""
+
+    kind: str  # "training" | "processing" | "endpoint"
+    name: str
+    region: str
+    description: dict[str, Any]  # the Describe* response at start (for endpoints: the endpoint config)
+    scenario: dict[str, Any]
+    work_dir: Path
+    client: Callable[[str], Any]  # client("s3") -> boto3 client for the local endpoint
+    log: Callable[[str], None]  # appends one line to the job's CloudWatch log stream
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+    model_artifacts_uri: str | None = None  # training: where model.tar.gz must be written
+    models: list[dict[str, Any]] = field(default_factory=list)  # endpoint: DescribeModel of each variant
+
+    def put_bytes(self, uri: str, data: bytes) -> None:
+        bucket, key = split_s3_uri(uri)
+        self.client("s3").put_object(Bucket=bucket, Key=key, Body=data)
+
+    def upload_file(self, path: Path, uri: str) -> None:
+        self.put_bytes(uri, Path(path).read_bytes())
+
+    def download_prefix(self, uri: str, dest: Path) -> list[Path]:
+        """Copy every object under an S3 prefix into dest (as SageMaker fills /opt/ml/input)."""
+        bucket, prefix = split_s3_uri(uri)
+        s3 = self.client("s3")
+        written = []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                relative = obj["Key"][len(prefix) :].lstrip("/") or Path(obj["Key"]).name
+                target = Path(dest) / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+                written.append(target)
+        return written
+
+
+@dataclass
+class JobOutcome:
+    exit_message: str | None = None
+    final_metrics: list[dict[str, Any]] = field(default_factory=list)  # FinalMetricDataList
+
+
+@dataclass
+class Deployment:
+    """A running endpoint variant: ``url`` receives ``POST /invocations`` (None: canned answers)."""
+
+    url: str | None = None
+    handle: Any = None
+
+
+class JobRunner(Protocol):
+    def run_training(self, ctx: RunnerContext) -> JobOutcome: ...
+
+    def run_processing(self, ctx: RunnerContext) -> JobOutcome: ...
+
+
+class EndpointRunner(Protocol):
+    def start(self, ctx: RunnerContext) -> Deployment: ...
+
+    def stop(self, deployment: Deployment) -> None: ...
+
+
+class SimulatedJobRunner:
+    """Writes the artifacts a real job would: model.tar.gz for training, configured files for
+    processing (default: evaluation.json with the agreed format)."""
+
+    def run_training(self, ctx: RunnerContext) -> JobOutcome:
+        job = ctx.description
+        ctx.log(f"simulated training of {ctx.name} with hyperparameters {job.get('HyperParameters', {})}")
+        manifest = {
+            "training_job_name": ctx.name,
+            "image": job.get("AlgorithmSpecification", {}).get("TrainingImage"),
+            "hyperparameters": job.get("HyperParameters", {}),
+            "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        assert ctx.model_artifacts_uri is not None
+        ctx.put_bytes(ctx.model_artifacts_uri, _tar_gz({"model.json": json.dumps(manifest).encode()}))
+        ctx.log(f"model artifacts written to {ctx.model_artifacts_uri}")
+        return JobOutcome(final_metrics=[{"MetricName": "train:loss", "Value": 0.1, "Timestamp": time.time()}])
+
+    def run_processing(self, ctx: RunnerContext) -> JobOutcome:
+        job = ctx.description
+        files = processing_files(ctx.scenario, job)
+        for output in job.get("ProcessingOutputConfig", {}).get("Outputs", []):
+            base = output.get("S3Output", {}).get("S3Uri")
+            if not base:
+                continue
+            for filename, content in files.items():
+                data = content if isinstance(content, str) else json.dumps(content)
+                uri = f"{base.rstrip('/')}/{filename}"
+                ctx.put_bytes(uri, data.encode())
+                ctx.log(f"wrote {uri}")
+        return JobOutcome(exit_message="")
+
+
+def processing_files(scenario: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+    """Files a simulated processing job writes: the first matching rule with 'files', else the default."""
+    section = scenario["processing"]
+    for rule in section.get("rules", []):
+        if "files" in rule and rule_matches(
+            rule["when"],
+            name=job["ProcessingJobName"],
+            image=job.get("AppSpecification", {}).get("ImageUri"),
+            environment=job.get("Environment"),
+        ):
+            return rule["files"]
+    return section["files"]
+
+
+class SimulatedEndpointRunner:
+    """No server: InvokeEndpoint answers from the scenario (``endpoints.invoke``)."""
+
+    def start(self, ctx: RunnerContext) -> Deployment:
+        ctx.log(f"simulated deployment of endpoint config {ctx.description['EndpointConfigName']}")
+        return Deployment(url=None)
+
+    def stop(self, deployment: Deployment) -> None:
+        return None
+
+
+def _tar_gz(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = int(time.time())
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def load_runner(spec: str | None, default: type) -> Any:
+    """Instantiate ``module:Class`` (no arguments), or the default runner."""
+    if not spec:
+        return default()
+    module_name, _, class_name = spec.partition(":")
+    if not class_name:
+        raise ValueError(f"runner {spec!r} must be written module:Class")
+    return getattr(importlib.import_module(module_name), class_name)()

@@ -1,0 +1,163 @@
+"""The local AWS process: one WSGI app in front of moto server.
+
+Routing, first match wins:
+- ``/_local_aws/*``: control API (health, scenario, events);
+- ``X-Amz-Target: SageMaker.<Op>`` for an operation the local SageMaker implements: ours
+  (other SageMaker operations fall through to moto, with moto's own separate state);
+- ``POST /endpoints/<name>/invocations`` signed for ``sagemaker``: runtime InvokeEndpoint;
+- requests signed for ``airflow`` (MWAA): ``InvokeRestApi`` forwarding;
+- everything else: moto's own dispatcher, unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import sys
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from local_aws.mwaa import INVOKE_PATH, MwaaForwarder
+from local_aws.sagemaker.core import EventLog
+from local_aws.sagemaker.runners import SimulatedEndpointRunner, SimulatedJobRunner, load_runner
+from local_aws.sagemaker.service import SageMakerService
+from local_aws.scenario import Scenario, ScenarioError
+from local_aws.wire import DEFAULT_REGION, AwsError, error_response, json_response, signing_scope
+
+log = logging.getLogger("local_aws")
+RUNTIME_PATH = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
+
+
+class LocalAwsApp:
+    def __init__(self, *, sagemaker: SageMakerService, scenario: Scenario, events: EventLog) -> None:
+        self.sagemaker = sagemaker
+        self.scenario = scenario
+        self.events = events
+        self.mwaa = MwaaForwarder(scenario)
+        self.moto = DomainDispatcherApplication(create_backend_app)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)  # reading headers only: the body stays unread for moto
+        path = environ.get("PATH_INFO", "")
+        response = None
+        if path.startswith("/_local_aws/"):
+            response = self.control(request, path)
+        else:
+            region, service = signing_scope(request)
+            region = region or DEFAULT_REGION
+            target = request.headers.get("X-Amz-Target", "")
+            if target.startswith("SageMaker."):
+                operation = target.split(".", 1)[1]
+                if self.sagemaker.implements(operation):
+                    response = self._aws(lambda: json_response(self.sagemaker.call(operation, region, request.get_data())))
+                else:
+                    log.warning("SageMaker.%s is not implemented locally: served by moto (separate state)", operation)
+            elif service == "sagemaker" and request.method == "POST" and RUNTIME_PATH.match(path):
+                response = self._runtime(request, region, RUNTIME_PATH.match(path).group("name"))
+            elif service == "airflow":
+                match = INVOKE_PATH.match(path)
+                if match and request.method == "POST":
+                    name = match.group("name")
+                    response = self._aws(
+                        lambda: json_response(self.mwaa.invoke_rest_api(name, request.get_data()), content_type="application/json"),
+                        content_type="application/json",
+                    )
+                else:
+                    response = error_response(
+                        AwsError("ValidationException", f"local MWAA implements only InvokeRestApi, not {request.method} {path}"),
+                        content_type="application/json",
+                    )
+        if response is None:
+            return self.moto(environ, start_response)
+        return response(environ, start_response)
+
+    @staticmethod
+    def _aws(produce: Any, content_type: str = "application/x-amz-json-1.1") -> Response:
+        try:
+            return produce()
+        except AwsError as error:
+            return error_response(error, content_type=content_type)
+
+    def _runtime(self, request: Request, region: str, name: str) -> Response:
+        try:
+            status, body, headers = self.sagemaker.invoke_endpoint(region, name, request.get_data(), dict(request.headers))
+        except AwsError as error:
+            return error_response(error, content_type="application/json")
+        response = Response(body, status=status)
+        for key, value in headers.items():
+            response.headers[key] = value
+        return response
+
+    def control(self, request: Request, path: str) -> Response:
+        if path == "/_local_aws/health":
+            return json_response({"status": "ok", "moto": version("moto")}, content_type="application/json")
+        if path == "/_local_aws/events":
+            return json_response(self.events.all(), content_type="application/json")
+        if path == "/_local_aws/scenario":
+            try:
+                if request.method == "GET":
+                    return json_response(self.scenario.snapshot(), content_type="application/json")
+                patch = json.loads(request.get_data() or b"{}")
+                if request.method == "PUT":
+                    return json_response(self.scenario.replace(patch), content_type="application/json")
+                if request.method == "PATCH":
+                    return json_response(self.scenario.update(patch), content_type="application/json")
+            except (ScenarioError, ValueError) as exc:
+                return json_response({"error": str(exc)}, status=400, content_type="application/json")
+            return json_response({"error": f"method {request.method} not allowed"}, status=405, content_type="application/json")
+        return json_response({"error": f"unknown control path {path}"}, status=404, content_type="application/json")
+
+
+def serve(
+    *,
+    host: str,
+    port: int,
+    state_dir: Path,
+    scenario_patch: dict[str, Any],
+    job_runner: str | None = None,
+    endpoint_runner: str | None = None,
+    url_file: Path | None = None,
+) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    scenario = Scenario(scenario_patch)
+    events = EventLog()
+    sagemaker = SageMakerService(
+        scenario=scenario,
+        events=events,
+        job_runner=load_runner(job_runner, SimulatedJobRunner),
+        endpoint_runner=load_runner(endpoint_runner, SimulatedEndpointRunner),
+        state_dir=state_dir,
+    )
+    app = LocalAwsApp(sagemaker=sagemaker, scenario=scenario, events=events)
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    url = f"http://{host}:{server.server_port}"
+    sagemaker.base_url = url
+    os.environ.setdefault("MOTO_PORT", str(server.server_port))
+    for target in filter(None, (state_dir / "url", url_file)):
+        tmp = Path(f"{target}.tmp")
+        tmp.write_text(url)
+        tmp.replace(target)  # atomic: a launcher polling the file never reads half a URL
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    print(f"LOCAL_AWS_URL={url}", flush=True)
+    log.info("local AWS listening on %s (state in %s)", url, state_dir)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sagemaker.shutdown()
+        server.server_close()
+        log.info("local AWS stopped")
+        sys.stderr.flush()
