@@ -40,7 +40,8 @@ class PlatformNames:
 
     @property
     def airflow_bucket(self) -> str:
-        return self._bucket("airflow")
+        # The "airflow-" prefix matches MWAA's execution-role examples and console conventions.
+        return f"airflow-mlops-{self.environment}-{self.account}-{self.region}"
 
     @property
     def access_logs_bucket(self) -> str:

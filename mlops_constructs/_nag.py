@@ -1,0 +1,137 @@
+"""cdk-nag (v3) acknowledgements, kept next to the construct that causes the finding.
+
+cdk-nag 3 matches acknowledgement ids exactly. IAM5 findings carry the wildcard in the id
+(``AwsSolutions-IAM5[Resource::<Bucket.Arn>/*]``), which depends on logical ids and accounts, so
+:func:`acknowledge_wildcards` takes *patterns* of the wildcards a construct is allowed to use and
+acknowledges, at synth time, exactly the findings those patterns cover. A wildcard that no pattern
+covers still fails synth: every acknowledged wildcard was reviewed and carries a reason.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import jsii
+from aws_cdk import Acknowledgment, Aspects, IAspect, Stack, Validations
+from aws_cdk import aws_iam as iam
+from constructs import IConstruct
+
+PACK = "AwsSolutions"
+# Singleton Lambda handlers the CDK itself adds for BucketDeployment, LogRetention and
+# AwsCustomResource; their runtime and managed policy are chosen by the CDK, not by us.
+CDK_HANDLER_ID_PREFIXES = ("Custom::CDKBucketDeployment", "LogRetention", "AWS679f53fac002430cb0da5b7982bd2287")
+MIN_REASON_LENGTH = 20
+
+
+def _check_reason(rule: str, reason: str) -> None:
+    if len(reason.strip()) < MIN_REASON_LENGTH:
+        raise ValueError(f"cdk-nag acknowledgement {rule} needs a real reason, got {reason!r}")
+
+
+def acknowledge(scope: IConstruct, reasons: dict[str, str]) -> None:
+    """Acknowledge whole rules (``"AwsSolutions-S1"``) on ``scope`` and its children."""
+    for rule, reason in reasons.items():
+        _check_reason(rule, reason)
+        Validations.of(scope).acknowledge(Acknowledgment(id=f"{PACK}::{rule}", reason=reason))
+
+
+def flatten(value: Any) -> str:
+    """Render a resolved CloudFormation value the way cdk-nag prints it in finding ids."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        (fn, arg), = value.items()
+        if fn == "Ref":
+            return f"<{arg}>"
+        if fn == "Fn::GetAtt":
+            return f"<{arg[0]}.{arg[1]}>" if isinstance(arg, list) else f"<{arg}>"
+        if fn == "Fn::Join":
+            return arg[0].join(flatten(part) for part in arg[1])
+    return str(value)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def wildcard_findings(document: dict[str, Any]) -> Iterator[str]:
+    """The ``Action::...``/``Resource::...`` parts of the IAM5 findings a policy document raises."""
+    for statement in _as_list(document.get("Statement", [])):
+        if statement.get("Effect") != "Allow":
+            continue
+        for action in _as_list(statement.get("Action", [])):
+            if isinstance(action, str) and "*" in action:
+                yield f"Action::{action}"
+        for resource in _as_list(statement.get("Resource", [])):
+            text = flatten(resource)
+            if "*" in text:
+                yield f"Resource::{text}"
+
+
+def _documents(node: IConstruct) -> list[dict[str, Any]]:
+    stack = Stack.of(node)
+    if isinstance(node, iam.CfnPolicy):
+        return [stack.resolve(node.policy_document)]
+    if isinstance(node, iam.CfnManagedPolicy):
+        return [stack.resolve(node.policy_document)]
+    if isinstance(node, iam.CfnRole):
+        policies = stack.resolve(node.policies) or []
+        return [policy["PolicyDocument"] for policy in policies]
+    return []
+
+
+@jsii.implements(IAspect)
+class _WildcardAcknowledger:
+    def __init__(self, patterns: Sequence[str], reason: str) -> None:
+        self.patterns = tuple(patterns)
+        self.reason = reason
+
+    def visit(self, node: IConstruct) -> None:
+        for document in _documents(node):
+            for finding in wildcard_findings(document):
+                if any(fnmatch.fnmatchcase(finding, pattern) for pattern in self.patterns):
+                    Validations.of(node).acknowledge(
+                        Acknowledgment(id=f"{PACK}::AwsSolutions-IAM5[{finding}]", reason=self.reason)
+                    )
+
+
+def acknowledge_wildcards(scope: IConstruct, patterns: Iterable[str], reason: str) -> None:
+    """Acknowledge IAM5 findings under ``scope`` whose wildcard matches one of ``patterns``
+    (fnmatch syntax over ``Action::<action>`` / ``Resource::<rendered resource>``)."""
+    _check_reason("AwsSolutions-IAM5", reason)
+    Aspects.of(scope).add(_WildcardAcknowledger(list(patterns), reason))
+
+
+def acknowledge_cdk_handlers(stack: Stack) -> None:
+    """Acknowledge findings on the CDK's own singleton handler functions in ``stack``."""
+    for child in stack.node.children:
+        if child.node.id.startswith(CDK_HANDLER_ID_PREFIXES):
+            acknowledge(
+                child,
+                {
+                    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]": (
+                        "CDK-provided custom-resource handler (BucketDeployment/LogRetention/AwsCustomResource): "
+                        "the CDK attaches the AWS managed basic-execution policy and offers no way to replace it."
+                    ),
+                    "AwsSolutions-L1": (
+                        "CDK-provided custom-resource handler: its runtime is pinned by the aws-cdk-lib release "
+                        "and moves forward when aws-cdk-lib is upgraded."
+                    ),
+                },
+            )
+            acknowledge_wildcards(
+                child,
+                ["Action::s3:*", "Action::kms:*", "Resource::*"],
+                "CDK-provided custom-resource handler: it copies assets from the CDK asset bucket into the "
+                "destination prefix and sets log retention on named log groups, which needs object-level wildcards.",
+            )
+
+
+def bucket_objects_pattern(bucket: Any) -> str:
+    """The IAM5 pattern of "every object in ``bucket``", for buckets defined here or imported."""
+    child = bucket.node.default_child
+    if child is not None:
+        return f"Resource::<{Stack.of(bucket).get_logical_id(child)}.Arn>/*"
+    return f"Resource::arn:*:s3:::{bucket.bucket_name}/*"

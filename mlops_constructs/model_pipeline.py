@@ -1,0 +1,215 @@
+"""Everything one model needs on the platform, from one construct."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3_deployment as s3deploy
+from constructs import Construct
+from pydantic import ValidationError
+
+from mlops_constructs._nag import acknowledge_cdk_handlers, acknowledge_wildcards
+from mlops_constructs.encryption import key_usage_statement
+from mlops_constructs.log_forwarder import LogForwarder
+from mlops_constructs.model_repository import ModelRepository
+from mlops_constructs.monitoring import EndpointMonitoring
+from mlops_constructs.platform_ref import PlatformRef
+from mlops_constructs.validation import describe
+from mlops_core import names
+from mlops_core.pipeline_config import PipelineConfig
+
+_REGISTRY_ID = "MlopsModelRegistry"
+
+
+def _registry(scope: Construct) -> dict[tuple[str, str, str], str]:
+    """(environment, project, model) -> construct path of every ModelPipeline in this app, so a
+    duplicate fails synth with both places named instead of failing at deploy time."""
+    root = scope.node.root
+    holder = root.node.try_find_child(_REGISTRY_ID)
+    if holder is None:
+        holder = Construct(root, _REGISTRY_ID)
+        holder.models = {}  # type: ignore[attr-defined]
+    return holder.models  # type: ignore[attr-defined,no-any-return]
+
+
+class ModelPipeline(Construct):
+    """A model's ECR repository, SageMaker role, endpoint logs and monitoring, and its pipeline
+    configuration published into the DAG bundle.
+
+    The endpoint itself is created by the Deployment DAG (its name comes from the model's name),
+    which applies ``endpoint.autoscaling`` from the published configuration.
+
+    Settings are validated at synth time: a bad value stops ``cdk synth`` with the field and value.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        platform: PlatformRef,
+        project: str,
+        model: str,
+        gate: Mapping[str, Any],
+        problem_type: str = "classification",
+        training: Mapping[str, Any] | None = None,
+        evaluation: Mapping[str, Any] | None = None,
+        endpoint: Mapping[str, Any] | None = None,
+        retraining: Mapping[str, Any] | None = None,
+        monitored_metrics: Sequence[str] | None = None,
+        log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
+    ) -> None:
+        super().__init__(scope, id)
+        stack = Stack.of(self)
+        env = platform.names
+        where = f"ModelPipeline {self.node.path}"
+        try:
+            names.validate_name("project", project)
+            names.validate_name("model", model)
+        except ValueError as exc:
+            raise describe_name_error(exc, where) from exc
+
+        registry = _registry(self)
+        key = (env.environment, project, model)
+        if key in registry:
+            raise ValueError(
+                f"duplicate model: project={project!r} model={model!r} in environment {env.environment!r} "
+                f"is defined twice ({registry[key]} and {self.node.path})"
+            )
+        registry[key] = self.node.path
+
+        stem = names.model_stem(project, model)
+        self.repository = ModelRepository(self, "Repository", project=project, model=model)
+        self.role = self._sagemaker_role(platform, project, model, stem)
+        self.repository.grant_pull(self.role)
+
+        self.endpoint_log_group = logs.LogGroup(
+            self,
+            "EndpointLogs",
+            log_group_name=f"/aws/sagemaker/Endpoints/{names.endpoint_name(project, model)}",
+            retention=log_retention,
+            encryption_key=platform.key,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        if platform.log_forwarding:
+            LogForwarder.subscribe(self, "EndpointLogsForwarding", names=env, log_group_name=self.endpoint_log_group.log_group_name)
+
+        self.monitoring = EndpointMonitoring(
+            self,
+            "Monitoring",
+            environment=env.environment,
+            project=project,
+            model=model,
+            alarm_topic=platform.alerts_topic,
+            model_metrics=tuple(monitored_metrics or (gate.get("metric", "f1"),)),
+        )
+        # Blue/green deployment guardrails read these alarms as the endpoint's role.
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:DescribeAlarms"],
+                resources=[stack.format_arn(service="cloudwatch", resource="alarm", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME)
+                           for name in self.monitoring.rollback_alarm_names],
+            )
+        )
+
+        raw = {
+            "environment": env.environment,
+            "project": project,
+            "model": model,
+            "problem_type": problem_type,
+            "image_repository_uri": self.repository.repository.repository_uri,
+            "sagemaker_role_arn": self.role.role_arn,
+            "data_bucket": env.data_bucket,
+            "artifact_bucket": env.artifact_bucket,
+            "kms_key_arn": platform.key.key_arn,
+            "training": dict(training or {}),
+            "evaluation": dict(evaluation or {}),
+            "gate": dict(gate),
+            "endpoint": {
+                **dict(endpoint or {}),
+                "rollback_alarm_names": list(self.monitoring.rollback_alarm_names),
+                "dashboard_name": self.monitoring.dashboard_name,
+            },
+            "retraining": dict(retraining or {}),
+            "notifications": {"sns_topic_arn": env.alerts_topic_arn, "slack_webhook_secret_name": platform.slack_webhook_secret_name},
+        }
+        try:
+            self.config = PipelineConfig.model_validate(raw)
+        except ValidationError as exc:
+            raise describe(exc, where=f"{where} (project={project!r}, model={model!r})") from exc
+
+        self.config_deployment = s3deploy.BucketDeployment(
+            self,
+            "PublishConfiguration",
+            destination_bucket=platform.airflow_bucket,
+            destination_key_prefix=f"dags/{names.pipeline_config_dir(project, model)}/",
+            sources=[s3deploy.Source.json_data(names.PIPELINE_CONFIG_FILE, json.loads(self.config.model_dump_json()))],
+            prune=True,
+            # Removing the model from the app removes its configuration, so the retraining DAG
+            # stops retraining it.
+            retain_on_delete=False,
+        )
+        self.config_deployment.handler_role.add_to_principal_policy(key_usage_statement(env, partition=stack.partition))
+        acknowledge_cdk_handlers(stack)
+
+    @property
+    def endpoint_name(self) -> str:
+        return self.config.endpoint_name
+
+    def _sagemaker_role(self, platform: PlatformRef, project: str, model: str, stem: str) -> iam.Role:
+        """The role SageMaker jobs and the endpoint run as: this model's data, artifacts and image only."""
+        stack = Stack.of(self)
+        env = platform.names
+        role = iam.Role(
+            self,
+            "SageMakerRole",
+            role_name=env.sagemaker_role(stem),
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"SageMaker jobs and endpoint of {project}/{model} ({env.environment})",
+        )
+        prefix = f"{project}/{model}/*"
+        platform.data_bucket.grant_read(role, prefix)
+        platform.artifact_bucket.grant_read_write(role, prefix)
+        role.add_to_policy(key_usage_statement(env, partition=stack.partition))
+        role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=[
+                    f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:/aws/sagemaker/{kind}/{stem}*"
+                    for kind in ("TrainingJobs", "ProcessingJobs", "Endpoints")
+                ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
+            )
+        )
+        acknowledge_wildcards(
+            role,
+            [
+                "Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*", "Action::s3:DeleteObject*",
+                "Action::s3:Abort*", "Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*",
+                f"Resource::arn:*:s3:::{env.data_bucket}/{prefix}",
+                f"Resource::arn:*:s3:::{env.artifact_bucket}/{prefix}",
+                f"Resource::arn:*:logs:*:log-group:/aws/sagemaker/*/{stem}*",
+                "Resource::arn:*:kms:*:key/*",
+                "Resource::[*]",
+            ],
+            "Only this model's S3 prefixes and its SageMaker log groups (names carry per-run suffixes); the "
+            "platform key is matched by its alias (kms:ResourceAliases condition) because it lives in another "
+            "stack; ecr:GetAuthorizationToken and cloudwatch:PutMetricData (namespace-conditioned) take no ARN.",
+        )
+        return role
+
+
+def describe_name_error(exc: ValueError, where: str) -> ValueError:
+    return ValueError(f"invalid configuration in {where}: {exc}")

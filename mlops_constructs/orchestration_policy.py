@@ -1,0 +1,122 @@
+"""What the pipeline DAGs may do from MWAA, scoped to the platform's named resources."""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from mlops_constructs._nag import acknowledge_wildcards, bucket_objects_pattern
+from mlops_core.platform_names import PlatformNames
+
+SAGEMAKER_RESOURCE_TYPES = (
+    "training-job", "processing-job", "model", "endpoint-config", "endpoint", "model-package-group", "model-package",
+)
+
+
+class PipelineOrchestrationPolicy(Construct):
+    """Grants the MWAA execution role the SageMaker, S3, SNS, Secrets Manager and autoscaling
+    calls the Training & Evaluation, Deployment and Retraining DAGs make."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        role: iam.IRole,
+        names: PlatformNames,
+        data_bucket: s3.IBucket,
+        artifact_bucket: s3.IBucket,
+        alerts_topic: sns.ITopic,
+        slack_webhook_secret_name: str | None,
+    ) -> None:
+        super().__init__(scope, id)
+        stack = Stack.of(self)
+        arn = f"arn:{stack.partition}"
+        sagemaker_arns = [f"{arn}:sagemaker:{stack.region}:{stack.account}:{kind}/*" for kind in SAGEMAKER_RESOURCE_TYPES]
+        self.policy = iam.Policy(
+            self,
+            "Policy",
+            statements=[
+                iam.PolicyStatement(
+                    sid="SageMakerPipelineResources",
+                    actions=[
+                        "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
+                        "sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob",
+                        "sagemaker:CreateModel", "sagemaker:DescribeModel",
+                        "sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig",
+                        "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint",
+                        "sagemaker:InvokeEndpoint",
+                        "sagemaker:CreateModelPackageGroup", "sagemaker:DescribeModelPackageGroup",
+                        "sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage",
+                        "sagemaker:AddTags", "sagemaker:ListTags",
+                    ],
+                    resources=sagemaker_arns,
+                ),
+                iam.PolicyStatement(
+                    sid="SageMakerListCalls",
+                    actions=[
+                        "sagemaker:ListModels", "sagemaker:ListTrainingJobs", "sagemaker:ListProcessingJobs",
+                        "sagemaker:ListEndpoints", "sagemaker:ListModelPackages", "sagemaker:ListModelPackageGroups",
+                    ],
+                    resources=["*"],
+                ),
+                iam.PolicyStatement(
+                    sid="PassModelRoles",
+                    actions=["iam:PassRole"],
+                    resources=[f"{arn}:iam::{stack.account}:role/{names.sagemaker_role('*')}"],
+                    conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+                ),
+                iam.PolicyStatement(
+                    sid="EndpointAutoscaling",
+                    actions=[
+                        "application-autoscaling:RegisterScalableTarget", "application-autoscaling:PutScalingPolicy",
+                        "application-autoscaling:DescribeScalableTargets", "application-autoscaling:DescribeScalingPolicies",
+                    ],
+                    resources=["*"],
+                ),
+                iam.PolicyStatement(
+                    sid="AutoscalingServiceLinkedRole",
+                    actions=["iam:CreateServiceLinkedRole"],
+                    resources=[
+                        f"{arn}:iam::{stack.account}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/*"
+                    ],
+                    conditions={"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}},
+                ),
+            ],
+        )
+        self.policy.attach_to_role(role)
+        data_bucket.grant_read(role)
+        artifact_bucket.grant_read_write(role)
+        alerts_topic.grant_publish(role)
+        if slack_webhook_secret_name:
+            iam.Grant.add_to_principal(
+                grantee=role,
+                actions=["secretsmanager:GetSecretValue"],
+                # Secrets Manager appends a random 6-character suffix to secret ARNs.
+                resource_arns=[f"{arn}:secretsmanager:{stack.region}:{stack.account}:secret:{slack_webhook_secret_name}-??????"],
+            )
+        acknowledge_wildcards(
+            self.policy,
+            [
+                *(f"Resource::arn:*:sagemaker:*:{kind}/*" for kind in SAGEMAKER_RESOURCE_TYPES),
+                f"Resource::arn:*:iam::*:role/{names.sagemaker_role('*')}",
+                "Resource::arn:*:iam::*:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/*",
+                "Resource::[*]",
+            ],
+            "SageMaker job/model/endpoint names are generated per run (mlops_core.names.RunName), so they are "
+            "scoped by resource type in this account and region; SageMaker List* and Application Auto Scaling "
+            "calls take no resource ARN; PassRole only reaches the platform's model roles (mlops-<env>-*-sm).",
+        )
+        acknowledge_wildcards(
+            role,
+            [
+                "Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*", "Action::s3:DeleteObject*",
+                "Action::s3:Abort*", "Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*",
+                bucket_objects_pattern(data_bucket), bucket_objects_pattern(artifact_bucket),
+            ],
+            "The DAGs read training data and read/write run artifacts under keys generated per project, model "
+            "and run (CDK's grant_read/grant_read_write on the platform's two buckets, with their KMS key).",
+        )

@@ -1,0 +1,53 @@
+"""One stack per model project, holding that project's ModelPipelines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_cdk import Stack
+from constructs import Construct
+
+from mlops_constructs.model_pipeline import ModelPipeline
+from mlops_constructs.platform_ref import PlatformRef
+from mlops_core import names
+from stacks.settings import EnvironmentSettings
+
+# A ModelPipeline is ~12 CloudFormation resources; 35 models stay well under the 500-resource
+# limit per stack with room for the stack's shared handlers.
+MAX_MODELS_PER_STACK = 35
+
+
+class ProjectStack(Stack):
+    """The stack a project's file in ``projects/`` fills with ``ModelPipeline`` constructs.
+
+    It finds the platform by name (``self.platform``), so it can be deployed, destroyed or moved
+    without touching the platform stack.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        settings: EnvironmentSettings,
+        project: str,
+        define: Callable[[ProjectStack], None],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id, termination_protection=settings.termination_protection, **kwargs)
+        self.project = names.validate_name("project", project)
+        self.settings = settings
+        self.platform = PlatformRef.of(
+            self,
+            names=settings.names,
+            log_forwarding=settings.log_forwarding.enabled,
+            slack_webhook_secret_name=settings.slack_secret,
+        )
+        define(self)
+        count = sum(1 for child in self.node.find_all() if isinstance(child, ModelPipeline))
+        if count > MAX_MODELS_PER_STACK:
+            raise ValueError(
+                f"project={project!r} defines {count} models; one stack holds at most {MAX_MODELS_PER_STACK} "
+                "(CloudFormation's 500-resource limit): split the project file into two projects"
+            )
