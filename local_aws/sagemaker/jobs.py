@@ -148,8 +148,8 @@ class JobOperations(ServiceCore):
             job.update(fields)
 
     def _run_training(self, region: str, name: str) -> None:
-        section = self.scenario.snapshot()["training"]
         scenario = self.scenario.snapshot()
+        section = scenario["training"]
         step = float(section["delay_seconds"]) / 4
         with self.lock:
             job = self._training(region, name)
@@ -188,7 +188,7 @@ class JobOperations(ServiceCore):
                 ctx.log(f"injected failure: {reason}")
                 raise RunnerFailure(reason)
             outcome = self.job_runner.run_training(ctx) or JobOutcome()
-            if stop.is_set():
+            if stop.wait(step):
                 raise _Stopped
             self._secondary(region, name, "Uploading", "Uploading generated training model")
             if stop.wait(step):
@@ -202,6 +202,7 @@ class JobOperations(ServiceCore):
                 FinalMetricDataList=outcome.final_metrics or None,
             )
         except _Stopped:
+            time.sleep(step)  # AWS spends a while in Stopping (the container gets SIGTERM first)
             self._finish_training(region, name, "Stopped", "Training job stopped")
         except Exception as exc:  # noqa: BLE001 - every runner error becomes the job's FailureReason
             reason = _reason(exc)
@@ -315,6 +316,7 @@ class JobOperations(ServiceCore):
                 raise _Stopped
             self._finish_processing(region, name, "Completed", ExitMessage=outcome.exit_message or None)
         except _Stopped:
+            time.sleep(step)  # AWS spends a while in Stopping
             self._finish_processing(region, name, "Stopped")
         except Exception as exc:  # noqa: BLE001 - every runner error becomes the job's FailureReason
             reason = _reason(exc)
