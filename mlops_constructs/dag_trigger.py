@@ -1,0 +1,240 @@
+"""The trigger Lambda (``lambda_src/dag_trigger``): CI's only way to start DAG runs on MWAA."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsii
+from aws_cdk import BundlingOptions, Duration, ILocalBundling, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+import mlops_core
+from mlops_constructs._nag import acknowledge
+from mlops_core.platform_names import PlatformNames
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+HANDLER_SOURCE = REPO_ROOT / "lambda_src" / "dag_trigger"
+MLOPS_CORE_SOURCE = Path(mlops_core.__file__).resolve().parent
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
+# pip/uv platform tags matching RUNTIME and ARCHITECTURE (compiled wheels such as pydantic-core).
+PIP_PLATFORM = "manylinux2014_aarch64"
+PIP_PYTHON_VERSION = "3.14"
+ENV_MWAA_ENVIRONMENT = "MWAA_ENVIRONMENT_NAME"  # read by dag_trigger_fn.handler
+# The Airflow RBAC role the Lambda's REST calls run as: "User" may trigger and read DAG runs.
+DEFAULT_AIRFLOW_ROLE = "User"
+
+
+def _source_files() -> list[Path]:
+    handler_files = [p for p in HANDLER_SOURCE.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    core_files = [p for p in MLOPS_CORE_SOURCE.glob("*.py")]
+    return sorted(handler_files + core_files)
+
+
+def source_hash(platform: str = PIP_PLATFORM, python_version: str = PIP_PYTHON_VERSION) -> str:
+    """Asset hash from the inputs (handler, mlops_core, pinned requirements, target platform):
+    stable across machines, unlike a hash of pip's output."""
+    digest = hashlib.sha256(f"{platform}:{python_version}".encode())
+    for path in _source_files():
+        digest.update(str(path.relative_to(REPO_ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _installer(target: Path, platform: str, python_version: str) -> list[str]:
+    requirements = str(HANDLER_SOURCE / "requirements.txt")
+    uv = shutil.which("uv")
+    if uv:
+        return [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--target",
+            str(target),
+            "--python-platform",
+            platform.replace("manylinux2014_", "") + "-manylinux2014",
+            "--python-version",
+            python_version,
+            "--only-binary",
+            ":all:",
+            "--no-compile",
+            "-r",
+            requirements,
+        ]
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--target",
+        str(target),
+        "--platform",
+        platform,
+        "--python-version",
+        python_version,
+        "--implementation",
+        "cp",
+        "--only-binary=:all:",
+        "--no-compile",
+        "-r",
+        requirements,
+    ]
+
+
+def build_bundle(
+    output_dir: Path, *, platform: str = PIP_PLATFORM, python_version: str = PIP_PYTHON_VERSION
+) -> None:
+    """Lay out the Lambda package: handler package, mlops_core, and wheels for the target."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(
+        HANDLER_SOURCE / "dag_trigger_fn", output_dir / "dag_trigger_fn", ignore=ignore, dirs_exist_ok=True
+    )
+    shutil.copytree(MLOPS_CORE_SOURCE, output_dir / "mlops_core", ignore=ignore, dirs_exist_ok=True)
+    result = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        _installer(output_dir, platform, python_version), capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"installing the trigger Lambda's dependencies failed:\n{result.stderr}")
+    shutil.rmtree(output_dir / "bin", ignore_errors=True)  # console scripts are of no use there
+
+
+@jsii.implements(ILocalBundling)
+class _LocalPipBundling:
+    """Bundles without Docker: copies the sources and installs manylinux wheels for the runtime."""
+
+    def try_bundle(self, output_dir: str, *, image, **_kwargs) -> bool:  # noqa: ANN001
+        build_bundle(Path(output_dir))
+        return True
+
+
+def handler_code() -> lambda_.Code:
+    return lambda_.Code.from_asset(
+        str(HANDLER_SOURCE),
+        asset_hash=source_hash(),
+        bundling=BundlingOptions(image=RUNTIME.bundling_image, local=_LocalPipBundling()),
+    )
+
+
+class DagTrigger(Construct):
+    """Lambda that starts allow-listed DAGs on one MWAA environment via ``airflow:InvokeRestApi``.
+
+    Its role may call the Airflow REST API as one Airflow RBAC role of that environment only
+    (``arn:aws:airflow:<region>:<account>:role/<environment>/<airflow_role>``, the resource type
+    InvokeRestApi authorises against) and read that environment (for the UI link). Logs go to a
+    log group with retention; no AWS managed policies.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        environment_name: str,
+        mwaa_environment_name: str | None = None,
+        airflow_role: str = DEFAULT_AIRFLOW_ROLE,
+        log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
+        reserved_concurrent_executions: int = 5,
+        timeout: Duration | None = None,
+        memory_size: int = 256,
+        log_encryption_key: kms.IKey | None = None,
+        code: lambda_.Code | None = None,
+    ) -> None:
+        super().__init__(scope, id)
+        stack = Stack.of(self)
+        platform = PlatformNames(environment=environment_name, account=stack.account, region=stack.region)
+        self.mwaa_environment_name = mwaa_environment_name or platform.mwaa_environment
+        self.function_name = platform.trigger_function
+
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/lambda/{self.function_name}",
+            retention=log_retention,
+            encryption_key=log_encryption_key,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Trigger Lambda of {self.mwaa_environment_name}: Airflow REST API only",
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                # LogGroup.log_group_arn ends in ":*", i.e. the group's streams.
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["airflow:InvokeRestApi"],
+                resources=[
+                    stack.format_arn(
+                        service="airflow",
+                        resource="role",
+                        resource_name=f"{self.mwaa_environment_name}/{airflow_role}",
+                    )
+                ],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["airflow:GetEnvironment"],
+                resources=[
+                    stack.format_arn(
+                        service="airflow", resource="environment", resource_name=self.mwaa_environment_name
+                    )
+                ],
+            )
+        )
+
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=self.function_name,
+            description="Starts allow-listed Airflow DAG runs on MWAA for GitLab CI (idempotent per job)",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler="dag_trigger_fn.handler.handler",
+            code=code or handler_code(),
+            role=self.role,
+            timeout=timeout or Duration.seconds(60),
+            memory_size=memory_size,
+            reserved_concurrent_executions=reserved_concurrent_executions,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            environment={
+                ENV_MWAA_ENVIRONMENT: self.mwaa_environment_name,
+                "POWERTOOLS_SERVICE_NAME": "mlops-dag-trigger",
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+            },
+        )
+        # CDK adds DependsOn on the role although Role: GetAtt already orders them (cfn-lint
+        # W3005); the dependency on the role's policy stays.
+        policy = self.role.node.find_child("DefaultPolicy").node.default_child
+        self.function.node.default_child.add_override("DependsOn", [stack.get_logical_id(policy)])
+        acknowledge(
+            self.role,
+            {
+                "AwsSolutions-IAM5": "The Lambda writes to log streams it creates at run time inside its "
+                "own log group; stream names are not known in advance, so the ARN ends in a wildcard.",
+            },
+        )
+
+    @property
+    def function_arn(self) -> str:
+        return self.function.function_arn
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        return self.function.grant_invoke(grantee)

@@ -1,0 +1,221 @@
+"""DagTrigger: the Lambda users rely on (runtime, env, limits) and an IAM policy scoped to one
+MWAA environment; cdk-nag and cfn-lint clean; a real bundle that runs without the dev venv."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ.setdefault("CDK_VALIDATION", "false")
+
+import pytest  # noqa: E402
+from aws_cdk import App, Environment, Stack, Validations  # noqa: E402
+from aws_cdk import aws_iam as iam  # noqa: E402
+from aws_cdk.assertions import Match, Template  # noqa: E402
+from cdk_nag import AwsSolutionsChecks  # noqa: E402
+from cfnlint.api import lint  # noqa: E402
+
+from mlops_constructs import dag_trigger  # noqa: E402
+from mlops_constructs.dag_trigger import DagTrigger  # noqa: E402
+from mlops_core.platform_names import PlatformNames  # noqa: E402
+
+ACCOUNT, REGION = "111111111111", "eu-west-1"
+PLATFORM = PlatformNames(environment="dev", account=ACCOUNT, region=REGION)
+NO_BUNDLING = {"aws:cdk:bundling-stacks": []}
+
+
+def synth(**props) -> tuple[Stack, DagTrigger]:
+    app = App(context=NO_BUNDLING)
+    stack = Stack(app, "Trigger", env=Environment(account=ACCOUNT, region=REGION))
+    return stack, DagTrigger(stack, "DagTrigger", environment_name="dev", **props)
+
+
+def test_function_runtime_name_limits_and_environment():
+    stack, trigger = synth()
+    template = Template.from_stack(stack)
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "FunctionName": PLATFORM.trigger_function,
+            "Runtime": "python3.14",
+            "Architectures": ["arm64"],
+            "Handler": "dag_trigger_fn.handler.handler",
+            "ReservedConcurrentExecutions": 5,
+            "Timeout": 60,
+            "Environment": {
+                "Variables": Match.object_like({"MWAA_ENVIRONMENT_NAME": PLATFORM.mwaa_environment})
+            },
+            "LoggingConfig": Match.object_like({"LogFormat": "JSON"}),
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Logs::LogGroup",
+        {
+            "LogGroupName": f"/aws/lambda/{PLATFORM.trigger_function}",
+            "RetentionInDays": 90,
+        },
+    )
+    assert trigger.function_name == PLATFORM.trigger_function
+
+
+def test_explicit_mwaa_environment_and_limits():
+    stack, _ = synth(mwaa_environment_name="other-env", reserved_concurrent_executions=2)
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "ReservedConcurrentExecutions": 2,
+            "Environment": {"Variables": Match.object_like({"MWAA_ENVIRONMENT_NAME": "other-env"})},
+        },
+    )
+
+
+def _statements(template: Template) -> list[dict]:
+    policies = template.find_resources("AWS::IAM::Policy")
+    return [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def _arn(resource) -> str:
+    """Render Fn::Join ARNs with the pseudo parameters they contain."""
+    if isinstance(resource, str):
+        return resource
+    if "Fn::GetAtt" in resource:
+        return "GetAtt:" + ".".join(resource["Fn::GetAtt"])
+    parts = resource["Fn::Join"][1]
+    return "".join(p if isinstance(p, str) else "{" + next(iter(p.values())) + "}" for p in parts)
+
+
+def test_role_may_only_invoke_the_rest_api_of_its_own_environment():
+    stack, _ = synth()
+    template = Template.from_stack(stack)
+    by_action = {}
+    for statement in _statements(template):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            by_action[action] = [
+                _arn(r)
+                for r in (
+                    statement["Resource"]
+                    if isinstance(statement["Resource"], list)
+                    else [statement["Resource"]]
+                )
+            ]
+    assert by_action["airflow:InvokeRestApi"] == [
+        f"arn:{{AWS::Partition}}:airflow:{REGION}:{ACCOUNT}:role/{PLATFORM.mwaa_environment}/User"
+    ]
+    assert by_action["airflow:GetEnvironment"] == [
+        f"arn:{{AWS::Partition}}:airflow:{REGION}:{ACCOUNT}:environment/{PLATFORM.mwaa_environment}"
+    ]
+    assert set(by_action) == {
+        "airflow:InvokeRestApi",
+        "airflow:GetEnvironment",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    }
+    assert not any(a.startswith("mwaa:") for a in by_action)
+    # No AWS managed policies on the function's role.
+    role = next(iter(template.find_resources("AWS::IAM::Role").values()))
+    assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def test_grant_invoke_gives_lambda_invoke_on_this_function_only():
+    stack, trigger = synth()
+    ci_role = iam.Role(stack, "Ci", assumed_by=iam.AccountPrincipal(ACCOUNT))
+    trigger.grant_invoke(ci_role)
+    template = Template.from_stack(stack)
+    function_id = stack.get_logical_id(trigger.function.node.default_child)
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "Roles": [{"Ref": stack.get_logical_id(ci_role.node.default_child)}],
+            "PolicyDocument": {
+                "Statement": [
+                    Match.object_like(
+                        {
+                            "Action": "lambda:InvokeFunction",
+                            "Resource": Match.array_with([{"Fn::GetAtt": [function_id, "Arn"]}]),
+                        }
+                    )
+                ]
+            },
+        },
+    )
+
+
+def test_cdk_nag_and_cfn_lint_are_clean():
+    app = App(context=NO_BUNDLING)
+    stack = Stack(app, "Trigger", env=Environment(account=ACCOUNT, region=REGION))
+    DagTrigger(stack, "DagTrigger", environment_name="dev")
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    assembly = app.synth()  # raises on any unacknowledged cdk-nag finding
+    template = assembly.get_stack_artifact(stack.artifact_id).template
+    assert [str(m) for m in lint(json.dumps(template), regions=[REGION])] == []
+
+
+def test_asset_hash_follows_the_sources():
+    assert dag_trigger.source_hash() == dag_trigger.source_hash()
+    assert dag_trigger.source_hash() != dag_trigger.source_hash(platform="manylinux2014_x86_64")
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_real_synth_bundles_a_lambda_package_for_arm64(tmp_path):
+    app = App(outdir=str(tmp_path / "cdk.out"))
+    stack = Stack(app, "Trigger", env=Environment(account=ACCOUNT, region=REGION))
+    DagTrigger(stack, "DagTrigger", environment_name="dev")
+    assembly = app.synth()
+    (asset,) = [p for p in Path(assembly.directory).glob("asset.*") if p.is_dir()]
+    assert (asset / "dag_trigger_fn" / "handler.py").is_file()
+    assert (asset / "mlops_core" / "names.py").is_file()
+    assert (asset / "aws_lambda_powertools").is_dir() and (asset / "semver").is_dir()
+    compiled = [p.name for p in (asset / "pydantic_core").glob("*.so")]
+    assert compiled == ["_pydantic_core.cpython-314-aarch64-linux-gnu.so"]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_bundle_runs_with_only_the_lambda_runtime_libraries(tmp_path):
+    """Build the same layout for this machine's Python and call the handler in a process that
+    sees only the bundle plus what the Lambda runtime provides (boto3 and its dependencies)."""
+    bundle = tmp_path / "bundle"
+    machine = "manylinux2014_" + os.uname().machine
+    dag_trigger.build_bundle(
+        bundle, platform=machine, python_version=f"{sys.version_info[0]}.{sys.version_info[1]}"
+    )
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    import boto3, botocore, dateutil, jmespath, s3transfer, urllib3  # noqa: E401, I001
+
+    for module in (boto3, botocore, dateutil, jmespath, s3transfer, urllib3):
+        (runtime / module.__name__).symlink_to(Path(module.__file__).parent)
+    import six
+
+    (runtime / "six.py").symlink_to(six.__file__)
+    script = (
+        "import json, sys\n"
+        "from dag_trigger_fn.handler import handler\n"
+        "class C:\n"
+        "    function_name='f'; memory_limit_in_mb=128; aws_request_id='r'\n"
+        "    invoked_function_arn='arn:aws:lambda:eu-west-1:111111111111:function:f'\n"
+        "    def get_remaining_time_in_millis(self): return 30000\n"
+        "print(json.dumps(handler({'action': 'trigger', 'dag_id': 'nope'}, C())))\n"
+        "import pydantic; assert pydantic.__file__.startswith(sys.argv[1]), pydantic.__file__\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", script, str(bundle)],
+        env={
+            "PYTHONPATH": f"{bundle}:{runtime}",
+            "MWAA_ENVIRONMENT_NAME": "mlops-dev",
+            "AWS_DEFAULT_REGION": REGION,
+            "PATH": os.environ["PATH"],
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["status"] == 403 and answer["error"]["field"] == "dag_id"
