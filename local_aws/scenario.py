@@ -49,12 +49,18 @@ class ScenarioError(ValueError):
     """A scenario key or value is not understood; the message names it."""
 
 
-def deep_merge(base: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge ``patch`` into a copy of ``base``; dicts merge recursively, anything else replaces."""
+def _replaced_whole(path: tuple[str, ...]) -> bool:
+    """Documents (a file's content, a canned response) are replaced, never merged key by key."""
+    return path == ("endpoints", "invoke", "response") or (len(path) == 3 and path[:2] == ("processing", "files"))
+
+
+def deep_merge(base: dict[str, Any], patch: Mapping[str, Any], path: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Merge ``patch`` into a copy of ``base``; settings merge recursively, anything else replaces."""
     merged = copy.deepcopy(base)
     for key, value in patch.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
+        here = (*path, key)
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict) and not _replaced_whole(here):
+            merged[key] = deep_merge(merged[key], value, here)
         else:
             merged[key] = copy.deepcopy(value)
     return merged
