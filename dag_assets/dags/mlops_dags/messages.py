@@ -26,7 +26,7 @@ class Notification:
     @property
     def sns_subject(self) -> str:
         ascii_only = self.subject.encode("ascii", "replace").decode().replace("\n", " ")
-        return _truncate(ascii_only, SNS_SUBJECT_MAX)
+        return _truncate(ascii_only, SNS_SUBJECT_MAX, ellipsis="...")
 
     @property
     def slack_text(self) -> str:
@@ -34,8 +34,8 @@ class Notification:
         return _truncate(self.subject, SLACK_HEADER_MAX)
 
 
-def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _truncate(text: str, limit: int, ellipsis: str = "…") -> str:
+    return text if len(text) <= limit else text[: limit - len(ellipsis)] + ellipsis
 
 
 def _header(text: str) -> dict:
