@@ -1,0 +1,251 @@
+"""Serving benchmark of the model template, on loopback, in one run.
+
+Measures p50/p99 latency and requests per second for a 1-record and a 100-record JSON request on:
+  (a) in-process   ``team_model.predict`` on a ready matrix (the floor: no HTTP, no parsing);
+  (b) template     the template's ``serve`` (gunicorn, one worker per core), started as a process;
+  (c) flask        a plain single-process Flask app with the same contract and the same parsing and
+                   prediction code, on Flask's threaded server: what a team would write by hand.
+
+Latency: one client, sequential requests, a new connection each time (both servers close the
+connection after every response). Throughput: several client processes in closed loops for a fixed
+time. The client is a minimal raw-socket HTTP client so that it takes as little of the machine's CPU
+as possible away from the servers (client and server share the same cores).
+
+    .venv/bin/python benchmarks/serving.py [--requests 2000] [--duration 5] [--clients 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATE_SRC = REPO / "model_template" / "src"
+sys.path.insert(0, str(TEMPLATE_SRC))
+
+
+# --------------------------------------------------------------------------- the Flask baseline
+def run_flask_server(port: int) -> None:
+    """The hand-written baseline: Flask's built-in threaded server, one process."""
+    from flask import Flask, Response, request
+
+    import team_model
+    from mlops_runtime import manifest, payload
+    from mlops_runtime.paths import MLPaths
+
+    model = team_model.load(MLPaths.from_env().model)
+    model_manifest = manifest.from_env()
+    app = Flask("baseline")
+
+    @app.get("/ping")
+    def ping():
+        return {"status": "healthy"}
+
+    @app.post("/invocations")
+    def invocations():
+        try:
+            X = payload.parse(request.get_data(), request.content_type, team_model.FEATURES, 10_000)
+        except payload.PayloadError as error:
+            return Response(json.dumps({"error": error.message, "status": error.status}),
+                            status=error.status, mimetype="application/json")
+        return {"predictions": team_model.predict(model, X), "model": model_manifest}
+
+    app.run(host="127.0.0.1", port=port, threaded=True)
+
+
+# --------------------------------------------------------------------------- client
+def _request_bytes(port: int, body: bytes) -> bytes:
+    head = (f"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Accept: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+    return head.encode() + body
+
+
+def _roundtrip(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port)) as conn:
+        conn.sendall(request)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    response = b"".join(chunks)
+    if not response.startswith(b"HTTP/1.1 200") and not response.startswith(b"HTTP/1.0 200"):
+        raise RuntimeError(f"unexpected response: {response[:200]!r}")
+    return response
+
+
+def _closed_loop(port: int, request: bytes, deadline: float, counter) -> None:
+    done = 0
+    while time.perf_counter() < deadline:
+        _roundtrip(port, request)
+        done += 1
+    with counter.get_lock():
+        counter.value += done
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered) * 1e3, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e3
+
+
+def measure_http(port: int, body: bytes, requests: int, duration: float, clients: int) -> dict:
+    request = _request_bytes(port, body)
+    for _ in range(50):  # warm-up: every worker has answered once
+        _roundtrip(port, request)
+    latencies = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        _roundtrip(port, request)
+        latencies.append(time.perf_counter() - started)
+    counter = multiprocessing.Value("l", 0)
+    deadline = time.perf_counter() + duration
+    workers = [multiprocessing.Process(target=_closed_loop, args=(port, request, deadline, counter))
+               for _ in range(clients)]
+    started = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - started
+    p50, p99 = _percentiles(latencies)
+    return {"p50_ms": p50, "p99_ms": p99, "rps": counter.value / elapsed}
+
+
+def measure_in_process(model, X, requests: int) -> dict:
+    import team_model
+
+    for _ in range(50):
+        team_model.predict(model, X)
+    latencies = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        team_model.predict(model, X)
+        latencies.append(time.perf_counter() - started)
+    p50, p99 = _percentiles(latencies)
+    # One caller, back to back: what a single Python thread gets without any server.
+    return {"p50_ms": p50, "p99_ms": p99, "rps": len(latencies) / sum(latencies)}
+
+
+# --------------------------------------------------------------------------- orchestration
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_ready(port: int, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                if conn.recv(64).startswith((b"HTTP/1.1 200", b"HTTP/1.0 200")):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("server did not become ready")
+
+
+def _start(command: list[str], env: dict, port: int) -> subprocess.Popen:
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_ready(port, process)
+    return process
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _prepare_model(root: Path) -> None:
+    from mlops_runtime import train
+    from mlops_runtime.paths import MLPaths
+    from team_model import data
+
+    data.write_dataset(root / "input" / "data")
+    train.run(MLPaths(root))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=2000, help="sequential requests for latency")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of each throughput run")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent client processes")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--flask-server", type=int, help=argparse.SUPPRESS)  # internal: run baseline
+    args = parser.parse_args(argv)
+    if args.flask_server:
+        run_flask_server(args.flask_server)
+        return
+
+    import numpy as np
+
+    import team_model
+    from team_model import data
+
+    with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp:
+        root = Path(tmp)
+        _prepare_model(root)
+        model = team_model.load(root / "model")
+        X, _ = data.generate(100, seed=7)
+        bodies = {1: json.dumps(X[:1].tolist()).encode(), 100: json.dumps(X.tolist()).encode()}
+        matrices = {1: np.asarray(X[:1]), 100: np.asarray(X)}
+
+        env = {**os.environ, "MLOPS_ML_ROOT": str(root), "PYTHONPATH": str(TEMPLATE_SRC),
+               "MLOPS_SERVE_HOST": "127.0.0.1", "MLOPS_MODEL_NAME": "bench", "MLOPS_MODEL_VERSION": "0.0.0"}
+        results: dict[str, dict[int, dict]] = {"in-process": {}, "template": {}, "flask": {}}
+        for n in (1, 100):
+            results["in-process"][n] = measure_in_process(model, matrices[n], args.requests)
+
+        port = _free_port()
+        server = _start([sys.executable, "-m", "mlops_runtime", "serve"],
+                        {**env, "SAGEMAKER_BIND_TO_PORT": str(port)}, port)
+        try:
+            for n in (1, 100):
+                results["template"][n] = measure_http(port, bodies[n], args.requests, args.duration, args.clients)
+        finally:
+            _stop(server)
+
+        port = _free_port()
+        server = _start([sys.executable, __file__, "--flask-server", str(port)], env, port)
+        try:
+            for n in (1, 100):
+                results["flask"][n] = measure_http(port, bodies[n], args.requests, args.duration, args.clients)
+        finally:
+            _stop(server)
+
+    from mlops_runtime.serve import cpu_count
+
+    print(f"\ncores: {cpu_count()}, template workers: {os.environ.get('SAGEMAKER_MODEL_SERVER_WORKERS') or cpu_count()}, "
+          f"latency: {args.requests} sequential requests, throughput: {args.clients} clients x {args.duration:g} s\n")
+    print("| implementation | records/request | p50 ms | p99 ms | requests/s |")
+    print("|---|---:|---:|---:|---:|")
+    for name, by_n in results.items():
+        for n, r in by_n.items():
+            print(f"| {name} | {n} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['rps']:.0f} |")
+    for n in (1, 100):
+        overhead = results["template"][n]["p50_ms"] - results["in-process"][n]["p50_ms"]
+        ratio = results["template"][n]["rps"] / results["flask"][n]["rps"]
+        print(f"\n{n} record(s): template p50 overhead over in-process {overhead:.3f} ms; "
+              f"template/flask throughput {ratio:.2f}x", end="")
+    print()
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Request parsing for ``POST /invocations``: bytes in, a float matrix out, or a ``PayloadError``
+with the HTTP status and a message a client can act on. Nothing here raises anything else, so bad
+input can never become a 500 (tests/test_payload.py fuzzes this)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+JSON = "application/json"
+CSV = "text/csv"
+CONTENT_TYPES = (JSON, CSV)
+
+
+class PayloadError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def media_type(header: str | None) -> str:
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+def parse(body: bytes, content_type: str | None, features: tuple[str, ...], max_records: int) -> np.ndarray:
+    kind = media_type(content_type)
+    if kind not in CONTENT_TYPES:
+        shown = repr(content_type) if content_type else "missing"
+        raise PayloadError(415, f"unsupported Content-Type {shown}; send {JSON} or {CSV}")
+    if not body.strip():
+        raise PayloadError(400, "empty payload: send at least one record")
+    rows = _json_rows(body, features) if kind == JSON else _csv_rows(body, features)
+    if len(rows) > max_records:
+        raise PayloadError(413, f"{len(rows)} records in one request; the limit is {max_records}")
+    return np.asarray(rows, dtype=float)
+
+
+def _json_rows(body: bytes, features: tuple[str, ...]) -> list[list[float]]:
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise PayloadError(400, f"malformed JSON: {exc}") from None
+    if isinstance(document, dict) and "instances" in document:
+        if len(document) != 1:
+            extra = sorted(k for k in document if k != "instances")
+            raise PayloadError(400, f"unexpected top-level key(s) {extra}; send only \"instances\"")
+        records = document["instances"]
+        if not isinstance(records, list):
+            raise PayloadError(400, "\"instances\" must be a list of records")
+    elif isinstance(document, dict):
+        records = [document]  # one record by feature name
+    elif isinstance(document, list):
+        # A flat list of values is one record; a list of lists/objects is many.
+        records = [document] if document and not isinstance(document[0], (list, dict)) else document
+    else:
+        raise PayloadError(
+            400, "JSON payload must be a record, a list of records or {\"instances\": [...]}"
+        )
+    if not records:
+        raise PayloadError(400, "empty payload: send at least one record")
+    return [_json_record(i, record, features) for i, record in enumerate(records)]
+
+
+def _json_record(index: int, record: object, features: tuple[str, ...]) -> list[float]:
+    if isinstance(record, dict):
+        if len(record) != len(features) or any(f not in record for f in features):
+            missing = [f for f in features if f not in record]
+            unknown = sorted(str(k) for k in record if k not in features)
+            parts = [f"missing feature(s) {', '.join(missing)}" if missing else "",
+                     f"unknown feature(s) {', '.join(unknown)}" if unknown else ""]
+            raise PayloadError(400, f"record {index}: " + "; ".join(p for p in parts if p))
+        values = [record[f] for f in features]
+    elif isinstance(record, list):
+        if len(record) != len(features):
+            raise PayloadError(
+                400, f"record {index}: {len(record)} features, expected {len(features)} ({', '.join(features)})"
+            )
+        values = record
+    else:
+        raise PayloadError(400, f"record {index}: expected an object or a list, got {_type_name(record)}")
+    row = []
+    for position, value in enumerate(values):
+        # bool is an int subclass in Python, but true/false is not a valid feature value.
+        if type(value) is float or type(value) is int:
+            try:
+                number = float(value)  # an int beyond float range raises OverflowError
+            except OverflowError:
+                number = math.inf
+            if math.isfinite(number):
+                row.append(number)
+                continue
+        raise PayloadError(
+            400,
+            f"record {index}, feature {features[position]}: expected a finite number, "
+            f"got {_type_name(value)} {_preview(value)}",
+        )
+    return row
+
+
+def _csv_rows(body: bytes, features: tuple[str, ...]) -> list[list[float]]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PayloadError(400, f"malformed CSV: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    lines = [line for line in text.splitlines() if line.strip()]
+    if lines and [c.strip() for c in lines[0].split(",")] == list(features):
+        lines = lines[1:]  # an optional header row naming the features in order
+    if not lines:
+        raise PayloadError(400, "empty payload: send at least one record")
+    rows = []
+    width = len(features)
+    for number, line in enumerate(lines, start=1):
+        cells = line.split(",")
+        if len(cells) != width:
+            raise PayloadError(400, f"CSV row {number}: {len(cells)} values, expected {width} ({', '.join(features)})")
+        row = []
+        for position, cell in enumerate(cells):
+            try:
+                value = float(cell)
+            except ValueError:
+                value = math.nan
+            if not math.isfinite(value):
+                raise PayloadError(
+                    400, f"CSV row {number}, feature {features[position]}: {_preview(cell.strip())} is not a finite number"
+                )
+            row.append(value)
+        rows.append(row)
+    return rows
+
+
+def _type_name(value: object) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _preview(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -1,0 +1,90 @@
+"""``train``: the SageMaker training job entry point.
+
+Reads ``input/config/hyperparameters.json`` and the ``train`` channel (plus ``validation`` if given,
+otherwise a stratified hold-out of ``train``), writes the model and ``metadata.json`` to ``model/``,
+prints one ``metric <split>:<name>=<value>`` line per metric, and on any error writes the reason to
+``output/failure`` and exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+import sklearn
+from sklearn.model_selection import train_test_split
+
+import team_model
+from mlops_runtime import contract, dataset, failure, hyperparameters, metrics
+from mlops_runtime.paths import MLPaths
+
+METADATA_FILE = "metadata.json"
+
+
+def run(paths: MLPaths) -> dict:
+    params = hyperparameters.resolve(
+        hyperparameters.read_file(paths.hyperparameters), team_model.HYPERPARAMETERS
+    )
+    print(f"hyperparameters: {json.dumps(params, sort_keys=True)}", flush=True)
+    if params["fail_training"]:
+        raise failure.DeliberateFailure(
+            "fail_training=true was set: this training job fails on purpose (failure-path demo)"
+        )
+    train_dir = paths.channel("train")
+    if not train_dir.is_dir():
+        raise FileNotFoundError(f"no train channel: {train_dir} does not exist")
+    X, y = dataset.read_channel(train_dir)
+    validation_dir = paths.channel("validation")
+    if validation_dir.is_dir():
+        X_train, y_train = X, y
+        X_val, y_val = dataset.read_channel(validation_dir)
+    else:
+        stratify = y if team_model.PROBLEM_TYPE == "classification" else None
+        X_train, X_val, y_train, y_val = train_test_split(
+            X, y, test_size=params["validation_fraction"], random_state=params["seed"], stratify=stratify
+        )
+    print(f"training on {len(X_train)} rows, validating on {len(X_val)} rows", flush=True)
+
+    started = time.perf_counter()
+    model = team_model.fit(X_train, y_train, params)
+    fit_seconds = time.perf_counter() - started
+
+    scores = {}
+    for split, (Xs, ys) in {"train": (X_train, y_train), "validation": (X_val, y_val)}.items():
+        scores[split] = metrics.compute(team_model.PROBLEM_TYPE, ys, metrics.predicted_targets(model, Xs))
+        for name, value in scores[split].items():
+            print(contract.metric_line(split, name, value), flush=True)
+
+    paths.model.mkdir(parents=True, exist_ok=True)
+    team_model.save(model, paths.model)
+    metadata = {
+        "problem_type": team_model.PROBLEM_TYPE,
+        "features": list(team_model.FEATURES),
+        "classes": list(team_model.CLASSES) if team_model.PROBLEM_TYPE == "classification" else None,
+        "hyperparameters": params,
+        "metrics": scores,
+        "rows": {"train": int(len(X_train)), "validation": int(len(X_val))},
+        "fit_seconds": round(fit_seconds, 3),
+        "trained_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "versions": {"python": platform.python_version(), "numpy": np.__version__,
+                     "scikit-learn": sklearn.__version__},
+    }
+    (paths.model / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    print(f"model written to {paths.model} in {fit_seconds:.2f} s", flush=True)
+    return metadata
+
+
+def main() -> None:
+    paths = MLPaths.from_env()
+    try:
+        run(paths)
+    except Exception as exc:  # every failure must leave a readable reason for SageMaker
+        sys.exit(failure.report(exc, paths.failure, "training"))
+
+
+if __name__ == "__main__":
+    main()
