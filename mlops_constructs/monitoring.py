@@ -19,9 +19,10 @@ Metric names and dimensions:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Token
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_lambda as lambda_
@@ -45,6 +46,8 @@ MWAA_CLUSTERS = ("Scheduler", "BaseWorker", "AdditionalWorker", "WebServer")
 # roll back within the baking period instead of after it.
 ENDPOINT_PERIOD = Duration.minutes(1)
 DASHBOARD_PERIOD = Duration.minutes(5)
+
+LABEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 ALARM_KINDS = ("5xx-errors", "4xx-error-rate", "model-latency-p99", "memory-utilization")
 
@@ -452,9 +455,20 @@ class PlatformDashboard(Construct):
 
     # ---- functions -----------------------------------------------------------------------------
 
-    def add_function(self, fn: lambda_.IFunction, *, errors_threshold: int = 1) -> cw.Alarm:
-        """Add a function's errors, throttles and duration to the dashboard, and an errors alarm."""
-        label = fn.node.id
+    def add_function(
+        self, fn: lambda_.IFunction, *, label: str | None = None, errors_threshold: int = 1
+    ) -> cw.Alarm:
+        """Add a function's errors, throttles and duration to the dashboard, and an errors alarm.
+
+        ``label`` names the widgets and the alarm (``mlops-<env>-lambda-<label>-errors``); it defaults
+        to the function's name when that is known at synth, else to its construct id.
+        """
+        if label is None:
+            label = fn.node.id if Token.is_unresolved(fn.function_name) else fn.function_name
+        if not LABEL_PATTERN.fullmatch(label):
+            raise ValueError(
+                f"label={label!r} must match {LABEL_PATTERN.pattern} (it goes into an alarm name)"
+            )
         alarm = cw.Alarm(
             self,
             f"LambdaErrors{label}",

@@ -352,11 +352,12 @@ def test_dag_failure_alarm_sums_every_platform_dag(platform):
 def test_lambda_errors_alarm_per_function_including_added_ones(platform):
     dashboard, template = platform
     assert len(dashboard.function_alarms) == 2
-    for node_id, fn in (("Trigger", PLATFORM.trigger_function), ("Notifier", "mlops-dev-notifier")):
+    for fn in (PLATFORM.trigger_function, "mlops-dev-notifier"):
         template.has_resource_properties(
             "AWS::CloudWatch::Alarm",
             {
-                "AlarmName": f"mlops-dev-lambda-{node_id}-errors",
+                # Named after the function when its name is known at synth.
+                "AlarmName": f"mlops-dev-lambda-{fn}-errors",
                 "Namespace": "AWS/Lambda",
                 "MetricName": "Errors",
                 "Dimensions": [{"Name": "FunctionName", "Value": fn}],
@@ -365,6 +366,38 @@ def test_lambda_errors_alarm_per_function_including_added_ones(platform):
                 "Threshold": 1,
             },
         )
+
+
+def test_function_created_in_the_stack_is_labelled_by_construct_id_or_label():
+    stack = make_stack()
+    dashboard = PlatformDashboard(
+        stack,
+        "Platform",
+        environment=ENV,
+        mwaa_environment_name=PLATFORM.mwaa_environment,
+        alarm_topic=alerts_topic(stack),
+    )
+    fn = lambda_.Function(
+        stack,
+        "DagTrigger",
+        runtime=lambda_.Runtime.PYTHON_3_12,
+        handler="index.handler",
+        code=lambda_.Code.from_inline("def handler(e, c): pass"),
+    )
+    dashboard.add_function(fn)
+    dashboard.add_function(fn, label="trigger-again")
+    template = Template.from_stack(stack)
+    function_id = stack.get_logical_id(fn.node.default_child)
+    for name in ("mlops-dev-lambda-DagTrigger-errors", "mlops-dev-lambda-trigger-again-errors"):
+        template.has_resource_properties(
+            "AWS::CloudWatch::Alarm",
+            {
+                "AlarmName": name,
+                "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": function_id}}],
+            },
+        )
+    with pytest.raises(ValueError, match="label"):
+        dashboard.add_function(fn, label="has spaces")
 
 
 def test_missing_scheduler_heartbeat_is_an_alarm(platform):
