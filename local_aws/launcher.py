@@ -92,6 +92,8 @@ class LocalAws:
             "AWS_SESSION_TOKEN": "testing",
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
+            # boto3 prefixes MWAA hosts with "env."/"api." (env.127.0.0.1 does not resolve).
+            "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
         }
 
     def start(self) -> None:
@@ -190,13 +192,18 @@ class LocalAws:
         assert self.url, "start() first"
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(  # noqa: S310 - loopback URL of our own server
-            f"{self.url}/_local_aws/{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+            f"{self.url}/_local_aws/{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
                 return json.loads(response.read())
         except urllib.error.HTTPError as error:
-            raise LocalAwsError(f"{method} {path}: {error.code} {error.read().decode(errors='replace')}") from error
+            raise LocalAwsError(
+                f"{method} {path}: {error.code} {error.read().decode(errors='replace')}"
+            ) from error
 
     def scenario(self) -> dict[str, Any]:
         return self._control("GET", "scenario")

@@ -35,7 +35,8 @@ class MwaaForwarder:
         if not base:
             raise AwsError(
                 "ResourceNotFoundException",
-                f"Environment {environment} not found (no local Airflow configured: scenario mwaa.airflow_url)",
+                f"Environment {environment} not found "
+                "(no local Airflow configured: scenario mwaa.airflow_url)",
                 status=404,
             )
         params = json.loads(body or b"{}")
@@ -51,7 +52,9 @@ class MwaaForwarder:
         except urllib.error.HTTPError as error:
             status, payload = error.code, error.read()
         except OSError as error:
-            raise AwsError("InternalServerException", f"local Airflow at {base} unreachable: {error}", status=500) from error
+            raise AwsError(
+                "InternalServerException", f"local Airflow at {base} unreachable: {error}", status=500
+            ) from error
         try:
             document: Any = json.loads(payload) if payload else {}
         except ValueError:

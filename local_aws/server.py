@@ -57,9 +57,13 @@ class LocalAwsApp:
             if target.startswith("SageMaker."):
                 operation = target.split(".", 1)[1]
                 if self.sagemaker.implements(operation):
-                    response = self._aws(lambda: json_response(self.sagemaker.call(operation, region, request.get_data())))
+                    response = self._aws(
+                        lambda: json_response(self.sagemaker.call(operation, region, request.get_data()))
+                    )
                 else:
-                    log.warning("SageMaker.%s is not implemented locally: served by moto (separate state)", operation)
+                    log.warning(
+                        "SageMaker.%s is not implemented locally: served by moto (separate state)", operation
+                    )
             elif service == "sagemaker" and request.method == "POST" and RUNTIME_PATH.match(path):
                 response = self._runtime(request, region, RUNTIME_PATH.match(path).group("name"))
             elif service == "airflow":
@@ -67,12 +71,18 @@ class LocalAwsApp:
                 if match and request.method == "POST":
                     name = match.group("name")
                     response = self._aws(
-                        lambda: json_response(self.mwaa.invoke_rest_api(name, request.get_data()), content_type="application/json"),
+                        lambda: json_response(
+                            self.mwaa.invoke_rest_api(name, request.get_data()),
+                            content_type="application/json",
+                        ),
                         content_type="application/json",
                     )
                 else:
                     response = error_response(
-                        AwsError("ValidationException", f"local MWAA implements only InvokeRestApi, not {request.method} {path}"),
+                        AwsError(
+                            "ValidationException",
+                            f"local MWAA implements only InvokeRestApi, not {request.method} {path}",
+                        ),
                         content_type="application/json",
                     )
         if response is None:
@@ -88,7 +98,9 @@ class LocalAwsApp:
 
     def _runtime(self, request: Request, region: str, name: str) -> Response:
         try:
-            status, body, headers = self.sagemaker.invoke_endpoint(region, name, request.get_data(), dict(request.headers))
+            status, body, headers = self.sagemaker.invoke_endpoint(
+                region, name, request.get_data(), dict(request.headers)
+            )
         except AwsError as error:
             return error_response(error, content_type="application/json")
         response = Response(body, status=status)
@@ -112,8 +124,12 @@ class LocalAwsApp:
                     return json_response(self.scenario.update(patch), content_type="application/json")
             except (ScenarioError, ValueError) as exc:
                 return json_response({"error": str(exc)}, status=400, content_type="application/json")
-            return json_response({"error": f"method {request.method} not allowed"}, status=405, content_type="application/json")
-        return json_response({"error": f"unknown control path {path}"}, status=404, content_type="application/json")
+            return json_response(
+                {"error": f"method {request.method} not allowed"}, status=405, content_type="application/json"
+            )
+        return json_response(
+            {"error": f"unknown control path {path}"}, status=404, content_type="application/json"
+        )
 
 
 def serve(

@@ -21,7 +21,11 @@ MODEL_LIST = ListSpec(
     name_key="ModelName",
     sort_fields={"Name": "ModelName", "CreationTime": "CreationTime"},
     default_order="Descending",
-    summary=lambda r: {"ModelName": r["ModelName"], "ModelArn": r["ModelArn"], "CreationTime": r["CreationTime"]},
+    summary=lambda r: {
+        "ModelName": r["ModelName"],
+        "ModelArn": r["ModelArn"],
+        "CreationTime": r["CreationTime"],
+    },
 )
 CONFIG_LIST = ListSpec(
     list_key="EndpointConfigs",
@@ -63,9 +67,15 @@ class EndpointOperations(ServiceCore):
             if name.lower() in models:
                 raise AwsError("ValidationException", f'Cannot create already existing model "{arn}".')
             if not p.get("PrimaryContainer") and not p.get("Containers"):
-                raise AwsError("ValidationException", "Either PrimaryContainer or Containers must be specified.")
+                raise AwsError(
+                    "ValidationException", "Either PrimaryContainer or Containers must be specified."
+                )
             record = {k: v for k, v in p.items() if k != "Tags"}
-            record.update(ModelArn=arn, CreationTime=time.time(), EnableNetworkIsolation=p.get("EnableNetworkIsolation", False))
+            record.update(
+                ModelArn=arn,
+                CreationTime=time.time(),
+                EnableNetworkIsolation=p.get("EnableNetworkIsolation", False),
+            )
             models[name.lower()] = record
             self.store_tags(region, arn, p.get("Tags"))
         return {"ModelArn": arn}
@@ -87,7 +97,9 @@ class EndpointOperations(ServiceCore):
     def _model(self, region: str, name: str) -> dict[str, Any]:
         model = self.region(region).models.get(name.lower())
         if model is None:
-            raise AwsError("ValidationException", f'Could not find model "{self.arn(region, "model", name)}".')
+            raise AwsError(
+                "ValidationException", f'Could not find model "{self.arn(region, "model", name)}".'
+            )
         return model
 
     # -- endpoint configs ----------------------------------------------------------------------
@@ -97,7 +109,9 @@ class EndpointOperations(ServiceCore):
         with self.lock:
             configs = self.region(region).endpoint_configs
             if name.lower() in configs:
-                raise AwsError("ValidationException", f'Cannot create already existing endpoint configuration "{arn}".')
+                raise AwsError(
+                    "ValidationException", f'Cannot create already existing endpoint configuration "{arn}".'
+                )
             for variant in p["ProductionVariants"]:
                 self._model(region, variant["ModelName"])
             record = {k: v for k, v in p.items() if k != "Tags"}
@@ -165,7 +179,8 @@ class EndpointOperations(ServiceCore):
                     "ValidationException",
                     f'Cannot update in-progress endpoint "{endpoint["EndpointArn"]}".'
                     if endpoint["EndpointStatus"] != "Failed"
-                    else f'Cannot update endpoint "{endpoint["EndpointArn"]}" in Failed status; delete and recreate it.',
+                    else f'Cannot update endpoint "{endpoint["EndpointArn"]}" in Failed status; '
+                    "delete and recreate it.",
                 )
             target = self._deployment_target(region, p["EndpointConfigName"])
             endpoint["_generation"] += 1
@@ -202,7 +217,9 @@ class EndpointOperations(ServiceCore):
     def _endpoint(self, region: str, name: str) -> dict[str, Any]:
         endpoint = self.region(region).endpoints.get(name.lower())
         if endpoint is None:
-            raise AwsError("ValidationException", f'Could not find endpoint "{self.arn(region, "endpoint", name)}".')
+            raise AwsError(
+                "ValidationException", f'Could not find endpoint "{self.arn(region, "endpoint", name)}".'
+            )
         return endpoint
 
     def _deployment_target(self, region: str, config_name: str) -> dict[str, Any]:
@@ -228,7 +245,11 @@ class EndpointOperations(ServiceCore):
                 {
                     "VariantName": variant["VariantName"],
                     "DeployedImages": [
-                        {"SpecifiedImage": image, "ResolvedImage": f"{repository}@sha256:{digest}", "ResolutionTime": now}
+                        {
+                            "SpecifiedImage": image,
+                            "ResolvedImage": f"{repository}@sha256:{digest}",
+                            "ResolutionTime": now,
+                        }
                     ],
                     "CurrentWeight": weight,
                     "DesiredWeight": weight,
@@ -242,10 +263,18 @@ class EndpointOperations(ServiceCore):
         variants = self._variants(target, now)
         for variant, spec in zip(variants, target["config"]["ProductionVariants"], strict=True):
             variant["InstanceType"] = spec.get("InstanceType")
-            variant["VariantStatus"] = [{"Status": "Creating", "StartTime": now, "StatusMessage": "Launching instances"}]
-        return {"EndpointConfigName": target["config"]["EndpointConfigName"], "ProductionVariants": variants, "StartTime": now}
+            variant["VariantStatus"] = [
+                {"Status": "Creating", "StartTime": now, "StatusMessage": "Launching instances"}
+            ]
+        return {
+            "EndpointConfigName": target["config"]["EndpointConfigName"],
+            "ProductionVariants": variants,
+            "StartTime": now,
+        }
 
-    def _deploy(self, region: str, name: str, generation: int, target: dict[str, Any], is_update: bool) -> None:
+    def _deploy(
+        self, region: str, name: str, generation: int, target: dict[str, Any], is_update: bool
+    ) -> None:
         scenario = self.scenario.snapshot()
         section = scenario["endpoints"]
         delay = float(section["update_delay_seconds" if is_update else "create_delay_seconds"])
@@ -262,7 +291,11 @@ class EndpointOperations(ServiceCore):
                 scenario=scenario,
                 work_dir=self.work_dir("endpoints", f"{name}-{generation}"),
                 client=lambda service: self.client(region, service),
-                log=self.log_writer(region, ENDPOINT_LOG_GROUP.format(name=name), config["ProductionVariants"][0]["VariantName"]),
+                log=self.log_writer(
+                    region,
+                    ENDPOINT_LOG_GROUP.format(name=name),
+                    config["ProductionVariants"][0]["VariantName"],
+                ),
                 models=target["models"],
             )
             try:
@@ -325,18 +358,27 @@ class EndpointOperations(ServiceCore):
                 endpoint = self.region(region).endpoints.get(name.lower())
                 if endpoint is None or endpoint["_generation"] != generation:
                     return
-                endpoint.update(EndpointStatus="InService", FailureReason=reason, LastModifiedTime=time.time())
+                endpoint.update(
+                    EndpointStatus="InService", FailureReason=reason, LastModifiedTime=time.time()
+                )
                 endpoint.pop("PendingDeploymentSummary", None)
             self.events.record("Endpoint", name, "InService", f"rolled back: {reason}")
 
-    def _injected_failure(self, section: dict[str, Any], name: str, target: dict[str, Any], is_update: bool) -> str | None:
+    def _injected_failure(
+        self, section: dict[str, Any], name: str, target: dict[str, Any], is_update: bool
+    ) -> str | None:
         variant = target["config"]["ProductionVariants"][0]["VariantName"]
         if self.scenario.take_counter("endpoints", "fail_next_updates" if is_update else "fail_next_creates"):
             return DEFAULT_DEPLOY_FAILURE.format(variant=variant)
         images = [self._image(m) for m in target["models"]]
         for rule in section.get("rules", []):
             if "fail" in rule and any(
-                rule_matches(rule["when"], name=name, image=image, endpoint_config=target["config"]["EndpointConfigName"])
+                rule_matches(
+                    rule["when"],
+                    name=name,
+                    image=image,
+                    endpoint_config=target["config"]["EndpointConfigName"],
+                )
                 for image in images
             ):
                 return str(rule["fail"]) or DEFAULT_DEPLOY_FAILURE.format(variant=variant)
@@ -353,14 +395,23 @@ class EndpointOperations(ServiceCore):
         found = self.client(region, "cloudwatch").describe_alarms(AlarmNames=alarms)["MetricAlarms"]
         firing = sorted(a["AlarmName"] for a in found if a["StateValue"] == "ALARM")
         if firing:
-            return f"Deployment rolled back: CloudWatch alarm(s) {', '.join(firing)} in ALARM state during the update."
+            return (
+                f"Deployment rolled back: CloudWatch alarm(s) {', '.join(firing)} "
+                "in ALARM state during the update."
+            )
         return None
 
     # -- runtime -------------------------------------------------------------------------------
-    def invoke_endpoint(self, region: str, name: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+    def invoke_endpoint(
+        self, region: str, name: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, bytes, dict[str, str]]:
         with self.lock:
             endpoint = self.region(region).endpoints.get(name.lower())
-            serving = endpoint is not None and endpoint["EndpointStatus"] in ("InService", "Updating", "RollingBack")
+            serving = endpoint is not None and endpoint["EndpointStatus"] in (
+                "InService",
+                "Updating",
+                "RollingBack",
+            )
             if not serving:
                 raise AwsError("ValidationError", f"Endpoint {name} of account {ACCOUNT_ID} not found.")
             deployment: Deployment | None = endpoint.get("_deployment")
@@ -385,7 +436,7 @@ class EndpointOperations(ServiceCore):
             message = error.read().decode(errors="replace")
             raise AwsError(
                 "ModelError",
-                f"Received client error ({error.code}) from primary with message \"{message}\". "
+                f'Received client error ({error.code}) from primary with message "{message}". '
                 f"See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:"
                 f"group=/aws/sagemaker/Endpoints/{name} in account {ACCOUNT_ID} for more information.",
                 status=424,
@@ -394,4 +445,6 @@ class EndpointOperations(ServiceCore):
                 LogStreamArn=f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:/aws/sagemaker/Endpoints/{name}",
             ) from error
         except OSError as error:
-            raise AwsError("ModelError", f"Model container at {url} is unreachable: {error}", status=424) from error
+            raise AwsError(
+                "ModelError", f"Model container at {url} is unreachable: {error}", status=424
+            ) from error

@@ -38,7 +38,11 @@ TRAINING_LIST = ListSpec(
 PROCESSING_LIST = ListSpec(
     list_key="ProcessingJobSummaries",
     name_key="ProcessingJobName",
-    sort_fields={"Name": "ProcessingJobName", "CreationTime": "CreationTime", "Status": "ProcessingJobStatus"},
+    sort_fields={
+        "Name": "ProcessingJobName",
+        "CreationTime": "CreationTime",
+        "Status": "ProcessingJobStatus",
+    },
     default_order="Ascending",
     status_key="ProcessingJobStatus",
     summary=lambda r: public(
@@ -88,7 +92,11 @@ class JobOperations(ServiceCore):
                 CreationTime=now,
                 LastModifiedTime=now,
                 SecondaryStatusTransitions=[
-                    {"Status": "Starting", "StartTime": now, "StatusMessage": "Preparing the instances for training"}
+                    {
+                        "Status": "Starting",
+                        "StartTime": now,
+                        "StatusMessage": "Preparing the instances for training",
+                    }
                 ],
                 EnableNetworkIsolation=p.get("EnableNetworkIsolation", False),
                 EnableInterContainerTrafficEncryption=p.get("EnableInterContainerTrafficEncryption", False),
@@ -115,7 +123,8 @@ class JobOperations(ServiceCore):
             if job["TrainingJobStatus"] != "InProgress":
                 raise AwsError(
                     "ValidationException",
-                    f"The request was rejected because the training job is in status {job['TrainingJobStatus']}.",
+                    "The request was rejected because the training job is in status "
+                    f"{job['TrainingJobStatus']}.",
                 )
             job["TrainingJobStatus"] = "Stopping"
             self._transition(job, "Stopping", "Stopping the training job")
@@ -179,11 +188,15 @@ class JobOperations(ServiceCore):
                 for channel in description.get("InputDataConfig", []):
                     uri = channel.get("DataSource", {}).get("S3DataSource", {}).get("S3Uri")
                     if uri:
-                        self._require_objects(region, uri, description.get("RoleArn", ""), "Data download failed:")
+                        self._require_objects(
+                            region, uri, description.get("RoleArn", ""), "Data download failed:"
+                        )
             reason = self._failure_rule("training", section, description, name)
             if stop.wait(step):
                 raise _Stopped
-            self._secondary(region, name, "Training", "Training image download completed. Training in progress.")
+            self._secondary(
+                region, name, "Training", "Training image download completed. Training in progress."
+            )
             if reason:
                 ctx.log(f"injected failure: {reason}")
                 raise RunnerFailure(reason)
@@ -206,7 +219,9 @@ class JobOperations(ServiceCore):
             self._finish_training(region, name, "Stopped", "Training job stopped")
         except Exception as exc:  # noqa: BLE001 - every runner error becomes the job's FailureReason
             reason = _reason(exc)
-            self._finish_training(region, name, "Failed", f"Training job failed. {reason}", FailureReason=reason)
+            self._finish_training(
+                region, name, "Failed", f"Training job failed. {reason}", FailureReason=reason
+            )
 
     def _finish_training(self, region: str, name: str, status: str, message: str, **fields: Any) -> None:
         now = time.time()
@@ -219,7 +234,9 @@ class JobOperations(ServiceCore):
             job["TrainingEndTime"] = now
             seconds = max(1, int(round(now - job["TrainingStartTime"])))
             job["TrainingTimeInSeconds"] = seconds
-            job["BillableTimeInSeconds"] = seconds * int(job.get("ResourceConfig", {}).get("InstanceCount", 1))
+            job["BillableTimeInSeconds"] = seconds * int(
+                job.get("ResourceConfig", {}).get("InstanceCount", 1)
+            )
             job.update(fields)
         self.events.record("TrainingJob", name, status, fields.get("FailureReason"))
 
@@ -352,15 +369,20 @@ class JobOperations(ServiceCore):
         """Fail as SageMaker does when an S3 input has nothing under its prefix."""
         bucket, key = split_s3_uri(uri)
         try:
-            found = self.client(region, "s3").list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("KeyCount", 0)
+            found = (
+                self.client(region, "s3")
+                .list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+                .get("KeyCount", 0)
+            )
         except ClientError:
             found = 0
         if not found:
             raise RunnerFailure(
-                f"ClientError: {prefix}{' ' if prefix else ''}No S3 objects found under S3 URL \"{uri}\" given in "
+                f'ClientError: {prefix}{" " if prefix else ""}No S3 objects found under S3 URL "{uri}" '
+                "given in "
                 f"input data source. Please ensure that the bucket exists in the selected region ({region}), "
-                f"that objects exist under that S3 prefix, and that the role \"{role}\" has \"s3:ListBucket\" "
-                f"permissions on bucket \"{bucket}\"."
+                f'that objects exist under that S3 prefix, and that the role "{role}" has "s3:ListBucket" '
+                f'permissions on bucket "{bucket}".'
             )
 
 

@@ -112,10 +112,14 @@ class RegistryOperations(ServiceCore):
         with self.lock:
             group = self._group(region, p["ModelPackageGroupName"])
             state = self.region(region)
-            if any(pkg.get("ModelPackageGroupName") == group["ModelPackageGroupName"] for pkg in state.packages.values()):
+            if any(
+                pkg.get("ModelPackageGroupName") == group["ModelPackageGroupName"]
+                for pkg in state.packages.values()
+            ):
                 raise AwsError(
                     "ConflictException",
-                    f"Model Package Group {group['ModelPackageGroupArn']} contains model packages; delete them first.",
+                    f"Model Package Group {group['ModelPackageGroupArn']} contains model packages; "
+                    "delete them first.",
                 )
             del state.package_groups[group["ModelPackageGroupName"].lower()]
         return {}
@@ -141,8 +145,10 @@ class RegistryOperations(ServiceCore):
                 version = group["_next_version"]
                 group["_next_version"] += 1
                 group_name = group["ModelPackageGroupName"]
-                arn = f"{group['ModelPackageGroupArn'].replace(':model-package-group/', ':model-package/')}/{version}"
-                record.update(ModelPackageName=group_name, ModelPackageGroupName=group_name, ModelPackageVersion=version)
+                arn = self.arn(region, "model-package", f"{group_name}/{version}")
+                record.update(
+                    ModelPackageName=group_name, ModelPackageGroupName=group_name, ModelPackageVersion=version
+                )
                 record["_sort_name"] = f"{group_name}/{version:09d}"
             elif p.get("ModelPackageName"):
                 name = validate_name(p["ModelPackageName"], "modelPackageName")
@@ -151,7 +157,10 @@ class RegistryOperations(ServiceCore):
                     raise AwsError("ValidationException", f"Model Package already exists: {arn}")
                 record.update(ModelPackageName=name, _sort_name=name)
             else:
-                raise AwsError("ValidationException", "Either ModelPackageName or ModelPackageGroupName must be specified.")
+                raise AwsError(
+                    "ValidationException",
+                    "Either ModelPackageName or ModelPackageGroupName must be specified.",
+                )
             record.update(
                 ModelPackageArn=arn,
                 CreationTime=now,
@@ -179,7 +188,9 @@ class RegistryOperations(ServiceCore):
                 group = self._group(region, p["ModelPackageGroupName"])["ModelPackageGroupName"]
                 packages = [pkg for pkg in packages if pkg.get("ModelPackageGroupName") == group]
             if p.get("ModelApprovalStatus"):
-                packages = [pkg for pkg in packages if pkg.get("ModelApprovalStatus") == p["ModelApprovalStatus"]]
+                packages = [
+                    pkg for pkg in packages if pkg.get("ModelApprovalStatus") == p["ModelApprovalStatus"]
+                ]
             kind = p.get("ModelPackageType", "Both")
             if kind == "Versioned":
                 packages = [pkg for pkg in packages if "ModelPackageVersion" in pkg]
@@ -193,7 +204,13 @@ class RegistryOperations(ServiceCore):
             if "ModelApprovalStatus" in p:
                 _check_approval(p["ModelApprovalStatus"])
                 package["ModelApprovalStatus"] = p["ModelApprovalStatus"]
-            for key in ("ApprovalDescription", "InferenceSpecification", "SourceUri", "ModelCard", "ModelLifeCycle"):
+            for key in (
+                "ApprovalDescription",
+                "InferenceSpecification",
+                "SourceUri",
+                "ModelCard",
+                "ModelLifeCycle",
+            ):
                 if key in p:
                     package[key] = p[key]
             if "CustomerMetadataProperties" in p:
@@ -201,7 +218,9 @@ class RegistryOperations(ServiceCore):
             for key in p.get("CustomerMetadataPropertiesToRemove", []):
                 package.get("CustomerMetadataProperties", {}).pop(key, None)
             if "AdditionalInferenceSpecificationsToAdd" in p:
-                package.setdefault("AdditionalInferenceSpecifications", []).extend(p["AdditionalInferenceSpecificationsToAdd"])
+                package.setdefault("AdditionalInferenceSpecifications", []).extend(
+                    p["AdditionalInferenceSpecificationsToAdd"]
+                )
             package["LastModifiedTime"] = time.time()
             package["LastModifiedBy"] = {}
             arn = package["ModelPackageArn"]
@@ -216,7 +235,9 @@ class RegistryOperations(ServiceCore):
 
     def _package(self, region: str, name_or_arn: str) -> dict[str, Any]:
         packages = self.region(region).packages
-        arn = name_or_arn if name_or_arn.startswith("arn:") else self.arn(region, "model-package", name_or_arn)
+        arn = (
+            name_or_arn if name_or_arn.startswith("arn:") else self.arn(region, "model-package", name_or_arn)
+        )
         package = packages.get(arn) or packages.get(arn.lower())
         if package is None:
             raise AwsError("ValidationException", f"ModelPackage {arn} does not exist.")

@@ -19,7 +19,10 @@ def training_request(name: str, buckets: dict[str, str], **overrides: Any) -> di
             {
                 "ChannelName": "train",
                 "DataSource": {
-                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{buckets['data']}/proj/model/training/"}
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": f"s3://{buckets['data']}/proj/model/training/",
+                    }
                 },
             }
         ],
@@ -32,7 +35,9 @@ def training_request(name: str, buckets: dict[str, str], **overrides: Any) -> di
     return request
 
 
-def wait_for(describe: Callable[[], dict[str, Any]], key: str, pending: set[str], timeout: float = 15) -> dict[str, Any]:
+def wait_for(
+    describe: Callable[[], dict[str, Any]], key: str, pending: set[str], timeout: float = 15
+) -> dict[str, Any]:
     """Poll like Airflow's SageMakerHook.check_status; returns the first non-pending description."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -44,13 +49,22 @@ def wait_for(describe: Callable[[], dict[str, Any]], key: str, pending: set[str]
 
 
 def make_model(sm: Any, name: str, image: str = IMAGE) -> None:
-    sm.create_model(ModelName=name, PrimaryContainer={"Image": image, "Environment": {"MLOPS_MODEL_VERSION": "1.2.3"}}, ExecutionRoleArn=ROLE)
+    sm.create_model(
+        ModelName=name,
+        PrimaryContainer={"Image": image, "Environment": {"MLOPS_MODEL_VERSION": "1.2.3"}},
+        ExecutionRoleArn=ROLE,
+    )
 
 
 def make_config(sm: Any, name: str, model: str) -> None:
     sm.create_endpoint_config(
         EndpointConfigName=name,
         ProductionVariants=[
-            {"VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 1, "InstanceType": "ml.t2.medium"}
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": model,
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.t2.medium",
+            }
         ],
     )

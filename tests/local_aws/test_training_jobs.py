@@ -28,7 +28,9 @@ def test_job_goes_in_progress_then_completed_with_artifacts_in_s3(sm, s3, bucket
     assert done["SecondaryStatus"] == "Completed"
     uri = done["ModelArtifacts"]["S3ModelArtifacts"]
     assert uri == f"s3://{buckets['artifacts']}/proj/model/runs/{name}/output/model.tar.gz"
-    body = s3.get_object(Bucket=buckets["artifacts"], Key=f"proj/model/runs/{name}/output/model.tar.gz")["Body"].read()
+    body = s3.get_object(Bucket=buckets["artifacts"], Key=f"proj/model/runs/{name}/output/model.tar.gz")[
+        "Body"
+    ].read()
     with tarfile.open(fileobj=io.BytesIO(body)) as archive:
         manifest = json.load(archive.extractfile("model.json"))
     assert manifest["training_job_name"] == name
@@ -50,7 +52,13 @@ def test_description_has_the_fields_airflows_hook_reads(sm, buckets, unique):
     assert done["LastModifiedTime"] >= done["TrainingStartTime"]
     # secondary_training_status_message: every transition has Status, StartTime and StatusMessage.
     transitions = done["SecondaryStatusTransitions"]
-    assert [t["Status"] for t in transitions] == ["Starting", "Downloading", "Training", "Uploading", "Completed"]
+    assert [t["Status"] for t in transitions] == [
+        "Starting",
+        "Downloading",
+        "Training",
+        "Uploading",
+        "Completed",
+    ]
     assert all(t["StatusMessage"] and t["StartTime"] for t in transitions)
     assert all("EndTime" in t for t in transitions)
     assert done["BillableTimeInSeconds"] >= 1
@@ -78,7 +86,9 @@ def test_logs_are_written_where_airflow_print_log_tails_them(sm, buckets, unique
         logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=name + "/", orderBy="LogStreamName"
     )["logStreams"]
     assert len(streams) == 1
-    events = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=streams[0]["logStreamName"])
+    events = logs.get_log_events(
+        logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=streams[0]["logStreamName"]
+    )
     assert any("model artifacts written" in e["message"] for e in events["events"])
 
 
@@ -87,11 +97,16 @@ def test_logs_are_written_where_airflow_print_log_tails_them(sm, buckets, unique
     [
         ({"hyperparameters": {"fail": "true"}}, {"HyperParameters": {"fail": "true"}}),
         ({"name_contains": "doomed"}, {}),
-        ({"image_contains": ":9.9.9"}, {"AlgorithmSpecification": {"TrainingImage": "repo/m:9.9.9", "TrainingInputMode": "File"}}),
+        (
+            {"image_contains": ":9.9.9"},
+            {"AlgorithmSpecification": {"TrainingImage": "repo/m:9.9.9", "TrainingInputMode": "File"}},
+        ),
     ],
     ids=["hyperparameter", "name", "image"],
 )
-def test_failure_rule_fails_the_job_with_reason_and_no_artifacts(sm, s3, buckets, unique, aws, rule, overrides):
+def test_failure_rule_fails_the_job_with_reason_and_no_artifacts(
+    sm, s3, buckets, unique, aws, rule, overrides
+):
     aws.update_scenario({"training": {"rules": [{"when": rule, "fail": "AlgorithmError: boom"}]}})
     name = unique("doomed")
     sm.create_training_job(**training_request(name, buckets, **overrides))
@@ -105,7 +120,9 @@ def test_failure_rule_fails_the_job_with_reason_and_no_artifacts(sm, s3, buckets
 
 
 def test_rule_that_does_not_match_leaves_jobs_alone(sm, buckets, unique, aws):
-    aws.update_scenario({"training": {"rules": [{"when": {"hyperparameters": {"fail": "true"}}, "fail": "x"}]}})
+    aws.update_scenario(
+        {"training": {"rules": [{"when": {"hyperparameters": {"fail": "true"}}, "fail": "x"}]}}
+    )
     name = unique("fine")
     sm.create_training_job(**training_request(name, buckets, HyperParameters={"fail": "false"}))
     done = wait_for(lambda: sm.describe_training_job(TrainingJobName=name), "TrainingJobStatus", PENDING)
@@ -115,7 +132,9 @@ def test_rule_that_does_not_match_leaves_jobs_alone(sm, buckets, unique, aws):
 def test_empty_input_prefix_fails_as_on_aws(sm, buckets, unique):
     name = unique("no-data")
     request = training_request(name, buckets)
-    request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = f"s3://{buckets['data']}/nothing-here/"
+    request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = (
+        f"s3://{buckets['data']}/nothing-here/"
+    )
     sm.create_training_job(**request)
     done = wait_for(lambda: sm.describe_training_job(TrainingJobName=name), "TrainingJobStatus", PENDING)
     assert done["TrainingJobStatus"] == "Failed"
