@@ -111,9 +111,9 @@ class LogForwarder(Construct):
             acknowledge(
                 self.failed_records_bucket,
                 {
-                    "AwsSolutions-S1": "No access-log bucket was passed; only Firehose's role writes "
-                    "here and its writes are visible in CloudTrail. Pass access_logs_bucket to enable "
-                    "server access logs.",
+                    "AwsSolutions-S1": "The caller passed no access-log bucket (the platform stack "
+                    "does); only Firehose's delivery role writes to this bucket and no user reads it "
+                    "through S3 routinely. Pass access_logs_bucket to turn server access logs on.",
                 },
             )
 
