@@ -17,7 +17,6 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 import mlops_core
-from mlops_constructs._nag import acknowledge
 from mlops_core.platform_names import PlatformNames
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -224,13 +223,6 @@ class DagTrigger(Construct):
         # W3005); the dependency on the role's policy stays.
         policy = self.role.node.find_child("DefaultPolicy").node.default_child
         self.function.node.default_child.add_override("DependsOn", [stack.get_logical_id(policy)])
-        acknowledge(
-            self.role,
-            {
-                "AwsSolutions-IAM5": "The Lambda writes to log streams it creates at run time inside its "
-                "own log group; stream names are not known in advance, so the ARN ends in a wildcard.",
-            },
-        )
 
     @property
     def function_arn(self) -> str:

@@ -1,0 +1,206 @@
+"""GitLabCiAccess: the OIDC provider and the trust conditions that keep CI keyless and scoped."""
+
+from __future__ import annotations
+
+import json
+import os
+
+os.environ.setdefault("CDK_VALIDATION", "false")
+
+import pytest  # noqa: E402
+from aws_cdk import App, Environment, Stack, Validations  # noqa: E402
+from aws_cdk import aws_lambda as lambda_  # noqa: E402
+from aws_cdk.assertions import Template  # noqa: E402
+from cdk_nag import AwsSolutionsChecks  # noqa: E402
+from cfnlint.api import lint  # noqa: E402
+
+from mlops_constructs.ci_access import (  # noqa: E402
+    AUDIENCE,
+    GitLabCiAccess,
+    deploy_role_name,
+    diff_role_name,
+    model_project_role_name,
+)
+from mlops_core.platform_names import PlatformNames  # noqa: E402
+
+ACCOUNT, REGION = "111111111111", "eu-west-1"
+PLATFORM = PlatformNames(environment="dev", account=ACCOUNT, region=REGION)
+MLOPS_PROJECT = "ml-platform/mlops"
+INFRA_PROJECT = "ml-platform/infrastructure"
+
+
+def build(app: App | None = None, **props):
+    stack = Stack(app or App(), "Ci", env=Environment(account=ACCOUNT, region=REGION))
+    trigger = lambda_.Function.from_function_name(stack, "Trigger", PLATFORM.trigger_function)
+    access = GitLabCiAccess(stack, "CiAccess", environment_name="dev", **props)
+    access.add_model_project_role(
+        "Fraud",
+        project="fraud",
+        gitlab_project_paths=[MLOPS_PROJECT, "fraud-team/scorer"],
+        trigger_function=trigger,
+    )
+    access.add_deploy_role("Deploy", gitlab_project_paths=[INFRA_PROJECT])
+    access.add_diff_role("Diff", gitlab_project_paths=[INFRA_PROJECT])
+    return stack, access
+
+
+def render(value):
+    """Fn::Join ARNs as strings, pseudo parameters as {AWS::...}."""
+    if isinstance(value, list):
+        return [render(v) for v in value]
+    if isinstance(value, dict) and "Fn::Join" in value:
+        return "".join(
+            p if isinstance(p, str) else "{" + next(iter(p.values())) + "}" for p in value["Fn::Join"][1]
+        )
+    return value
+
+
+def policy_of(stack: Stack, template: Template, role_construct) -> list[dict]:
+    role_id = stack.get_logical_id(role_construct.node.default_child)
+    (policy,) = [
+        p["Properties"]
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        if p["Properties"]["Roles"] == [{"Ref": role_id}]
+    ]
+    return policy["PolicyDocument"]["Statement"]
+
+
+def role(template: Template, name: str) -> dict:
+    (found,) = [
+        r
+        for r in template.find_resources("AWS::IAM::Role").values()
+        if r["Properties"].get("RoleName") == name
+    ]
+    return found["Properties"]
+
+
+def test_oidc_provider_for_gitlab_with_sts_audience():
+    stack, _ = build()
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::IAM::OIDCProvider",
+        {
+            "Url": "https://gitlab.com",
+            "ClientIdList": [AUDIENCE],
+        },
+    )
+
+
+def test_self_managed_gitlab_url_is_the_issuer_in_conditions():
+    stack, _ = build(gitlab_url="https://gitlab.example.org")
+    template = Template.from_stack(stack)
+    template.has_resource_properties("AWS::IAM::OIDCProvider", {"Url": "https://gitlab.example.org"})
+    condition = role(template, deploy_role_name("dev"))["AssumeRolePolicyDocument"]["Statement"][0][
+        "Condition"
+    ]
+    assert condition["StringEquals"]["gitlab.example.org:aud"] == AUDIENCE
+
+
+def test_existing_provider_is_reused_not_created():
+    arn = f"arn:aws:iam::{ACCOUNT}:oidc-provider/gitlab.com"
+    stack, _ = build(existing_provider_arn=arn)
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::IAM::OIDCProvider", 0)
+    statement = role(template, deploy_role_name("dev"))["AssumeRolePolicyDocument"]["Statement"][0]
+    assert statement["Principal"] == {"Federated": arn}
+
+
+def test_model_project_role_trusts_only_protected_main_of_named_projects():
+    stack, _ = build()
+    statement = role(Template.from_stack(stack), model_project_role_name("dev", "fraud"))[
+        "AssumeRolePolicyDocument"
+    ]["Statement"]
+    assert len(statement) == 1
+    assert statement[0]["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement[0]["Condition"] == {
+        "StringEquals": {
+            "gitlab.com:aud": AUDIENCE,
+            "gitlab.com:sub": [
+                f"project_path:{MLOPS_PROJECT}:ref_type:branch:ref:main",
+                "project_path:fraud-team/scorer:ref_type:branch:ref:main",
+            ],
+        }
+    }
+
+
+def test_model_project_role_pushes_only_its_own_repositories_and_invokes_the_trigger():
+    stack, access = build()
+    template = Template.from_stack(stack)
+    statements = policy_of(stack, template, access.roles[model_project_role_name("dev", "fraud")])
+    ecr = next(s for s in statements if "ecr:PutImage" in s["Action"])
+    assert render(ecr["Resource"]) == f"arn:{{AWS::Partition}}:ecr:{REGION}:{ACCOUNT}:repository/fraud/*"
+    auth = next(s for s in statements if s["Action"] == "ecr:GetAuthorizationToken")
+    assert auth["Resource"] == "*"
+    invoke = next(s for s in statements if s["Action"] == "lambda:InvokeFunction")
+    assert PLATFORM.trigger_function in json.dumps(invoke["Resource"])
+    actions = {
+        a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert not any(a.startswith(("iam:", "sts:", "s3:", "airflow:")) for a in actions)
+
+
+def test_deploy_role_only_assumes_cdk_bootstrap_roles_from_protected_main():
+    stack, access = build()
+    template = Template.from_stack(stack)
+    trust = role(template, deploy_role_name("dev"))["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
+    assert trust["StringEquals"]["gitlab.com:sub"] == [
+        f"project_path:{INFRA_PROJECT}:ref_type:branch:ref:main"
+    ]
+    assert trust["StringEquals"]["gitlab.com:aud"] == AUDIENCE
+    (statement,) = policy_of(stack, template, access.roles[deploy_role_name("dev")])
+    assert statement["Action"] == "sts:AssumeRole"
+    assert render(statement["Resource"]) == [
+        f"arn:{{AWS::Partition}}:iam::{ACCOUNT}:role/cdk-hnb659fds-{kind}-{ACCOUNT}-{REGION}"
+        for kind in ("deploy-role", "file-publishing-role", "image-publishing-role", "lookup-role")
+    ]
+
+
+def test_diff_role_any_branch_but_only_the_read_only_lookup_role():
+    stack, access = build()
+    template = Template.from_stack(stack)
+    trust = role(template, diff_role_name("dev"))["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
+    assert trust["StringLike"]["gitlab.com:sub"] == [f"project_path:{INFRA_PROJECT}:ref_type:branch:ref:*"]
+    assert trust["StringEquals"]["gitlab.com:aud"] == AUDIENCE
+    (statement,) = policy_of(stack, template, access.roles[diff_role_name("dev")])
+    assert statement["Action"] == "sts:AssumeRole"
+    assert render(statement["Resource"]) == (
+        f"arn:{{AWS::Partition}}:iam::{ACCOUNT}:role/cdk-hnb659fds-lookup-role-{ACCOUNT}-{REGION}"
+    )
+
+
+def test_sessions_are_short_and_no_keys_exist():
+    stack, _ = build()
+    template = Template.from_stack(stack)
+    for resource in template.find_resources("AWS::IAM::Role").values():
+        assert resource["Properties"]["MaxSessionDuration"] == 3600
+    template.resource_count_is("AWS::IAM::AccessKey", 0)
+    template.resource_count_is("AWS::IAM::User", 0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"gitlab_project_paths": ["mlops"]}, "group"),
+        ({"gitlab_project_paths": ["group/*"]}, "no wildcards"),
+        ({"gitlab_project_paths": []}, "at least one"),
+        ({"gitlab_project_paths": ["g/r"], "protected_branches": []}, "protected ref"),
+    ],
+)
+def test_bad_project_paths_fail_at_synth(kwargs, message):
+    stack = Stack(App(), "Bad")
+    access = GitLabCiAccess(stack, "Ci", environment_name="dev")
+    with pytest.raises(ValueError, match=message):
+        access.add_deploy_role("Deploy", **kwargs)
+
+
+def test_bad_gitlab_url_fails():
+    with pytest.raises(ValueError, match="https://"):
+        GitLabCiAccess(Stack(App(), "Bad"), "Ci", environment_name="dev", gitlab_url="http://gitlab.local")
+
+
+def test_cdk_nag_and_cfn_lint_are_clean():
+    app = App()
+    stack, _ = build(app)
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    assembly = app.synth()
+    template = assembly.get_stack_artifact(stack.artifact_id).template
+    assert [str(m) for m in lint(json.dumps(template), regions=[REGION])] == []
