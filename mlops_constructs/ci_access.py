@@ -160,12 +160,16 @@ class GitLabCiAccess(Construct):
         )
         account, region = _nag_rendered(stack.account, "AccountId"), _nag_rendered(stack.region, "Region")
         repositories_finding = f"arn:<AWS::Partition>:ecr:{region}:{account}:repository/{project}/*"
+        repositories_reason = (
+            f"ECR push is limited to the project's own repositories ({project}/<model>), which are "
+            "created as models are added, so the project prefix ends in a wildcard."
+        )
+        auth_reason = "ecr:GetAuthorizationToken supports no resource-level permission; IAM requires '*'."
         acknowledge(
             role,
             {
-                f"AwsSolutions-IAM5[Resource::{repositories_finding}]": f"ECR push is limited to the project's own repositories ({project}/<model>), which "
-                "are created as models are added, so the project prefix ends in a wildcard.",
-                "AwsSolutions-IAM5[Resource::*]": "ecr:GetAuthorizationToken supports no resource-level permission; IAM requires '*'.",
+                f"AwsSolutions-IAM5[Resource::{repositories_finding}]": repositories_reason,
+                "AwsSolutions-IAM5[Resource::*]": auth_reason,
             },
         )
         return role
