@@ -33,8 +33,7 @@ from mlops_core import names
 
 # The Deployment DAG creates every endpoint with a single production variant of this name; blue/green
 # updates replace the fleet behind the same variant, so dashboards and rollback alarms stay valid.
-# (To be moved to mlops_core.names so the DAG and the constructs share it.)
-VARIANT_NAME = "AllTraffic"
+VARIANT_NAME = names.ENDPOINT_VARIANT_NAME
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 ENDPOINT_INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"

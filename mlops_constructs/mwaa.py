@@ -105,9 +105,14 @@ class MwaaEnvironment(Construct):
         # MWAA's web server, scheduler and workers talk to each other inside this group only.
         self.security_group.add_ingress_rule(self.security_group, ec2.Port.all_traffic(), "MWAA components")
 
-        log_configuration = {
-            log_type[0].lower() + log_type[1:] + "Logs": {"enabled": True, "logLevel": log_level} for log_type in LOG_TYPES
-        }
+        module_logging = mwaa.CfnEnvironment.ModuleLoggingConfigurationProperty(enabled=True, log_level=log_level)
+        log_configuration = mwaa.CfnEnvironment.LoggingConfigurationProperty(
+            dag_processing_logs=module_logging,
+            scheduler_logs=module_logging,
+            task_logs=module_logging,
+            webserver_logs=module_logging,
+            worker_logs=module_logging,
+        )
         self.log_groups = []
         for log_type in LOG_TYPES:
             # MWAA creates its log groups without expiry; LogRetention sets (and creates) them.

@@ -29,6 +29,10 @@ DAG_DEPLOYMENT = "mlops_deployment"
 DAG_RETRAINING = "mlops_retraining"
 TRIGGERABLE_DAGS = (DAG_TRAINING, DAG_DEPLOYMENT)
 
+# Every endpoint has one production variant of this name (the Deployment DAG creates it; the
+# dashboards and rollback alarms are keyed on it). Blue/green updates keep the name.
+ENDPOINT_VARIANT_NAME = "AllTraffic"
+
 # CloudWatch metrics the DAGs publish and the dashboards/alarms read.
 # Evaluation metrics: namespace MODEL_METRICS_NAMESPACE, metric name = metric key ("f1", "mse"...),
 # dimensions model_metric_dimensions(...).

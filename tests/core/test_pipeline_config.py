@@ -1,0 +1,39 @@
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from mlops_core import names
+from mlops_core.pipeline_config import PipelineConfig, dumps, list_pipeline_configs, load_pipeline_config
+
+BASE = {
+    "environment": "dev", "project": "p", "model": "m", "image_repository_uri": "1.dkr.ecr.eu-west-1.amazonaws.com/p/m",
+    "sagemaker_role_arn": "arn:aws:iam::1:role/r", "data_bucket": "d", "artifact_bucket": "a",
+    "gate": {"metric": "f1", "threshold": 0.8}, "notifications": {"sns_topic_arn": "arn:aws:sns:eu-west-1:1:t"},
+}
+
+
+def test_gate_direction_follows_the_metric():
+    assert PipelineConfig.model_validate(BASE).gate.greater_is_better
+    regression = {**BASE, "problem_type": "regression", "gate": {"metric": "mse", "threshold": 0.2}}
+    assert not PipelineConfig.model_validate(regression).gate.greater_is_better
+
+
+def test_unknown_fields_are_refused():
+    with pytest.raises(ValidationError, match="surprise"):
+        PipelineConfig.model_validate({**BASE, "surprise": 1})
+
+
+def test_dags_read_what_the_construct_publishes(tmp_path):
+    config = PipelineConfig.model_validate(BASE)
+    path = tmp_path / names.pipeline_config_path("p", "m")
+    path.parent.mkdir(parents=True)
+    path.write_text(dumps(config))
+    assert load_pipeline_config(tmp_path, "p", "m") == config
+    assert list_pipeline_configs(tmp_path) == [config]
+    assert json.loads(path.read_text())["endpoint"]["autoscaling"]["min_capacity"] == 1
+
+
+def test_missing_configuration_names_the_model(tmp_path):
+    with pytest.raises(FileNotFoundError, match="project='p' model='x'"):
+        load_pipeline_config(tmp_path, "p", "x")

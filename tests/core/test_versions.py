@@ -1,0 +1,33 @@
+import pytest
+
+from mlops_core.versions import Bump, bump_for_commit, next_version, released_versions
+
+
+@pytest.mark.parametrize(
+    "message,bump",
+    [
+        ("feat: add feature", Bump.MINOR),
+        ("feat(model): add feature", Bump.MINOR),
+        ("fix: bug", Bump.PATCH),
+        ("chore: deps", Bump.PATCH),
+        ("feat!: drop input column", Bump.MAJOR),
+        ("refactor(api)!: rename", Bump.MAJOR),
+        ("fix: thing\n\nBREAKING CHANGE: output format changed", Bump.MAJOR),
+        ("Merge branch 'x'", Bump.PATCH),
+        ("", Bump.PATCH),
+    ],
+)
+def test_conventional_commits_choose_the_bump(message, bump):
+    assert bump_for_commit(message) == bump
+
+
+def test_next_version_from_existing_tags_ignores_noise_and_prereleases():
+    tags = ["latest", "sha-abc123", "0.9.0", "1.2.0", "v1.3.1", "1.10.0-rc.1", "1.4.0+build"]
+    assert [str(v) for v in released_versions(tags)] == ["0.9.0", "1.2.0", "1.3.1"]
+    assert str(next_version(tags, "patch")) == "1.3.2"
+    assert str(next_version(tags, Bump.MINOR)) == "1.4.0"
+    assert str(next_version(tags, "major")) == "2.0.0"
+
+
+def test_first_version_when_the_repository_is_empty():
+    assert str(next_version([], "minor")) == "0.1.0"

@@ -1,0 +1,67 @@
+"""The app as the platform team runs it: environments selected by context, projects discovered
+from projects/*.py, configuration errors reported without a traceback."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app import build_app
+from mlops_constructs.validation import ConfigurationError
+from stacks.projects import discover_projects
+from synth_helpers import new_app, write_project_file
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT_FILE = '''
+from mlops_constructs import ModelPipeline
+PROJECT = "{project}"
+{extra}
+def define(stack):
+    ModelPipeline(stack, "M", platform=stack.platform, project=stack.project, model="{model}",
+                  gate={{"metric": "f1", "threshold": 0.8}})
+'''
+
+
+def _projects(tmp_path, *entries):
+    for file_name, project, model, extra in entries:
+        write_project_file(tmp_path, file_name, PROJECT_FILE.format(project=project, model=model, extra=extra))
+    return tmp_path
+
+
+def test_one_stage_per_selected_environment_with_platform_and_project_stacks(tmp_path):
+    projects = _projects(tmp_path, ("fraud", "fraud", "scorer", ""), ("malware", "malware", "detector", 'ENVIRONMENTS = ("dev",)'))
+    app = build_app(new_app(environments="dev,prod", projects_dir=str(projects)), nag=False)
+    stages = {stage.node.id: stage for stage in app.node.children if hasattr(stage, "platform")}
+    assert sorted(stages) == ["dev", "prod"]
+    assert [s.stack_name for s in stages["dev"].projects] == ["mlops-dev-fraud", "mlops-dev-malware"]
+    assert [s.stack_name for s in stages["prod"].projects] == ["mlops-prod-fraud"], "ENVIRONMENTS limits a project"
+    assert stages["prod"].platform.account == "333333333333"
+
+
+def test_duplicate_project_files_are_refused_naming_both(tmp_path):
+    _projects(tmp_path, ("a", "fraud", "x", ""), ("b", "fraud", "y", ""))
+    with pytest.raises(ConfigurationError, match=r"duplicate project: PROJECT='fraud' is defined in .*a\.py and .*b\.py"):
+        discover_projects(tmp_path)
+
+
+def test_project_file_without_the_contract_is_refused(tmp_path):
+    write_project_file(tmp_path, "broken", "X = 1\n")
+    with pytest.raises(ConfigurationError, match="defines PROJECT"):
+        discover_projects(tmp_path)
+
+
+def test_uppercase_project_names_are_refused(tmp_path):
+    _projects(tmp_path, ("a", "Fraud", "x", ""))
+    with pytest.raises(ConfigurationError, match="PROJECT='Fraud' is invalid"):
+        discover_projects(tmp_path)
+
+
+def test_unknown_environment_exits_with_a_message_not_a_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=ROOT, capture_output=True, text=True,
+        env={"PATH": "/usr/bin:/bin", "CDK_CONTEXT_JSON": '{"environments": "qa"}', "CDK_OUTDIR": str(tmp_path)},
+    )
+    assert result.returncode == 1
+    assert "configuration error: unknown environment 'qa'; known environments: dev, prod, stage" in result.stderr
+    assert "Traceback" not in result.stderr
