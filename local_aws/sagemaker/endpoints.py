@@ -70,6 +70,9 @@ class EndpointOperations(ServiceCore):
                 raise AwsError(
                     "ValidationException", "Either PrimaryContainer or Containers must be specified."
                 )
+            for container in [p.get("PrimaryContainer") or {}, *p.get("Containers", [])]:
+                if container.get("ModelPackageName"):
+                    self._package(region, container["ModelPackageName"])  # type: ignore[attr-defined]
             record = {k: v for k, v in p.items() if k != "Tags"}
             record.update(
                 ModelArn=arn,
@@ -226,12 +229,26 @@ class EndpointOperations(ServiceCore):
         """The endpoint config and its models, captured at request time as AWS does."""
         config = public(self._config(region, config_name))
         models = [public(self._model(region, v["ModelName"])) for v in config["ProductionVariants"]]
+        for model in models:
+            model["ResolvedContainer"] = self._resolve_container(region, model)
         return {"config": config, "models": models}
+
+    def _resolve_container(self, region: str, model: dict[str, Any]) -> dict[str, Any]:
+        """The container that actually runs: a ``ModelPackageName`` container takes the package's
+        image and model data (runners read this; it is not part of DescribeModel)."""
+        container = dict(model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0])
+        package_name = container.get("ModelPackageName")
+        if package_name:
+            package = self._package(region, package_name)  # type: ignore[attr-defined]
+            packaged = package.get("InferenceSpecification", {}).get("Containers", [{}])[0]
+            container.setdefault("Image", packaged.get("Image", ""))
+            container.setdefault("ModelDataUrl", packaged.get("ModelDataUrl"))
+            container["Environment"] = {**packaged.get("Environment", {}), **container.get("Environment", {})}
+        return container
 
     @staticmethod
     def _image(model: dict[str, Any]) -> str:
-        container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
-        return container.get("Image", "")
+        return model["ResolvedContainer"].get("Image", "")
 
     def _variants(self, target: dict[str, Any], now: float) -> list[dict[str, Any]]:
         variants = []

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import boto3
 import pytest
 from botocore.exceptions import ClientError, WaiterError
-from local_aws_helpers import IMAGE, make_config, make_model, wait_for
+from local_aws_helpers import IMAGE, ROLE, make_config, make_model, wait_for
 
 pytestmark = pytest.mark.integration
 PENDING = {"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"}  # Airflow's set
@@ -244,3 +244,28 @@ def test_invoke_unknown_endpoint_is_validation_error(aws):
     with pytest.raises(ClientError) as error:
         runtime.invoke_endpoint(EndpointName="nope", Body=b"{}", ContentType="application/json")
     assert error.value.response["Error"]["Code"] == "ValidationError"
+
+
+def test_model_from_an_approved_package_deploys_the_package_image(sm, unique):
+    group = unique("grp")
+    sm.create_model_package_group(ModelPackageGroupName=group)
+    image = IMAGE.replace("1.2.3", "2.0.0")
+    package = sm.create_model_package(
+        ModelPackageGroupName=group,
+        InferenceSpecification={
+            "Containers": [{"Image": image, "ModelDataUrl": "s3://artifacts/run/model.tar.gz"}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        ModelApprovalStatus="Approved",
+    )["ModelPackageArn"]
+    name = unique("ep-pkg")
+    sm.create_model(ModelName=name, PrimaryContainer={"ModelPackageName": package}, ExecutionRoleArn=ROLE)
+    make_config(sm, name, name)
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    ready = wait_for(lambda: sm.describe_endpoint(EndpointName=name), "EndpointStatus", PENDING)
+    assert ready["ProductionVariants"][0]["DeployedImages"][0]["SpecifiedImage"] == image
+
+    with pytest.raises(ClientError) as error:
+        sm.create_model(ModelName=unique("bad"), PrimaryContainer={"ModelPackageName": package[:-1] + "9"})
+    assert error.value.response["Error"]["Code"] == "ValidationException"
