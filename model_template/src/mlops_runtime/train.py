@@ -15,14 +15,18 @@ import time
 from datetime import datetime, timezone
 
 import numpy as np
-import sklearn
-from sklearn.model_selection import train_test_split
 
 import team_model
 from mlops_runtime import contract, dataset, failure, hyperparameters, metrics
 from mlops_runtime.paths import MLPaths
 
 METADATA_FILE = "metadata.json"
+
+
+def _version(distribution: str) -> str:
+    from importlib.metadata import version
+
+    return version(distribution)
 
 
 def run(paths: MLPaths) -> dict:
@@ -43,6 +47,8 @@ def run(paths: MLPaths) -> dict:
         X_train, y_train = X, y
         X_val, y_val = dataset.read_channel(validation_dir)
     else:
+        from sklearn.model_selection import train_test_split  # slow import: after the input checks
+
         stratify = y if team_model.PROBLEM_TYPE == "classification" else None
         X_train, X_val, y_train, y_val = train_test_split(
             X, y, test_size=params["validation_fraction"], random_state=params["seed"], stratify=stratify
@@ -71,7 +77,7 @@ def run(paths: MLPaths) -> dict:
         "fit_seconds": round(fit_seconds, 3),
         "trained_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "versions": {"python": platform.python_version(), "numpy": np.__version__,
-                     "scikit-learn": sklearn.__version__},
+                     "scikit-learn": _version("scikit-learn")},
     }
     (paths.model / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
     print(f"model written to {paths.model} in {fit_seconds:.2f} s", flush=True)

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import joblib
+from typing import TYPE_CHECKING
+
 import numpy as np
-from sklearn.ensemble import GradientBoostingClassifier
 
 from mlops_runtime.hyperparameters import Hyperparameter
 from team_model.schema import CLASSES
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import GradientBoostingClassifier
 
 MODEL_FILE = "model.joblib"
 
@@ -28,6 +31,10 @@ HYPERPARAMETERS = {
 
 def fit(X: np.ndarray, y: np.ndarray, hyperparameters: dict) -> GradientBoostingClassifier:
     """Train on features ``X`` and class indices ``y`` (indices into ``CLASSES``)."""
+    # Imported here: scikit-learn takes seconds to import, and a job that fails on its inputs
+    # should say so at once.
+    from sklearn.ensemble import GradientBoostingClassifier
+
     model = GradientBoostingClassifier(
         n_estimators=hyperparameters["n_estimators"],
         learning_rate=hyperparameters["learning_rate"],
@@ -47,9 +54,13 @@ def predict(model: GradientBoostingClassifier, X: np.ndarray) -> list[dict]:
 
 
 def save(model: GradientBoostingClassifier, directory: Path) -> None:
+    import joblib
+
     # joblib (pickle) is fine for artifacts this pipeline wrote itself; never load untrusted files.
     joblib.dump(model, Path(directory) / MODEL_FILE)
 
 
 def load(directory: Path) -> GradientBoostingClassifier:
+    import joblib
+
     return joblib.load(Path(directory) / MODEL_FILE)

@@ -1,0 +1,126 @@
+"""The training and processing-job entry points, run as processes on a temporary /opt/ml tree."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from conftest import copy_sample_data, run_entry_point, write_hyperparameters
+
+from mlops_runtime import contract
+
+pytestmark = pytest.mark.integration
+
+
+def test_train_writes_the_model_and_metadata(trained_root):
+    root, _ = trained_root
+    model_dir = root / "model"
+    assert (model_dir / "model.joblib").is_file()
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    assert metadata["hyperparameters"]["n_estimators"] == 80  # the string "80" was parsed
+    assert metadata["features"][0] == "cmdline_length"
+    assert metadata["classes"] == ["benign", "malicious"]
+    assert metadata["rows"] == {"train": 1920, "validation": 480}
+    assert not (root / "output" / "failure").exists()
+
+
+def test_training_metrics_are_scrapable_with_the_published_metric_definitions(trained_root):
+    _, result = trained_root
+    scraped = {}
+    for definition in contract.metric_definitions("classification"):
+        match = re.search(definition["Regex"], result.stdout)
+        assert match, f"{definition['Name']} not found in the training log"
+        scraped[definition["Name"]] = float(match.group(1))
+    assert set(scraped) == {f"{s}:{m}" for s in ("train", "validation") for m in contract.CLASSIFICATION_METRICS}
+    # A learnable but not trivial problem: the example model must be clearly better than chance.
+    assert 0.75 < scraped["validation:f1"] < 1.0
+
+
+def test_evaluation_json_has_the_platform_metrics_and_a_confusion_matrix(evaluated_root):
+    root, result = evaluated_root
+    report = json.loads((root / "processing" / "evaluation" / "evaluation.json").read_text())
+    assert report["schema_version"] == 1
+    assert report["problem_type"] == "classification"
+    assert list(report["metrics"]) == list(contract.CLASSIFICATION_METRICS)
+    assert all(0.0 <= v <= 1.0 for v in report["metrics"].values())
+    matrix = report["confusion_matrix"]
+    assert matrix["labels"] == ["benign", "malicious"]
+    assert sum(map(sum, matrix["matrix"])) == report["samples"] == 600
+    (tn, fp), (fn, tp) = matrix["matrix"]
+    assert report["metrics"]["precision"] == pytest.approx(tp / (tp + fp), abs=1e-6)
+    assert report["metrics"]["recall"] == pytest.approx(tp / (tp + fn), abs=1e-6)
+    assert report["training"]["hyperparameters"]["seed"] == 1  # lineage from the model's metadata
+    assert "metric test:f1=" in result.stdout
+
+
+def test_evaluation_writes_a_confusion_matrix_png(evaluated_root):
+    root, _ = evaluated_root
+    png = (root / "processing" / "evaluation" / "confusion_matrix.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert width >= 300 and height >= 300
+
+
+def test_evaluate_reads_an_extracted_model_and_the_input_folder_too(trained_root, tmp_path):
+    trained, _ = trained_root
+    model_dir = tmp_path / "processing" / "model"
+    model_dir.mkdir(parents=True)
+    for item in (trained / "model").iterdir():
+        (model_dir / item.name).write_bytes(item.read_bytes())
+    (tmp_path / "processing" / "input").mkdir()
+    (tmp_path / "processing" / "input" / "part-0.csv").write_bytes(
+        (trained / "input" / "data" / "test" / "test.csv").read_bytes())
+    result = run_entry_point("evaluate", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "processing" / "evaluation" / "evaluation.json").is_file()
+
+
+def test_fail_training_fails_the_job_with_a_readable_reason(tmp_path):
+    copy_sample_data(tmp_path)
+    write_hyperparameters(tmp_path, {"fail_training": "true"})
+    result = run_entry_point("train", tmp_path)
+    assert result.returncode == 1
+    reason = (tmp_path / "output" / "failure").read_text()
+    assert reason.startswith("DeliberateFailure: fail_training=true was set")
+    assert "Traceback" not in reason
+    assert not (tmp_path / "model" / "model.joblib").exists()
+
+
+@pytest.mark.parametrize(
+    ("hyperparameters", "expected"),
+    [
+        ({"n_estimators": "many"}, "HyperparameterError: hyperparameter n_estimators='many' is not a valid int"),
+        ({"max_depht": "3"}, "HyperparameterError: unknown hyperparameter(s) max_depht"),
+        ({"learning_rate": "5"}, "HyperparameterError: hyperparameter learning_rate=5.0 is above the maximum"),
+    ],
+)
+def test_bad_hyperparameters_fail_with_the_name_in_the_reason(tmp_path, hyperparameters, expected):
+    copy_sample_data(tmp_path)
+    write_hyperparameters(tmp_path, hyperparameters)
+    result = run_entry_point("train", tmp_path)
+    assert result.returncode == 1
+    assert (tmp_path / "output" / "failure").read_text().startswith(expected)
+
+
+def test_missing_train_channel_and_bad_rows_fail_with_file_and_line(tmp_path):
+    result = run_entry_point("train", tmp_path)
+    assert result.returncode == 1
+    assert "no train channel" in (tmp_path / "output" / "failure").read_text()
+
+    copy_sample_data(tmp_path)
+    train_csv = tmp_path / "input" / "data" / "train" / "train.csv"
+    lines = train_csv.read_text().splitlines()
+    lines[5] = lines[5].replace(lines[5].split(",")[0], "lots", 1)
+    train_csv.write_text("\n".join(lines) + "\n")
+    result = run_entry_point("train", tmp_path)
+    assert result.returncode == 1
+    reason = (tmp_path / "output" / "failure").read_text()
+    assert "train.csv:6: column cmdline_length: 'lots' is not a number" in reason
+
+
+def test_evaluate_without_test_data_exits_non_zero_with_a_message(trained_root, tmp_path):
+    (tmp_path / "processing" / "model").mkdir(parents=True)
+    result = run_entry_point("evaluate", tmp_path)
+    assert result.returncode == 1
+    assert "no test data" in (tmp_path / "output" / "message").read_text()
