@@ -124,8 +124,9 @@ class LocalAws:
         if self.endpoint_runner:
             command += ["--endpoint-runner", self.endpoint_runner]
         env = {k: v for k, v in os.environ.items() if not k.startswith(_STRIPPED_ENV_PREFIXES)}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(REPO_ROOT), env.get("PYTHONPATH"))))
         env.update(self.extra_env)
+        # The repository root first, so `-m local_aws` is this checkout whatever the caller's path.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(REPO_ROOT), env.get("PYTHONPATH"))))
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._process = subprocess.Popen(
             command,

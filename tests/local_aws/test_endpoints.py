@@ -269,3 +269,30 @@ def test_model_from_an_approved_package_deploys_the_package_image(sm, unique):
     with pytest.raises(ClientError) as error:
         sm.create_model(ModelName=unique("bad"), PrimaryContainer={"ModelPackageName": package[:-1] + "9"})
     assert error.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_autoscaling_of_a_local_endpoint_variant_is_plain_moto(deployed):
+    autoscaling = boto3.client("application-autoscaling")
+    resource = f"endpoint/{deployed}/variant/AllTraffic"
+    autoscaling.register_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId=resource,
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+        MinCapacity=1,
+        MaxCapacity=4,
+    )
+    autoscaling.put_scaling_policy(
+        PolicyName=f"{deployed}-invocations",
+        ServiceNamespace="sagemaker",
+        ResourceId=resource,
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+        PolicyType="TargetTrackingScaling",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 100.0,
+            "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+            },
+        },
+    )
+    targets = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[resource])
+    assert targets["ScalableTargets"][0]["MaxCapacity"] == 4
