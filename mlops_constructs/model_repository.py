@@ -35,7 +35,9 @@ class ModelRepository(Construct):
             repository_name=names.ecr_repository_name(project, model),
             image_scan_on_push=True,
             image_tag_mutability=ecr.TagMutability.IMMUTABLE,
-            encryption=ecr.RepositoryEncryption.KMS if encryption_key else ecr.RepositoryEncryption.AES_256,
+            # KMS always; the AWS-managed ECR key unless a customer key is given (a customer key
+            # also needs kms:CreateGrant for whoever creates the repository).
+            encryption=ecr.RepositoryEncryption.KMS,
             encryption_key=encryption_key,
             removal_policy=RemovalPolicy.RETAIN,
             lifecycle_rules=[
