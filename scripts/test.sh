@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite: the main virtualenv (CDK app, constructs, conventions, trigger, CLI, CI
+# files, local AWS, model template), then the DAG tests in each MWAA Airflow version's virtualenv.
+# Assumes `make tools` ran (make test does it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
+
+.venv/bin/python -m pytest -q tests model_template/tests
+scripts/test_dags.sh
