@@ -219,6 +219,11 @@ class LocalAws:
         scenario_module.validate(patch)
         return self._control("PATCH", "scenario", dict(patch))
 
+    def reset(self) -> None:
+        """Back to a fresh server: no SageMaker resources, no moto resources, no events, and the
+        scenario given at start. Lets one server serve many tests."""
+        self._control("POST", "reset", {})
+
     def events(self) -> list[dict[str, Any]]:
         """Recorded state transitions: [{"time", "kind", "name", "status", "detail"}, ...]."""
         return self._control("GET", "events")

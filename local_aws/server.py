@@ -37,9 +37,17 @@ RUNTIME_PATH = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
 
 
 class LocalAwsApp:
-    def __init__(self, *, sagemaker: SageMakerService, scenario: Scenario, events: EventLog) -> None:
+    def __init__(
+        self,
+        *,
+        sagemaker: SageMakerService,
+        scenario: Scenario,
+        events: EventLog,
+        initial_scenario: dict[str, Any] | None = None,
+    ) -> None:
         self.sagemaker = sagemaker
         self.scenario = scenario
+        self.initial_scenario = initial_scenario or {}
         self.events = events
         self.mwaa = MwaaForwarder(scenario)
         self.moto = DomainDispatcherApplication(create_backend_app)
@@ -111,6 +119,15 @@ class LocalAwsApp:
     def control(self, request: Request, path: str) -> Response:
         if path == "/_local_aws/health":
             return json_response({"status": "ok", "moto": version("moto")}, content_type="application/json")
+        if path == "/_local_aws/reset" and request.method == "POST":
+            # Everything back to a fresh server: SageMaker state, events, scenario, and moto's backends.
+            from moto.moto_api._internal.models import moto_api_backend
+
+            self.sagemaker.reset()
+            self.events.clear()
+            self.scenario.replace(self.initial_scenario)
+            moto_api_backend.reset()
+            return json_response({"status": "reset"}, content_type="application/json")
         if path == "/_local_aws/events":
             return json_response(self.events.all(), content_type="application/json")
         if path == "/_local_aws/scenario":
@@ -152,7 +169,7 @@ def serve(
         endpoint_runner=load_runner(endpoint_runner, SimulatedEndpointRunner),
         state_dir=state_dir,
     )
-    app = LocalAwsApp(sagemaker=sagemaker, scenario=scenario, events=events)
+    app = LocalAwsApp(sagemaker=sagemaker, scenario=scenario, events=events, initial_scenario=scenario_patch)
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     url = f"http://{host}:{server.server_port}"
     sagemaker.base_url = url

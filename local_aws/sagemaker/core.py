@@ -52,6 +52,10 @@ class EventLog:
             self._events.append(event)
         log.info("%s %s -> %s%s", kind, name, status, f" ({detail})" if detail else "")
 
+    def clear(self) -> None:
+        with self._lock:
+            self._events.clear()
+
     def all(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self._events)
@@ -133,6 +137,8 @@ class ServiceCore:
         def guarded() -> None:
             try:
                 target(*args)
+            except AwsError as error:  # the resource was deleted or reset while the worker ran
+                log.info("worker %s%r stopped: %s", target.__name__, args, error.message)
             except Exception:  # a worker must never die silently: the resource would hang forever
                 log.exception("worker %s%r crashed", target.__name__, args)
 

@@ -32,6 +32,12 @@ class SageMakerService(JobOperations, EndpointOperations, RegistryOperations):
             # botocore validates required members client-side; this only catches raw HTTP callers.
             raise AwsError("ValidationException", f"Missing required parameter {exc}") from exc
 
+    def reset(self) -> None:
+        """Forget every resource (running jobs finish into the void; deployments are stopped)."""
+        self.shutdown()
+        with self.lock:
+            self._regions.clear()
+
     def shutdown(self) -> None:
         """Stop every running endpoint deployment (runners may own processes)."""
         for _, state in self.all_regions():

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 import urllib.request
 
 import boto3
@@ -133,3 +134,33 @@ def test_unimplemented_sagemaker_operations_fall_through_to_moto(sm, unique):
     name = unique("exp")
     sm.create_experiment(ExperimentName=name)
     assert sm.describe_experiment(ExperimentName=name)["ExperimentName"] == name
+
+
+def test_reset_forgets_everything_and_restores_the_start_scenario():
+    with LocalAws(scenario={"training": {"delay_seconds": 0.1}}) as aws:
+        session = boto3.Session(
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto's fixed local credentials
+            region_name="us-east-1",
+        )
+        sm = session.client("sagemaker", endpoint_url=aws.url)
+        s3 = session.client("s3", endpoint_url=aws.url)
+        sm.create_model(ModelName="before-reset", PrimaryContainer={"Image": "repo/m:1"})
+        sm.create_endpoint_config(
+            EndpointConfigName="before-reset",
+            ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": "before-reset"}],
+        )
+        sm.create_endpoint(EndpointName="before-reset", EndpointConfigName="before-reset")
+        s3.create_bucket(Bucket="before-reset")
+        aws.update_scenario({"training": {"delay_seconds": 5}})
+        assert aws.events()
+
+        aws.reset()
+
+        assert sm.list_models()["Models"] == []
+        assert sm.list_endpoints()["Endpoints"] == []
+        assert s3.list_buckets()["Buckets"] == []
+        assert aws.events() == []
+        assert aws.scenario()["training"]["delay_seconds"] == 0.1
+        time.sleep(0.7)  # the endpoint's worker finds its endpoint gone and stops quietly
+        assert "crashed" not in aws.log_path.read_text()
