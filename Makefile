@@ -2,7 +2,8 @@
 #   make synth   synthesize every environment (no AWS account needed)
 #   make test    install everything and run the whole test suite
 SHELL := /bin/bash
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# Node 24 from package.json runs the CDK CLI and the jsii runtime behind aws-cdk-lib.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 CDK := npx --no-install cdk
 
 .PHONY: synth test test-fast bootstrap tools benchmarks lint clean

@@ -4,7 +4,7 @@
 # Assumes `make tools` ran (make test does it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
+export PATH="$PWD/node_modules/.bin:$PATH"   # Node 24 for jsii (package.json)
 
 .venv/bin/python -m pytest -q tests model_template/tests
 scripts/test_dags.sh

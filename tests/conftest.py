@@ -13,4 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # The CDK's built-in CloudFormation Validate plugin costs ~2.5 s per synth; cdk-nag (our own
 # plugin) still runs. cfn-lint covers template validity in tests/stacks/test_cfn_lint.py.
 os.environ.setdefault("CDK_VALIDATION", "false")
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+# jsii runs on the Node that package.json pins (24), not the machine's end-of-life Node 20.
+NODE_BIN = ROOT / "node_modules" / ".bin"
+if NODE_BIN.is_dir() and str(NODE_BIN) not in os.environ.get("PATH", ""):
+    os.environ["PATH"] = f"{NODE_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
