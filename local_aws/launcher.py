@@ -36,6 +36,14 @@ def default_python() -> str:
     return str(venv) if venv.exists() else sys.executable
 
 
+def _exited(pid: int) -> bool:
+    """True once the child has exited, without reaping it (WNOWAIT)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None
+    except ChildProcessError:
+        return True
+
+
 class LocalAwsError(RuntimeError):
     """The local AWS did not start or a control call failed; the message includes the log tail."""
 
@@ -161,19 +169,22 @@ class LocalAws:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
         if process is not None:
-            # Runner children that outlived the server (killed or crashed) must not leak.
-            try:
+            if process.returncode is None:
+                if not _exited(process.pid):
+                    process.send_signal(signal.SIGTERM)  # the server stops its endpoint runners
+                deadline = time.monotonic() + 10
+                while not _exited(process.pid) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                # The leader is a zombie (or hung) until reaped, so its process group id cannot have
+                # been reused: killing the group reaches only runner children it left behind.
                 os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+                process.wait(timeout=10)
+            else:
+                try:  # reaped earlier (it died during start-up): only leftovers remain, if any
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None

@@ -63,3 +63,18 @@ class EnvEchoEndpointRunner:
     def stop(self, deployment: Deployment) -> None:
         deployment.handle.shutdown()
         deployment.handle.server_close()
+
+
+class LeakyEndpointRunner:
+    """Starts a child process and never stops it: LocalAws.stop() must still not leak it."""
+
+    def start(self, ctx: RunnerContext) -> Deployment:
+        import subprocess
+        import sys
+
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+        (ctx.work_dir.parent / "leaky.pid").write_text(str(child.pid))
+        return Deployment(url=None, handle=child)
+
+    def stop(self, deployment: Deployment) -> None:
+        return None  # the bug this runner simulates

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import tarfile
+import time
 from pathlib import Path
 
 import boto3
@@ -114,3 +115,38 @@ def test_custom_endpoint_runner_serves_invocations_and_failed_start_rolls_back(c
     sm.delete_endpoint(EndpointName="seam")
     with pytest.raises(ClientError):
         invoke()
+
+
+def test_stop_kills_processes_a_runner_leaked(tmp_path):
+    with LocalAws(
+        state_dir=tmp_path,
+        scenario={"endpoints": {"create_delay_seconds": 0.1}},
+        endpoint_runner="local_aws_test_runners:LeakyEndpointRunner",
+        extra_env={"PYTHONPATH": str(HERE)},
+    ) as aws:
+        sm = boto3.Session(
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto's fixed local credentials
+            region_name="us-east-1",
+        ).client("sagemaker", endpoint_url=aws.url)
+        sm.create_model(ModelName="leak", PrimaryContainer={"Image": IMAGE})
+        sm.create_endpoint_config(
+            EndpointConfigName="leak", ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": "leak"}]
+        )
+        sm.create_endpoint(EndpointName="leak", EndpointConfigName="leak")
+        wait_for(lambda: sm.describe_endpoint(EndpointName="leak"), "EndpointStatus", {"Creating"})
+        pid = int((tmp_path / "sagemaker" / "endpoints" / "leaky.pid").read_text())
+        assert running(pid)
+    deadline = time.monotonic() + 5
+    while running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running(pid)
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (an orphaned zombie waits for whoever reaps orphans here)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
