@@ -178,6 +178,13 @@ class JobOperations(ServiceCore):
             stop_requested=stop,
             model_artifacts_uri=artifacts,
         )
+        # As on AWS, StoppingCondition.MaxRuntimeInSeconds stops a job that runs too long (a real
+        # runner's process may hang); the job ends Stopped with SecondaryStatus MaxRuntimeExceeded.
+        max_runtime = description.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
+        watchdog = threading.Timer(float(max_runtime or 0), self._max_runtime_reached, (region, name))
+        watchdog.daemon = True
+        if max_runtime:
+            watchdog.start()
         try:
             if stop.wait(step):
                 raise _Stopped
@@ -216,18 +223,44 @@ class JobOperations(ServiceCore):
             )
         except _Stopped:
             time.sleep(step)  # AWS spends a while in Stopping (the container gets SIGTERM first)
-            self._finish_training(region, name, "Stopped", "Training job stopped")
+            with self.lock:
+                exceeded = self._training(region, name).get("_max_runtime_exceeded", False)
+            if exceeded:
+                self._finish_training(
+                    region,
+                    name,
+                    "Stopped",
+                    "Training job stopped: MaxRuntimeInSeconds reached",
+                    secondary="MaxRuntimeExceeded",
+                )
+            else:
+                self._finish_training(region, name, "Stopped", "Training job stopped")
         except Exception as exc:  # noqa: BLE001 - every runner error becomes the job's FailureReason
             reason = _reason(exc)
             self._finish_training(
                 region, name, "Failed", f"Training job failed. {reason}", FailureReason=reason
             )
+        finally:
+            watchdog.cancel()
 
-    def _finish_training(self, region: str, name: str, status: str, message: str, **fields: Any) -> None:
+    def _max_runtime_reached(self, region: str, name: str) -> None:
+        with self.lock:
+            job = self._training(region, name)
+            if job["TrainingJobStatus"] != "InProgress":
+                return
+            job["_max_runtime_exceeded"] = True
+            job["TrainingJobStatus"] = "Stopping"
+            self._transition(job, "Stopping", "Stopping the training job: MaxRuntimeInSeconds reached")
+            job["_stop"].set()
+        self.events.record("TrainingJob", name, "Stopping", "MaxRuntimeInSeconds reached")
+
+    def _finish_training(
+        self, region: str, name: str, status: str, message: str, secondary: str | None = None, **fields: Any
+    ) -> None:
         now = time.time()
         with self.lock:
             job = self._training(region, name)
-            self._transition(job, status, message)
+            self._transition(job, secondary or status, message)
             job["SecondaryStatusTransitions"][-1]["EndTime"] = now
             job["TrainingJobStatus"] = status
             job.setdefault("TrainingStartTime", now)

@@ -187,3 +187,12 @@ def test_delay_is_steerable(sm, buckets, unique, aws):
     sm.create_training_job(**training_request(name, buckets))
     wait_for(lambda: sm.describe_training_job(TrainingJobName=name), "TrainingJobStatus", PENDING)
     assert time.monotonic() - started >= 1.0
+
+
+def test_max_runtime_stops_the_job_as_aws_does(sm, buckets, unique, aws):
+    aws.update_scenario({"training": {"delay_seconds": 4}})
+    name = unique("too-long")
+    sm.create_training_job(**training_request(name, buckets, StoppingCondition={"MaxRuntimeInSeconds": 1}))
+    done = wait_for(lambda: sm.describe_training_job(TrainingJobName=name), "TrainingJobStatus", PENDING)
+    assert (done["TrainingJobStatus"], done["SecondaryStatus"]) == ("Stopped", "MaxRuntimeExceeded")
+    assert "ModelArtifacts" not in done
