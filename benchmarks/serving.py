@@ -36,9 +36,8 @@ sys.path.insert(0, str(TEMPLATE_SRC))
 # --------------------------------------------------------------------------- the Flask baseline
 def run_flask_server(port: int) -> None:
     """The hand-written baseline: Flask's built-in threaded server, one process."""
-    from flask import Flask, Response, request
-
     import team_model
+    from flask import Flask, Response, request
     from mlops_runtime import manifest, payload
     from mlops_runtime.paths import MLPaths
 
@@ -55,8 +54,11 @@ def run_flask_server(port: int) -> None:
         try:
             X = payload.parse(request.get_data(), request.content_type, team_model.FEATURES, 10_000)
         except payload.PayloadError as error:
-            return Response(json.dumps({"error": error.message, "status": error.status}),
-                            status=error.status, mimetype="application/json")
+            return Response(
+                json.dumps({"error": error.message, "status": error.status}),
+                status=error.status,
+                mimetype="application/json",
+            )
         return {"predictions": team_model.predict(model, X), "model": model_manifest}
 
     app.run(host="127.0.0.1", port=port, threaded=True)
@@ -64,8 +66,10 @@ def run_flask_server(port: int) -> None:
 
 # --------------------------------------------------------------------------- client
 def _request_bytes(port: int, body: bytes) -> bytes:
-    head = (f"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-            f"Accept: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+    head = (
+        f"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Accept: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
     return head.encode() + body
 
 
@@ -106,8 +110,10 @@ def measure_http(port: int, body: bytes, requests: int, duration: float, clients
         latencies.append(time.perf_counter() - started)
     counter = multiprocessing.Value("l", 0)
     deadline = time.perf_counter() + duration
-    workers = [multiprocessing.Process(target=_closed_loop, args=(port, request, deadline, counter))
-               for _ in range(clients)]
+    workers = [
+        multiprocessing.Process(target=_closed_loop, args=(port, request, deadline, counter))
+        for _ in range(clients)
+    ]
     started = time.perf_counter()
     for w in workers:
         w.start()
@@ -181,7 +187,9 @@ def _prepare_model(root: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=2000, help="sequential requests for latency")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of each throughput run")
     parser.add_argument("--clients", type=int, default=4, help="concurrent client processes")
@@ -193,7 +201,6 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     import numpy as np
-
     import team_model
     from team_model import data
 
@@ -205,18 +212,29 @@ def main(argv: list[str] | None = None) -> None:
         bodies = {1: json.dumps(X[:1].tolist()).encode(), 100: json.dumps(X.tolist()).encode()}
         matrices = {1: np.asarray(X[:1]), 100: np.asarray(X)}
 
-        env = {**os.environ, "MLOPS_ML_ROOT": str(root), "PYTHONPATH": str(TEMPLATE_SRC),
-               "MLOPS_SERVE_HOST": "127.0.0.1", "MLOPS_MODEL_NAME": "bench", "MLOPS_MODEL_VERSION": "0.0.0"}
+        env = {
+            **os.environ,
+            "MLOPS_ML_ROOT": str(root),
+            "PYTHONPATH": str(TEMPLATE_SRC),
+            "MLOPS_SERVE_HOST": "127.0.0.1",
+            "MLOPS_MODEL_NAME": "bench",
+            "MLOPS_MODEL_VERSION": "0.0.0",
+        }
         results: dict[str, dict[int, dict]] = {"in-process": {}, "template": {}, "flask": {}}
         for n in (1, 100):
             results["in-process"][n] = measure_in_process(model, matrices[n], args.requests)
 
         port = _free_port()
-        server = _start([sys.executable, "-m", "mlops_runtime", "serve"],
-                        {**env, "SAGEMAKER_BIND_TO_PORT": str(port)}, port)
+        server = _start(
+            [sys.executable, "-m", "mlops_runtime", "serve"],
+            {**env, "SAGEMAKER_BIND_TO_PORT": str(port)},
+            port,
+        )
         try:
             for n in (1, 100):
-                results["template"][n] = measure_http(port, bodies[n], args.requests, args.duration, args.clients)
+                results["template"][n] = measure_http(
+                    port, bodies[n], args.requests, args.duration, args.clients
+                )
         finally:
             _stop(server)
 
@@ -224,14 +242,19 @@ def main(argv: list[str] | None = None) -> None:
         server = _start([sys.executable, __file__, "--flask-server", str(port)], env, port)
         try:
             for n in (1, 100):
-                results["flask"][n] = measure_http(port, bodies[n], args.requests, args.duration, args.clients)
+                results["flask"][n] = measure_http(
+                    port, bodies[n], args.requests, args.duration, args.clients
+                )
         finally:
             _stop(server)
 
     from mlops_runtime.serve import cpu_count
 
-    print(f"\ncores: {cpu_count()}, template workers: {os.environ.get('SAGEMAKER_MODEL_SERVER_WORKERS') or cpu_count()}, "
-          f"latency: {args.requests} sequential requests, throughput: {args.clients} clients x {args.duration:g} s\n")
+    workers = os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS") or cpu_count()
+    print(
+        f"\ncores: {cpu_count()}, template workers: {workers}, latency: {args.requests} sequential "
+        f"requests, throughput: {args.clients} clients x {args.duration:g} s\n"
+    )
     print("| implementation | records/request | p50 ms | p99 ms | requests/s |")
     print("|---|---:|---:|---:|---:|")
     for name, by_n in results.items():
@@ -240,8 +263,11 @@ def main(argv: list[str] | None = None) -> None:
     for n in (1, 100):
         overhead = results["template"][n]["p50_ms"] - results["in-process"][n]["p50_ms"]
         ratio = results["template"][n]["rps"] / results["flask"][n]["rps"]
-        print(f"\n{n} record(s): template p50 overhead over in-process {overhead:.3f} ms; "
-              f"template/flask throughput {ratio:.2f}x", end="")
+        print(
+            f"\n{n} record(s): template p50 overhead over in-process {overhead:.3f} ms; "
+            f"template/flask throughput {ratio:.2f}x",
+            end="",
+        )
     print()
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

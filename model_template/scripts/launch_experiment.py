@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from mlops_runtime.contract import metric_definitions  # noqa: E402 - after the path set-up above
+from mlops_runtime.contract import metric_definitions
 
 
 def _hyperparameter(text: str) -> tuple[str, str]:
@@ -35,7 +35,9 @@ def _hyperparameter(text: str) -> tuple[str, str]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--image-uri", required=True, help="the team's image in ECR, with its tag")
     parser.add_argument("--role-arn", required=True, help="SageMaker execution role")
     parser.add_argument("--train", required=True, help="S3 prefix of the train channel")
@@ -45,8 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-runtime", type=int, default=3600, help="seconds")
     parser.add_argument("--job-prefix", default="experiment", help="training job name prefix")
     parser.add_argument("--problem-type", default="classification", choices=["classification", "regression"])
-    parser.add_argument("-p", "--hyperparameter", type=_hyperparameter, action="append", default=[],
-                        metavar="NAME=VALUE")
+    parser.add_argument(
+        "-p", "--hyperparameter", type=_hyperparameter, action="append", default=[], metavar="NAME=VALUE"
+    )
     parser.add_argument("--region", help="AWS region (default: the boto3 configuration)")
     parser.add_argument("--no-wait", action="store_true", help="start the job and return")
     return parser.parse_args(argv)
@@ -63,8 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     session = sagemaker.Session(
         boto_session=boto3.Session(region_name=args.region),
         # The SDK reports usage to an AWS bucket unless told not to; experiments stay private.
-        sagemaker_config={"SchemaVersion": "1.0",
-                          "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}},
+        sagemaker_config={
+            "SchemaVersion": "1.0",
+            "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
+        },
     )
     estimator = Estimator(
         image_uri=args.image_uri,

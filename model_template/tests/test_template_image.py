@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE
+from template_testing import TEMPLATE
 
 DOCKERFILE = TEMPLATE / "Dockerfile"
 
@@ -25,8 +25,12 @@ def _hadolint() -> str:
 
 
 def test_dockerfile_passes_hadolint():
-    result = subprocess.run([_hadolint(), "--failure-threshold", "info", str(DOCKERFILE)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [_hadolint(), "--failure-threshold", "info", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -39,8 +43,11 @@ def test_hadolint_really_checks(tmp_path):
 
 def test_console_scripts_are_the_entry_points_the_tests_run():
     scripts = tomllib.loads((TEMPLATE / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts == {"train": "mlops_runtime.train:main", "evaluate": "mlops_runtime.evaluate:main",
-                       "serve": "mlops_runtime.serve:main"}
+    assert scripts == {
+        "train": "mlops_runtime.train:main",
+        "evaluate": "mlops_runtime.evaluate:main",
+        "serve": "mlops_runtime.serve:main",
+    }
     for target in scripts.values():
         module, function = target.split(":")
         assert callable(getattr(importlib.import_module(module), function))
@@ -49,8 +56,8 @@ def test_console_scripts_are_the_entry_points_the_tests_run():
 def test_image_installs_the_package_and_serves_by_default():
     text = DOCKERFILE.read_text()
     instructions = [line for line in text.splitlines() if line and not line.startswith("#")]
-    final_stage = text[text.rindex("\nFROM "):]
-    assert re.search(r"^COPY --from=build /opt/venv /opt/venv$", final_stage, re.M)
+    final_stage = text[text.rindex("\nFROM ") :]
+    assert re.search(r"^COPY --from=build /opt/venv /opt/venv$", final_stage, re.MULTILINE)
     assert 'ENV PATH="/opt/venv/bin:${PATH}"' in final_stage  # train/evaluate/serve on the PATH
     assert "MLOPS_ML_ROOT=/opt/ml" in final_stage
     assert "PYTHONUNBUFFERED=1" in final_stage  # metric lines reach the log at once
@@ -59,7 +66,7 @@ def test_image_installs_the_package_and_serves_by_default():
     # No ENTRYPOINT: SageMaker's `docker run IMAGE train` must run the `train` command itself.
     assert "ENTRYPOINT" not in text
     # Everything the build copies exists and is let through .dockerignore.
-    for source in re.findall(r"^COPY (?!--from)(\S+) ", text, re.M):
+    for source in re.findall(r"^COPY (?!--from)(\S+) ", text, re.MULTILINE):
         assert (TEMPLATE / source).exists(), source
     allowed = (TEMPLATE / ".dockerignore").read_text()
     for needed in ("!requirements.txt", "!pyproject.toml", "!src/"):
@@ -67,6 +74,6 @@ def test_image_installs_the_package_and_serves_by_default():
 
 
 def test_python_version_of_both_stages_matches():
-    tags = re.findall(r"^FROM python:(\d+\.\d+)-", DOCKERFILE.read_text(), re.M)
+    tags = re.findall(r"^FROM python:(\d+\.\d+)-", DOCKERFILE.read_text(), re.MULTILINE)
     # The run stage reuses the build stage's venv: same interpreter path and minor version needed.
     assert len(tags) == 2 and tags[0] == tags[1]

@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import MANIFEST, start_server, stop_server
+from template_testing import MANIFEST, start_server, stop_server
 
 import team_model
 from team_model import data
@@ -19,8 +19,10 @@ ROWS = X.tolist()
 RECORDS = [dict(zip(team_model.FEATURES, row, strict=True)) for row in ROWS]
 CSV_ROWS = "\n".join(",".join(repr(v) for v in row) for row in ROWS) + "\n"
 EXPECTED_MANIFEST = {
-    "model_name": MANIFEST["MLOPS_MODEL_NAME"], "model_version": MANIFEST["MLOPS_MODEL_VERSION"],
-    "training_data": MANIFEST["MLOPS_TRAINING_DATA"], "trained_at": MANIFEST["MLOPS_TRAINED_AT"],
+    "model_name": MANIFEST["MLOPS_MODEL_NAME"],
+    "model_version": MANIFEST["MLOPS_MODEL_VERSION"],
+    "training_data": MANIFEST["MLOPS_TRAINING_DATA"],
+    "trained_at": MANIFEST["MLOPS_TRAINED_AT"],
     "source_commit": MANIFEST["MLOPS_SOURCE_COMMIT"],
 }
 
@@ -41,11 +43,11 @@ def test_ping_is_healthy(server):
 @pytest.mark.parametrize(
     ("document", "count"),
     [
-        (RECORDS[0], 1),                  # one record by feature name
-        (ROWS[0], 1),                     # one record as a list in FEATURES order
-        (RECORDS, 5),                     # many records by name
-        (ROWS, 5),                        # many records as lists
-        ({"instances": ROWS[:3]}, 3),     # SageMaker/TF-serving style envelope
+        (RECORDS[0], 1),  # one record by feature name
+        (ROWS[0], 1),  # one record as a list in FEATURES order
+        (RECORDS, 5),  # many records by name
+        (ROWS, 5),  # many records as lists
+        ({"instances": ROWS[:3]}, 3),  # SageMaker/TF-serving style envelope
     ],
 )
 def test_json_predictions_carry_the_model_manifest(server, expected, document, count):
@@ -74,7 +76,8 @@ def test_csv_in_json_out(server, expected, count):
 def test_csv_with_header_in_csv_out_with_the_manifest_in_custom_attributes(server, expected):
     payload = (",".join(team_model.FEATURES) + "\n" + CSV_ROWS).encode()
     status, headers, raw = server.request(
-        "POST", "/invocations", payload, {"Content-Type": "text/csv; charset=utf-8", "Accept": "text/csv"})
+        "POST", "/invocations", payload, {"Content-Type": "text/csv; charset=utf-8", "Accept": "text/csv"}
+    )
     assert status == 200, raw
     assert headers["content-type"] == "text/csv"
     lines = raw.decode().splitlines()
@@ -90,49 +93,128 @@ BAD_REQUESTS = [
     ("malformed JSON", b'{"instances": [[1, 2,', {"Content-Type": "application/json"}, 400, "malformed JSON"),
     ("malformed UTF-8", b"\xff\xfe[1]", {"Content-Type": "application/json"}, 400, "malformed JSON"),
     ("JSON scalar", b"42", {"Content-Type": "application/json"}, 400, "must be a record"),
-    ("too few features", json.dumps([ROWS[0][:5]]).encode(), {"Content-Type": "application/json"},
-     400, "record 0: 5 features, expected 12"),
-    ("missing feature by name", json.dumps({k: v for k, v in RECORDS[0].items() if k != "image_signed"}).encode(),
-     {"Content-Type": "application/json"}, 400, "missing feature(s) image_signed"),
-    ("unknown feature", json.dumps({**RECORDS[0], "colour": 1}).encode(), {"Content-Type": "application/json"},
-     400, "unknown feature(s) colour"),
-    ("string value", json.dumps([[*ROWS[0][:4], "yes", *ROWS[0][5:]]]).encode(),
-     {"Content-Type": "application/json"}, 400, "feature image_signed: expected a finite number, got string 'yes'"),
-    ("boolean value", json.dumps([[True, *ROWS[0][1:]]]).encode(), {"Content-Type": "application/json"},
-     400, "got boolean True"),
-    ("null value", json.dumps([[None, *ROWS[0][1:]]]).encode(), {"Content-Type": "application/json"},
-     400, "got null"),
-    ("NaN", b"[[NaN" + b", 1" * 11 + b"]]", {"Content-Type": "application/json"}, 400, "expected a finite number"),
-    ("huge integer", b"[[1" + b"0" * 400 + b", 1" * 11 + b"]]", {"Content-Type": "application/json"},
-     400, "expected a finite number"),
-    ("record of the wrong kind", json.dumps([RECORDS[0], "x"]).encode(), {"Content-Type": "application/json"},
-     400, "record 1: expected an object or a list, got string"),
+    (
+        "too few features",
+        json.dumps([ROWS[0][:5]]).encode(),
+        {"Content-Type": "application/json"},
+        400,
+        "record 0: 5 features, expected 12",
+    ),
+    (
+        "missing feature by name",
+        json.dumps({k: v for k, v in RECORDS[0].items() if k != "image_signed"}).encode(),
+        {"Content-Type": "application/json"},
+        400,
+        "missing feature(s) image_signed",
+    ),
+    (
+        "unknown feature",
+        json.dumps({**RECORDS[0], "colour": 1}).encode(),
+        {"Content-Type": "application/json"},
+        400,
+        "unknown feature(s) colour",
+    ),
+    (
+        "string value",
+        json.dumps([[*ROWS[0][:4], "yes", *ROWS[0][5:]]]).encode(),
+        {"Content-Type": "application/json"},
+        400,
+        "feature image_signed: expected a finite number, got string 'yes'",
+    ),
+    (
+        "boolean value",
+        json.dumps([[True, *ROWS[0][1:]]]).encode(),
+        {"Content-Type": "application/json"},
+        400,
+        "got boolean True",
+    ),
+    (
+        "null value",
+        json.dumps([[None, *ROWS[0][1:]]]).encode(),
+        {"Content-Type": "application/json"},
+        400,
+        "got null",
+    ),
+    (
+        "NaN",
+        b"[[NaN" + b", 1" * 11 + b"]]",
+        {"Content-Type": "application/json"},
+        400,
+        "expected a finite number",
+    ),
+    (
+        "huge integer",
+        b"[[1" + b"0" * 400 + b", 1" * 11 + b"]]",
+        {"Content-Type": "application/json"},
+        400,
+        "expected a finite number",
+    ),
+    (
+        "record of the wrong kind",
+        json.dumps([RECORDS[0], "x"]).encode(),
+        {"Content-Type": "application/json"},
+        400,
+        "record 1: expected an object or a list, got string",
+    ),
     ("empty list", b"[]", {"Content-Type": "application/json"}, 400, "empty payload"),
     ("empty instances", b'{"instances": []}', {"Content-Type": "application/json"}, 400, "empty payload"),
     ("empty body", b"", {"Content-Type": "application/json"}, 400, "empty payload"),
     ("whitespace body", b"  \n ", {"Content-Type": "text/csv"}, 400, "empty payload"),
     ("CSV wrong count", b"1,2,3\n", {"Content-Type": "text/csv"}, 400, "CSV row 1: 3 values, expected 12"),
-    ("CSV not a number", ("1," * 11 + "abc\n").encode(), {"Content-Type": "text/csv"},
-     400, "CSV row 1, feature hour_of_day: 'abc' is not a finite number"),
-    ("CSV quoted", ('"1",' * 11 + "1\n").encode(), {"Content-Type": "text/csv"}, 400, "is not a finite number"),
+    (
+        "CSV not a number",
+        ("1," * 11 + "abc\n").encode(),
+        {"Content-Type": "text/csv"},
+        400,
+        "CSV row 1, feature hour_of_day: 'abc' is not a finite number",
+    ),
+    (
+        "CSV quoted",
+        ('"1",' * 11 + "1\n").encode(),
+        {"Content-Type": "text/csv"},
+        400,
+        "is not a finite number",
+    ),
     ("CSV inf", ("1," * 11 + "inf\n").encode(), {"Content-Type": "text/csv"}, 400, "is not a finite number"),
     ("CSV not UTF-8", b"\xff,\xfe\n", {"Content-Type": "text/csv"}, 400, "malformed CSV: not UTF-8"),
     ("no content type", b"[[1]]", {}, 415, "unsupported Content-Type missing"),
-    ("unsupported content type", b"<x/>", {"Content-Type": "application/xml"}, 415,
-     "unsupported Content-Type 'application/xml'"),
-    ("unacceptable Accept", json.dumps(ROWS[:1]).encode(),
-     {"Content-Type": "application/json", "Accept": "application/protobuf"}, 406, "cannot answer Accept"),
-    ("oversized payload", b"[" + b"1," * 40_000 + b"1]", {"Content-Type": "application/json"},
-     413, "over the 65536-byte limit"),
-    ("too many records", json.dumps([ROWS[0]] * 501).encode(), {"Content-Type": "application/json"},
-     413, "501 records in one request; the limit is 500"),
+    (
+        "unsupported content type",
+        b"<x/>",
+        {"Content-Type": "application/xml"},
+        415,
+        "unsupported Content-Type 'application/xml'",
+    ),
+    (
+        "unacceptable Accept",
+        json.dumps(ROWS[:1]).encode(),
+        {"Content-Type": "application/json", "Accept": "application/protobuf"},
+        406,
+        "cannot answer Accept",
+    ),
+    (
+        "oversized payload",
+        b"[" + b"1," * 40_000 + b"1]",
+        {"Content-Type": "application/json"},
+        413,
+        "over the 65536-byte limit",
+    ),
+    (
+        "too many records",
+        json.dumps([ROWS[0]] * 501).encode(),
+        {"Content-Type": "application/json"},
+        413,
+        "501 records in one request; the limit is 500",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "body", "headers", "status", "message"), BAD_REQUESTS,
-                         ids=[case[0] for case in BAD_REQUESTS])
+@pytest.mark.parametrize(
+    ("name", "body", "headers", "status", "message"), BAD_REQUESTS, ids=[case[0] for case in BAD_REQUESTS]
+)
 def test_bad_input_gets_a_4xx_with_a_clear_message_and_the_server_keeps_serving(
-        server, name, body, headers, status, message):
+    server, name, body, headers, status, message
+):
     got, response_headers, raw = server.request("POST", "/invocations", body, headers)
     assert got == status, raw
     error = json.loads(raw)
@@ -154,8 +236,9 @@ def test_chunked_upload_over_the_limit_is_refused(server):
 
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     chunks = (b"[" + b"1," * 20_000 for _ in range(4))  # ~160 kB without a Content-Length
-    conn.request("POST", "/invocations", body=chunks, headers={"Content-Type": "application/json"},
-                 encode_chunked=True)
+    conn.request(
+        "POST", "/invocations", body=chunks, headers={"Content-Type": "application/json"}, encode_chunked=True
+    )
     response = conn.getresponse()
     assert response.status == 413
     conn.close()
@@ -183,10 +266,15 @@ def test_serve_without_a_model_exits_with_a_clear_message(tmp_path):
     import subprocess
     import sys
 
-    from conftest import entry_point_env
+    from template_testing import entry_point_env
 
-    result = subprocess.run([sys.executable, "-m", "mlops_runtime", "serve"], env=entry_point_env(tmp_path),
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "mlops_runtime", "serve"],
+        env=entry_point_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert f"no model at {tmp_path / 'model'}" in result.stderr
 
@@ -194,8 +282,16 @@ def test_serve_without_a_model_exits_with_a_clear_message(tmp_path):
 def test_bad_server_variables_are_refused_by_name(trained_root):
     from mlops_runtime.serve import server_options
 
-    assert server_options({"SAGEMAKER_MODEL_SERVER_WORKERS": "3", "SAGEMAKER_MODEL_SERVER_TIMEOUT": "9",
-                           "SAGEMAKER_BIND_TO_PORT": "9090"})["bind"] == "0.0.0.0:9090"
+    assert (
+        server_options(
+            {
+                "SAGEMAKER_MODEL_SERVER_WORKERS": "3",
+                "SAGEMAKER_MODEL_SERVER_TIMEOUT": "9",
+                "SAGEMAKER_BIND_TO_PORT": "9090",
+            }
+        )["bind"]
+        == "0.0.0.0:9090"
+    )
     with pytest.raises(SystemExit, match="SAGEMAKER_MODEL_SERVER_WORKERS='two' is not an integer"):
         server_options({"SAGEMAKER_MODEL_SERVER_WORKERS": "two"})
     with pytest.raises(SystemExit, match="SAGEMAKER_MODEL_SERVER_TIMEOUT='0' must be at least 1"):

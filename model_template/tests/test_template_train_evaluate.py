@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from conftest import copy_sample_data, run_entry_point, write_hyperparameters
+from template_testing import copy_sample_data, run_entry_point, write_hyperparameters
 
 from mlops_runtime import contract
 
@@ -32,7 +32,9 @@ def test_training_metrics_are_scrapable_with_the_published_metric_definitions(tr
         match = re.search(definition["Regex"], result.stdout)
         assert match, f"{definition['Name']} not found in the training log"
         scraped[definition["Name"]] = float(match.group(1))
-    assert set(scraped) == {f"{s}:{m}" for s in ("train", "validation") for m in contract.CLASSIFICATION_METRICS}
+    assert set(scraped) == {
+        f"{s}:{m}" for s in ("train", "validation") for m in contract.CLASSIFICATION_METRICS
+    }
     # A learnable but not trivial problem: the example model must be clearly better than chance.
     assert 0.75 < scraped["validation:f1"] < 1.0
 
@@ -62,7 +64,11 @@ def test_evaluation_writes_a_confusion_matrix_png(evaluated_root):
     assert width >= 300 and height >= 300
 
 
-def test_evaluate_reads_an_extracted_model_and_the_input_folder_too(trained_root, tmp_path):
+def test_evaluate_reads_an_extracted_model_and_the_input_folder_too(trained_root, evaluated_root, tmp_path):
+    # In-process (the process path is covered above): the other input layout gives the same report.
+    from mlops_runtime import evaluate
+    from mlops_runtime.paths import MLPaths
+
     trained, _ = trained_root
     model_dir = tmp_path / "processing" / "model"
     model_dir.mkdir(parents=True)
@@ -70,10 +76,14 @@ def test_evaluate_reads_an_extracted_model_and_the_input_folder_too(trained_root
         (model_dir / item.name).write_bytes(item.read_bytes())
     (tmp_path / "processing" / "input").mkdir()
     (tmp_path / "processing" / "input" / "part-0.csv").write_bytes(
-        (trained / "input" / "data" / "test" / "test.csv").read_bytes())
-    result = run_entry_point("evaluate", tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "processing" / "evaluation" / "evaluation.json").is_file()
+        (trained / "input" / "data" / "test" / "test.csv").read_bytes()
+    )
+    report = evaluate.run(MLPaths(tmp_path))
+    from_archive = json.loads(
+        (evaluated_root[0] / "processing" / "evaluation" / "evaluation.json").read_text()
+    )
+    assert report["metrics"] == from_archive["metrics"]
+    assert (tmp_path / "processing" / "evaluation" / "confusion_matrix.png").is_file()
 
 
 def test_fail_training_fails_the_job_with_a_readable_reason(tmp_path):
@@ -90,9 +100,15 @@ def test_fail_training_fails_the_job_with_a_readable_reason(tmp_path):
 @pytest.mark.parametrize(
     ("hyperparameters", "expected"),
     [
-        ({"n_estimators": "many"}, "HyperparameterError: hyperparameter n_estimators='many' is not a valid int"),
+        (
+            {"n_estimators": "many"},
+            "HyperparameterError: hyperparameter n_estimators='many' is not a valid int",
+        ),
         ({"max_depht": "3"}, "HyperparameterError: unknown hyperparameter(s) max_depht"),
-        ({"learning_rate": "5"}, "HyperparameterError: hyperparameter learning_rate=5.0 is above the maximum"),
+        (
+            {"learning_rate": "5"},
+            "HyperparameterError: hyperparameter learning_rate=5.0 is above the maximum",
+        ),
     ],
 )
 def test_bad_hyperparameters_fail_with_the_name_in_the_reason(tmp_path, hyperparameters, expected):

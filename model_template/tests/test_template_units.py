@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from conftest import TEMPLATE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from template_testing import TEMPLATE
 
 import team_model
 from mlops_runtime import contract, hyperparameters, manifest, metrics, payload
@@ -22,9 +22,15 @@ FEATURES = team_model.FEATURES
 def test_json_and_csv_give_the_same_matrix():
     rows = data.generate(3, seed=5)[0].tolist()
     from_json = payload.parse(json.dumps(rows).encode(), "application/json", FEATURES, 10)
-    from_csv = payload.parse("\n".join(",".join(map(repr, r)) for r in rows).encode(), "text/csv", FEATURES, 10)
-    from_names = payload.parse(json.dumps([dict(zip(FEATURES, r)) for r in rows]).encode(),
-                               "application/json; charset=utf-8", FEATURES, 10)
+    from_csv = payload.parse(
+        "\n".join(",".join(map(repr, r)) for r in rows).encode(), "text/csv", FEATURES, 10
+    )
+    from_names = payload.parse(
+        json.dumps([dict(zip(FEATURES, r, strict=True)) for r in rows]).encode(),
+        "application/json; charset=utf-8",
+        FEATURES,
+        10,
+    )
     assert from_json.shape == (3, len(FEATURES))
     np.testing.assert_array_equal(from_json, from_csv)
     np.testing.assert_array_equal(from_json, from_names)
@@ -32,13 +38,15 @@ def test_json_and_csv_give_the_same_matrix():
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=5),
-    lambda children: st.lists(children, max_size=14) | st.dictionaries(
-        st.sampled_from([*FEATURES, "instances", "x"]), children, max_size=14),
+    lambda children: (
+        st.lists(children, max_size=14)
+        | st.dictionaries(st.sampled_from([*FEATURES, "instances", "x"]), children, max_size=14)
+    ),
     max_leaves=40,
 )
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(document=json_values)
 def test_any_json_document_is_parsed_or_refused_with_a_4xx(document):
     body = json.dumps(document).encode()
@@ -50,7 +58,7 @@ def test_any_json_document_is_parsed_or_refused_with_a_4xx(document):
         assert X.dtype == float and X.shape[1] == len(FEATURES) and np.isfinite(X).all()
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(body=st.binary(max_size=300), content_type=st.sampled_from(["application/json", "text/csv"]))
 def test_any_bytes_are_parsed_or_refused_with_a_4xx(body, content_type):
     try:
@@ -62,8 +70,13 @@ def test_any_bytes_are_parsed_or_refused_with_a_4xx(body, content_type):
 # ----------------------------------------------------------------------------- hyperparameters
 def test_hyperparameters_are_parsed_from_sagemaker_strings():
     values = hyperparameters.resolve(
-        {"n_estimators": "200", "learning_rate": "0.05", "fail_training": "False",
-         "sagemaker_region": "eu-west-1", "_tuning_objective_metric": "validation:f1"},
+        {
+            "n_estimators": "200",
+            "learning_rate": "0.05",
+            "fail_training": "False",
+            "sagemaker_region": "eu-west-1",
+            "_tuning_objective_metric": "validation:f1",
+        },
         team_model.HYPERPARAMETERS,
     )
     assert values["n_estimators"] == 200 and values["learning_rate"] == 0.05
@@ -99,7 +112,8 @@ def test_shipped_sample_data_is_what_the_generator_writes(tmp_path):
     data.write_dataset(tmp_path)
     for channel in ("train/train.csv", "test/test.csv"):
         assert (TEMPLATE / "data" / channel).read_text() == (tmp_path / channel).read_text(), (
-            f"data/{channel} is stale: regenerate with `python -m team_model.data data`")
+            f"data/{channel} is stale: regenerate with `python -m team_model.data data`"
+        )
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -128,15 +142,24 @@ def test_metric_lines_match_their_definitions():
     definitions = {d["Name"]: d["Regex"] for d in contract.metric_definitions("regression")}
     line = contract.metric_line("validation", "mse", 1.5e-7)
     assert float(re.search(definitions["validation:mse"], line).group(1)) == pytest.approx(0.0, abs=1e-6)
-    assert float(re.search(definitions["validation:r2"], contract.metric_line("validation", "r2", -0.25))
-                 .group(1)) == -0.25
+    assert (
+        float(
+            re.search(definitions["validation:r2"], contract.metric_line("validation", "r2", -0.25)).group(1)
+        )
+        == -0.25
+    )
 
 
 # ----------------------------------------------------------------------------- manifest
 def test_manifest_reads_the_platform_variables_and_reports_unset_ones_as_null():
     values = manifest.from_env({"MLOPS_MODEL_NAME": "m", "MLOPS_MODEL_VERSION": "2.0.0+r1", "OTHER": "x"})
-    assert values == {"model_name": "m", "model_version": "2.0.0+r1", "training_data": None,
-                      "trained_at": None, "source_commit": None}
+    assert values == {
+        "model_name": "m",
+        "model_version": "2.0.0+r1",
+        "training_data": None,
+        "trained_at": None,
+        "source_commit": None,
+    }
 
 
 def test_custom_attributes_stay_visible_ascii_and_within_sagemakers_limit():

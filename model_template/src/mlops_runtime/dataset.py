@@ -48,8 +48,9 @@ def _read_file(path: Path, rows: list, targets: list) -> None:
                 continue
             if len(record) != len(header):
                 raise DatasetError(f"{path}:{line_no}: {len(record)} values, the header has {len(header)}")
-            rows.append([_number(path, line_no, team_model.FEATURES[i], record[j])
-                         for i, j in enumerate(feature_idx)])
+            rows.append(
+                [_number(path, line_no, team_model.FEATURES[i], record[j]) for i, j in enumerate(feature_idx)]
+            )
             targets.append(_target(path, line_no, record[label_idx].strip()))
 
 
@@ -68,6 +69,4 @@ def _target(path: Path, line_no: int, text: str) -> float:
         return _number(path, line_no, team_model.LABEL, text)
     if text in team_model.CLASSES:
         return team_model.CLASSES.index(text)
-    raise DatasetError(
-        f"{path}:{line_no}: label {text!r} is not one of {', '.join(team_model.CLASSES)}"
-    )
+    raise DatasetError(f"{path}:{line_no}: label {text!r} is not one of {', '.join(team_model.CLASSES)}")

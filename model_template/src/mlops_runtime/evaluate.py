@@ -55,8 +55,8 @@ def _plot_confusion_matrix(matrix: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from sklearn.metrics import ConfusionMatrixDisplay
     import numpy as np
+    from sklearn.metrics import ConfusionMatrixDisplay
 
     display = ConfusionMatrixDisplay(np.asarray(matrix["matrix"]), display_labels=matrix["labels"])
     figure, axes = plt.subplots(figsize=(4.5, 4), dpi=120)
@@ -85,7 +85,7 @@ def run(paths: MLPaths) -> dict:
         "metrics": metrics.compute(team_model.PROBLEM_TYPE, y, y_pred),
         "confusion_matrix": metrics.confusion_matrix(y, y_pred) if classification else None,
         "positive_class": team_model.POSITIVE_CLASS if classification else None,
-        "samples": int(len(y)),
+        "samples": len(y),
         "training": training,
     }
     out = paths.processing_evaluation
@@ -103,7 +103,7 @@ def main() -> None:
     paths = MLPaths.from_env()
     try:
         run(paths)
-    except Exception as exc:  # a readable ExitMessage instead of a bare traceback
+    except Exception as exc:  # noqa: BLE001 - a readable ExitMessage instead of a bare traceback
         sys.exit(failure.report(exc, paths.processing_message, "evaluation"))
 
 

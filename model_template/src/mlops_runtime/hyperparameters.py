@@ -48,7 +48,10 @@ class Hyperparameter:
 RUNTIME_HYPERPARAMETERS = {
     "fail_training": Hyperparameter(bool, False, help="fail on purpose (failure-path demo)"),
     "validation_fraction": Hyperparameter(
-        float, 0.2, minimum=0.05, maximum=0.5,
+        float,
+        0.2,
+        minimum=0.05,
+        maximum=0.5,
         help="held-out share of the train channel when there is no validation channel",
     ),
 }

@@ -33,9 +33,17 @@ DEFAULT_MAX_RECORDS = 10_000
 
 log = logging.getLogger("mlops_runtime.inference")
 
-_STATUS = {200: "200 OK", 400: "400 Bad Request", 404: "404 Not Found", 405: "405 Method Not Allowed",
-           406: "406 Not Acceptable", 411: "411 Length Required", 413: "413 Payload Too Large",
-           415: "415 Unsupported Media Type", 500: "500 Internal Server Error"}
+_STATUS = {
+    200: "200 OK",
+    400: "400 Bad Request",
+    404: "404 Not Found",
+    405: "405 Method Not Allowed",
+    406: "406 Not Acceptable",
+    411: "411 Length Required",
+    413: "413 Payload Too Large",
+    415: "415 Unsupported Media Type",
+    500: "500 Internal Server Error",
+}
 
 
 def _accept(header: str | None) -> str | None:
@@ -74,8 +82,12 @@ class InferenceApp:
         self.max_records = int(env.get(MAX_RECORDS_ENV) or DEFAULT_MAX_RECORDS)
         self._manifest_json = json.dumps(self.manifest)
         self._attributes = manifest.custom_attributes(self.manifest)
-        log.info("model loaded from %s in worker pid=%d in %.3f s", model_dir, os.getpid(),
-                 time.perf_counter() - started)
+        log.info(
+            "model loaded from %s in worker pid=%d in %.3f s",
+            model_dir,
+            os.getpid(),
+            time.perf_counter() - started,
+        )
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -93,8 +105,12 @@ class InferenceApp:
     def _invoke(self, environ, start_response):
         accept = _accept(environ.get("HTTP_ACCEPT"))
         if accept is None:
-            return self._error(start_response, 406, f"cannot answer Accept {environ.get('HTTP_ACCEPT')!r}; "
-                               f"accept {payload.JSON} or {payload.CSV}")
+            return self._error(
+                start_response,
+                406,
+                f"cannot answer Accept {environ.get('HTTP_ACCEPT')!r}; "
+                f"accept {payload.JSON} or {payload.CSV}",
+            )
         try:
             body = self._read_body(environ)
             X = payload.parse(body, environ.get("CONTENT_TYPE"), team_model.FEATURES, self.max_records)
@@ -128,6 +144,7 @@ class InferenceApp:
             return stream.read(length) if length > 0 else b""
         body = stream.read(self.max_payload + 1)  # chunked upload: read at most one byte too many
         if len(body) > self.max_payload:
+            _drain(stream, DRAIN_LIMIT)
             raise payload.PayloadError(413, f"payload is over the {self.max_payload}-byte limit")
         return body
 
@@ -146,6 +163,7 @@ class InferenceApp:
 
 def create_app() -> InferenceApp:
     """Called once per server worker (after the fork), so every worker loads the model once."""
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     return InferenceApp(MLPaths.from_env().model)

@@ -23,7 +23,8 @@ def compute(problem_type: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[s
         binary = len(team_model.CLASSES) == 2
         options = (
             {"average": "binary", "pos_label": team_model.CLASSES.index(team_model.POSITIVE_CLASS)}
-            if binary else {"average": "macro"}
+            if binary
+            else {"average": "macro"}
         )
         values = {
             "f1": skm.f1_score(y_true, y_pred, zero_division=0, **options),

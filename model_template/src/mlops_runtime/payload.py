@@ -46,19 +46,17 @@ def _json_rows(body: bytes, features: tuple[str, ...]) -> list[list[float]]:
     if isinstance(document, dict) and "instances" in document:
         if len(document) != 1:
             extra = sorted(k for k in document if k != "instances")
-            raise PayloadError(400, f"unexpected top-level key(s) {extra}; send only \"instances\"")
+            raise PayloadError(400, f'unexpected top-level key(s) {extra}; send only "instances"')
         records = document["instances"]
         if not isinstance(records, list):
-            raise PayloadError(400, "\"instances\" must be a list of records")
+            raise PayloadError(400, '"instances" must be a list of records')
     elif isinstance(document, dict):
         records = [document]  # one record by feature name
     elif isinstance(document, list):
         # A flat list of values is one record; a list of lists/objects is many.
         records = [document] if document and not isinstance(document[0], (list, dict)) else document
     else:
-        raise PayloadError(
-            400, "JSON payload must be a record, a list of records or {\"instances\": [...]}"
-        )
+        raise PayloadError(400, 'JSON payload must be a record, a list of records or {"instances": [...]}')
     if not records:
         raise PayloadError(400, "empty payload: send at least one record")
     return [_json_record(i, record, features) for i, record in enumerate(records)]
@@ -69,14 +67,17 @@ def _json_record(index: int, record: object, features: tuple[str, ...]) -> list[
         if len(record) != len(features) or any(f not in record for f in features):
             missing = [f for f in features if f not in record]
             unknown = sorted(str(k) for k in record if k not in features)
-            parts = [f"missing feature(s) {', '.join(missing)}" if missing else "",
-                     f"unknown feature(s) {', '.join(unknown)}" if unknown else ""]
+            parts = [
+                f"missing feature(s) {', '.join(missing)}" if missing else "",
+                f"unknown feature(s) {', '.join(unknown)}" if unknown else "",
+            ]
             raise PayloadError(400, f"record {index}: " + "; ".join(p for p in parts if p))
         values = [record[f] for f in features]
     elif isinstance(record, list):
         if len(record) != len(features):
             raise PayloadError(
-                400, f"record {index}: {len(record)} features, expected {len(features)} ({', '.join(features)})"
+                400,
+                f"record {index}: {len(record)} features, expected {len(features)} ({', '.join(features)})",
             )
         values = record
     else:
@@ -115,7 +116,9 @@ def _csv_rows(body: bytes, features: tuple[str, ...]) -> list[list[float]]:
     for number, line in enumerate(lines, start=1):
         cells = line.split(",")
         if len(cells) != width:
-            raise PayloadError(400, f"CSV row {number}: {len(cells)} values, expected {width} ({', '.join(features)})")
+            raise PayloadError(
+                400, f"CSV row {number}: {len(cells)} values, expected {width} ({', '.join(features)})"
+            )
         row = []
         for position, cell in enumerate(cells):
             try:
@@ -124,7 +127,9 @@ def _csv_rows(body: bytes, features: tuple[str, ...]) -> list[list[float]]:
                 value = math.nan
             if not math.isfinite(value):
                 raise PayloadError(
-                    400, f"CSV row {number}, feature {features[position]}: {_preview(cell.strip())} is not a finite number"
+                    400,
+                    f"CSV row {number}, feature {features[position]}: "
+                    f"{_preview(cell.strip())} is not a finite number",
                 )
             row.append(value)
         rows.append(row)

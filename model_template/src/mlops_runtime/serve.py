@@ -43,7 +43,8 @@ def _positive_int(env: dict, name: str, default: int) -> int:
 
 def server_options(env: dict | None = None) -> dict:
     env = os.environ if env is None else env
-    host = env.get(HOST_ENV) or "0.0.0.0"  # noqa: S104 - the container must listen on all interfaces
+    # The container must listen on all interfaces for SageMaker to reach it.
+    host = env.get(HOST_ENV) or "0.0.0.0"  # noqa: S104
     port = _positive_int(env, PORT_ENV, DEFAULT_PORT)
     return {
         "bind": f"{host}:{port}",
@@ -60,7 +61,7 @@ def server_options(env: dict | None = None) -> dict:
         # on the same machine (tests, local runs) would clash; SageMaker never uses it.
         "control_socket_disable": True,
         # Worker heartbeats go to a file; tmpfs avoids stalls on a container's overlay filesystem.
-        "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,
+        "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,  # noqa: S108
     }
 
 
@@ -88,8 +89,11 @@ def main() -> None:
 
             return create_app()
 
-    print(f"serve: {options['workers']} worker(s) on {options['bind']}, timeout {options['timeout']} s",
-          file=sys.stderr, flush=True)
+    print(
+        f"serve: {options['workers']} worker(s) on {options['bind']}, timeout {options['timeout']} s",
+        file=sys.stderr,
+        flush=True,
+    )
     Server().run()
 
 

@@ -12,7 +12,7 @@ import json
 import platform
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -73,11 +73,14 @@ def run(paths: MLPaths) -> dict:
         "classes": list(team_model.CLASSES) if team_model.PROBLEM_TYPE == "classification" else None,
         "hyperparameters": params,
         "metrics": scores,
-        "rows": {"train": int(len(X_train)), "validation": int(len(X_val))},
+        "rows": {"train": len(X_train), "validation": len(X_val)},
         "fit_seconds": round(fit_seconds, 3),
-        "trained_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
-        "versions": {"python": platform.python_version(), "numpy": np.__version__,
-                     "scikit-learn": _version("scikit-learn")},
+        "trained_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "versions": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "scikit-learn": _version("scikit-learn"),
+        },
     }
     (paths.model / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
     print(f"model written to {paths.model} in {fit_seconds:.2f} s", flush=True)
@@ -88,7 +91,7 @@ def main() -> None:
     paths = MLPaths.from_env()
     try:
         run(paths)
-    except Exception as exc:  # every failure must leave a readable reason for SageMaker
+    except Exception as exc:  # noqa: BLE001 - every failure must leave a readable reason for SageMaker
         sys.exit(failure.report(exc, paths.failure, "training"))
 
 

@@ -15,6 +15,14 @@ from team_model.model import HYPERPARAMETERS, fit, load, predict, save
 from team_model.schema import CLASSES, FEATURES, LABEL, POSITIVE_CLASS, PROBLEM_TYPE
 
 __all__ = [
-    "CLASSES", "FEATURES", "HYPERPARAMETERS", "LABEL", "POSITIVE_CLASS", "PROBLEM_TYPE",
-    "fit", "load", "predict", "save",
+    "CLASSES",
+    "FEATURES",
+    "HYPERPARAMETERS",
+    "LABEL",
+    "POSITIVE_CLASS",
+    "PROBLEM_TYPE",
+    "fit",
+    "load",
+    "predict",
+    "save",
 ]

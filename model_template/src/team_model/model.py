@@ -7,7 +7,6 @@ Gradient boosting suits small tabular security features (mixed scales, interacti
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -48,9 +47,7 @@ def fit(X: np.ndarray, y: np.ndarray, hyperparameters: dict) -> GradientBoosting
 def predict(model: GradientBoostingClassifier, X: np.ndarray) -> list[dict]:
     """One JSON-ready result per row: the predicted class and the probability of ``malicious``."""
     probabilities = model.predict_proba(X)[:, 1]
-    return [
-        {"label": CLASSES[int(p >= 0.5)], "probability": round(float(p), 6)} for p in probabilities
-    ]
+    return [{"label": CLASSES[int(p >= 0.5)], "probability": round(float(p), 6)} for p in probabilities]
 
 
 def save(model: GradientBoostingClassifier, directory: Path) -> None:

@@ -7,18 +7,18 @@ in this order. Counts are observed during the first 60 seconds of the process's 
 PROBLEM_TYPE = "classification"
 
 FEATURES = (
-    "cmdline_length",           # characters in the command line
-    "cmdline_entropy",          # Shannon entropy of the command line, bits per character
-    "encoded_command",          # 1 if the command line carries an encoded/base64 payload
-    "parent_is_office",         # 1 if the parent process is an Office application or a browser
-    "image_signed",             # 1 if the executable is signed by a trusted publisher
+    "cmdline_length",  # characters in the command line
+    "cmdline_entropy",  # Shannon entropy of the command line, bits per character
+    "encoded_command",  # 1 if the command line carries an encoded/base64 payload
+    "parent_is_office",  # 1 if the parent process is an Office application or a browser
+    "image_signed",  # 1 if the executable is signed by a trusted publisher
     "runs_from_user_writable",  # 1 if the executable lives in a temp, downloads or profile folder
-    "child_processes",          # child processes started
-    "network_connections",      # outbound connections opened
-    "distinct_remote_ports",    # distinct remote ports contacted
-    "registry_writes",          # writes to autorun/persistence registry keys
-    "files_written",            # files created or modified
-    "hour_of_day",              # local hour the process started, 0-23
+    "child_processes",  # child processes started
+    "network_connections",  # outbound connections opened
+    "distinct_remote_ports",  # distinct remote ports contacted
+    "registry_writes",  # writes to autorun/persistence registry keys
+    "files_written",  # files created or modified
+    "hour_of_day",  # local hour the process started, 0-23
 )
 
 LABEL = "label"

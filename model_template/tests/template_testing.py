@@ -1,0 +1,126 @@
+"""Helpers for the template tests: run entry points as processes, start and talk to a server.
+
+(Named uniquely, not conftest, so that `from ... import` cannot pick up another repo's conftest.)
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+SRC = TEMPLATE / "src"
+if str(SRC) not in sys.path:  # also when the platform repo runs these tests from its own root
+    sys.path.insert(0, str(SRC))
+
+MANIFEST = {
+    "MLOPS_MODEL_NAME": "process-events--classifier",
+    "MLOPS_MODEL_VERSION": "1.4.2+r3",
+    "MLOPS_TRAINING_DATA": "s3://data-bucket/process-events/classifier/training/",
+    "MLOPS_TRAINED_AT": "2026-11-25T16:00:00+00:00",
+    "MLOPS_SOURCE_COMMIT": "0123abcd",
+}
+
+
+def entry_point_env(root: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "SAGEMAKER_"))}
+    env.update(MLOPS_ML_ROOT=str(root), PYTHONPATH=str(SRC), **extra)
+    return env
+
+
+def run_entry_point(
+    command: str, root: Path, timeout: float = 120, **env: str
+) -> subprocess.CompletedProcess:
+    """``python -m mlops_runtime COMMAND``: the same ``main`` the image's ``train``/``evaluate`` run."""
+    return subprocess.run(
+        [sys.executable, "-m", "mlops_runtime", command],
+        env=entry_point_env(root, **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def write_hyperparameters(root: Path, values: dict) -> None:
+    path = root / "input" / "config" / "hyperparameters.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(values))
+
+
+def copy_sample_data(root: Path) -> None:
+    from team_model import data
+
+    data.write_dataset(root / "input" / "data")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen
+    port: int
+    log: Path
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        finally:
+            conn.close()
+
+    def post_json(self, document, **headers) -> tuple[int, dict, dict]:
+        body = document if isinstance(document, bytes) else json.dumps(document).encode()
+        status, response_headers, raw = self.request(
+            "POST", "/invocations", body, {"Content-Type": "application/json", **headers}
+        )
+        return status, response_headers, json.loads(raw)
+
+    def log_text(self) -> str:
+        return self.log.read_text()
+
+
+def start_server(root: Path, log: Path, **env: str) -> Server:
+    port = free_port()
+    handle = log.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlops_runtime", "serve"],
+        env=entry_point_env(root, MLOPS_SERVE_HOST="127.0.0.1", SAGEMAKER_BIND_TO_PORT=str(port), **env),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+    )
+    server = Server(process, port, log)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if server.request("GET", "/ping")[0] == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise AssertionError(f"serve did not answer /ping within 90 s:\n{log.read_text()}")
+
+
+def stop_server(server: Server) -> int:
+    server.process.terminate()
+    try:
+        return server.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        return server.process.wait()

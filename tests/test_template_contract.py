@@ -1,0 +1,38 @@
+"""The model template cannot import mlops_core (teams copy it into their own repositories), so it
+keeps its own copy of the names the platform relies on. These tests fail when the two drift apart."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from mlops_core import names, pipeline_config
+
+CONTRACT = Path(__file__).resolve().parents[1] / "model_template" / "src" / "mlops_runtime" / "contract.py"
+
+
+def _template_contract():
+    spec = importlib.util.spec_from_file_location("template_contract", CONTRACT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_manifest_environment_variables_match_the_deployment_dag():
+    assert _template_contract().MANIFEST_ENV == names.MANIFEST_ENV
+
+
+def test_evaluation_metric_names_match_the_quality_gate():
+    contract = _template_contract()
+    assert set(contract.CLASSIFICATION_METRICS) == set(pipeline_config.CLASSIFICATION_METRICS)
+    assert set(contract.REGRESSION_METRICS) == set(pipeline_config.REGRESSION_METRICS)
+
+
+def test_every_gate_metric_is_scraped_from_training_logs():
+    contract = _template_contract()
+    for problem_type, metrics in (
+        ("classification", pipeline_config.CLASSIFICATION_METRICS),
+        ("regression", pipeline_config.REGRESSION_METRICS),
+    ):
+        scraped = {d["Name"] for d in contract.metric_definitions(problem_type)}
+        assert {f"validation:{m}" for m in metrics} <= scraped
