@@ -66,9 +66,11 @@ def deployment():
     # Runs whatever the deployment's outcome: the variant that serves (new, or the previous one
     # after a rollback) gets its autoscaling registered again.
     @task(trigger_rule="all_done")
-    def apply_autoscaling(release: dict) -> None:
+    def apply_autoscaling(release: dict | None) -> None:
         from mlops_dags import deployment as steps
 
+        if release is None:  # the package was never resolved: nothing was deployed
+            return
         steps.apply_autoscaling(release)
 
     @task

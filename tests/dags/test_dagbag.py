@@ -42,7 +42,9 @@ def test_triggerable_dags_have_no_schedule_and_retraining_runs_daily(dagbag):
         assert dagbag.dags[dag_id].timetable.can_be_scheduled is False
     retraining = dagbag.dags[names.DAG_RETRAINING].timetable
     # Airflow 3's SDK timetable exposes .expression, Airflow 2's core one ._expression.
-    assert (getattr(retraining, "expression", None) or getattr(retraining, "_expression", None)) == "0 0 * * *"
+    assert (
+        getattr(retraining, "expression", None) or getattr(retraining, "_expression", None)
+    ) == "0 0 * * *"
     assert dagbag.dags[names.DAG_RETRAINING].catchup is False
 
 
@@ -85,15 +87,29 @@ GOOD = {"project": "fraud", "model": "scorer", "image_tag": "1.4.2"}
 
 def test_training_conf_defaults(dagbag):
     resolved = validate(dagbag.dags[names.DAG_TRAINING], GOOD)
-    assert resolved == {**GOOD, "data_path": None, "hyperparameters": {}, "retraining": False,
-                        "source_commit": None}
+    assert resolved == {
+        **GOOD,
+        "data_path": None,
+        "hyperparameters": {},
+        "retraining": False,
+        "source_commit": None,
+    }
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("image_tag", "1.4"), ("image_tag", "1.4.2-rc.1"), ("image_tag", "latest"),
-    ("project", "Fraud"), ("model", "a--b"), ("model", "x" * 41),
-    ("data_path", "/local/path"), ("hyperparameters", {"depth": [1, 2]}), ("retraining", "yes"),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("image_tag", "1.4"),
+        ("image_tag", "1.4.2-rc.1"),
+        ("image_tag", "latest"),
+        ("project", "Fraud"),
+        ("model", "a--b"),
+        ("model", "x" * 41),
+        ("data_path", "/local/path"),
+        ("hyperparameters", {"depth": [1, 2]}),
+        ("retraining", "yes"),
+    ],
+)
 def test_bad_training_conf_is_rejected_naming_the_field(dagbag, field, value):
     from airflow.exceptions import ParamValidationError as Legacy
 
@@ -115,9 +131,13 @@ def test_missing_required_field_is_named(dagbag):
 
 def test_deployment_conf_accepts_a_version_or_a_package_arn(dagbag):
     dag = dagbag.dags[names.DAG_DEPLOYMENT]
-    assert validate(dag, {"project": "fraud", "model": "scorer", "model_version": "1.4.2+r3"})["model_version"]
+    assert validate(dag, {"project": "fraud", "model": "scorer", "model_version": "1.4.2+r3"})[
+        "model_version"
+    ]
     arn = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/fraud--scorer/3"
-    assert validate(dag, {"project": "fraud", "model": "scorer", "model_package_arn": arn})["model_package_arn"]
+    assert validate(dag, {"project": "fraud", "model": "scorer", "model_package_arn": arn})[
+        "model_package_arn"
+    ]
     with pytest.raises(Exception, match="Invalid input for param model_version"):
         validate(dag, {"project": "fraud", "model": "scorer", "model_version": "1.4.2"})
 

@@ -10,7 +10,10 @@ from mlops_dags.gate import GateVerdict, evaluate_gate
 
 def gate(candidate, production=None, *, metric="f1", higher=True, threshold=0.8, max_regression=0.0):
     return evaluate_gate(
-        metric=metric, greater_is_better=higher, threshold=threshold, max_regression=max_regression,
+        metric=metric,
+        greater_is_better=higher,
+        threshold=threshold,
+        max_regression=max_regression,
         candidate_metrics={metric: candidate} if candidate is not ... else {},
         production_metrics=None if production is None else {metric: production},
     )
@@ -57,8 +60,14 @@ def test_missing_or_non_numeric_metric_fails_the_gate(value):
 
 
 def test_production_without_the_metric_is_not_compared():
-    verdict = evaluate_gate(metric="f1", greater_is_better=True, threshold=0.5, max_regression=0,
-                            candidate_metrics={"f1": 0.6}, production_metrics={"accuracy": 0.99})
+    verdict = evaluate_gate(
+        metric="f1",
+        greater_is_better=True,
+        threshold=0.5,
+        max_regression=0,
+        candidate_metrics={"f1": 0.6},
+        production_metrics={"accuracy": 0.99},
+    )
     assert verdict.passed and verdict.production is None
 
 

@@ -4,21 +4,39 @@ from __future__ import annotations
 
 from mlops_dags import messages
 
-VERDICT_PASS = {"passed": True, "metric": "f1", "greater_is_better": True, "candidate": 0.91,
-                "threshold": 0.8, "production": 0.88, "max_regression": 0.0, "reasons": []}
-VERDICT_FAIL = {**VERDICT_PASS, "passed": False, "candidate": 0.7,
-                "reasons": ["f1=0.7 is below the threshold 0.8"]}
+VERDICT_PASS = {
+    "passed": True,
+    "metric": "f1",
+    "greater_is_better": True,
+    "candidate": 0.91,
+    "threshold": 0.8,
+    "production": 0.88,
+    "max_regression": 0.0,
+    "reasons": [],
+}
+VERDICT_FAIL = {
+    **VERDICT_PASS,
+    "passed": False,
+    "candidate": 0.7,
+    "reasons": ["f1=0.7 is below the threshold 0.8"],
+}
 
 
 def result(verdict, **overrides):
     kwargs = dict(
-        environment="dev", project="fraud", model="scorer", run_name="fraud--scorer-v1-4-2-r3-20261125162000",
-        model_version="1.4.2+r3", retraining=True, image_uri="123.dkr.ecr/fraud/scorer:1.4.2",
+        environment="dev",
+        project="fraud",
+        model="scorer",
+        run_name="fraud--scorer-v1-4-2-r3-20261125162000",
+        model_version="1.4.2+r3",
+        retraining=True,
+        image_uri="123.dkr.ecr/fraud/scorer:1.4.2",
         training_data="s3://data/fraud/scorer/training/",
         metrics={"f1": verdict["candidate"], "precision": 0.9, "recall": 0.92, "accuracy": 0.95},
         confusion_matrix={"labels": ["benign", "malicious"], "matrix": [[90, 3], [4, 50]]},
         production_run="fraud--scorer-v1-4-2-r2-20261124000000",
-        production_metrics={"f1": 0.88, "precision": 0.87}, verdict=verdict,
+        production_metrics={"f1": 0.88, "precision": 0.87},
+        verdict=verdict,
         package_arn="arn:aws:sagemaker:us-east-1:123456789012:model-package/fraud--scorer/4",
         deployment_dag_id="mlops_deployment",
     )
@@ -96,8 +114,14 @@ def test_slack_blocks_respect_block_kit_limits():
 def test_task_failure_carries_task_error_and_log_link_and_a_valid_sns_subject():
     error = "AirflowFailException: training job x ended Failed: " + "ClientError: boom " * 300
     note = messages.task_failed(
-        environment="prod", dag_id="mlops_training_evaluation", task_id="train", run_id="manual__1",
-        try_number=2, error=error, log_url="http://airflow/log?x=1", subject_of_run="fraud/scorer",
+        environment="prod",
+        dag_id="mlops_training_evaluation",
+        task_id="train",
+        run_id="manual__1",
+        try_number=2,
+        error=error,
+        log_url="http://airflow/log?x=1",
+        subject_of_run="fraud/scorer",
     )
     assert note.sns_subject == "[mlops-prod] FAILED mlops_training_evaluation.train fraud/scorer"
     assert len(note.sns_subject) <= 100
@@ -116,8 +140,12 @@ def test_sns_subject_is_ascii_single_line_and_at_most_100_characters():
 
 def test_deployment_message_links_the_dashboard_and_names_the_previous_version():
     note = messages.deployment_succeeded(
-        environment="dev", project="fraud", model="scorer", endpoint_name="fraud--scorer",
-        model_version="1.4.2+r3", run_name="fraud--scorer-v1-4-2-r3-20261125162000",
+        environment="dev",
+        project="fraud",
+        model="scorer",
+        endpoint_name="fraud--scorer",
+        model_version="1.4.2+r3",
+        run_name="fraud--scorer-v1-4-2-r3-20261125162000",
         previous_run="fraud--scorer-v1-4-2-r2-20261124000000",
         dashboard_url="https://us-east-1.console.aws.amazon.com/cloudwatch/home#dashboards/dashboard/d",
         smoke_test="passed",

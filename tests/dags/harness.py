@@ -1,0 +1,199 @@
+"""Integration harness: a local AWS (local_aws, a real server process), a Slack webhook sink (a
+real HTTP server on 127.0.0.1), per-model platform resources, and running a DAG with dag.test().
+
+Each test uses its own model name, so one local AWS serves the whole session without tests
+seeing each other's jobs, endpoints, topics or Slack payloads.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from mlops_core import names
+from mlops_core.pipeline_config import PipelineConfig, dumps
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+PROJECT = "itest"
+DATA_BUCKET = "mlops-itest-data"
+ARTIFACT_BUCKET = "mlops-itest-artifacts"
+TEST_CSV = "cmdline_length,hour_of_day,label\n120,13,benign\n3400,2,malicious\n"
+
+
+class SlackSink:
+    """Records what Slack would receive; ``status`` per path simulates Slack errors."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict]] = []
+        self.status: dict[str, int] = {}
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                sink.requests.append((self.path, json.loads(body)))
+                status = sink.status.get(self.path, 200)
+                payload = b"ok" if status == 200 else b"internal_error"
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):  # keep test output readable
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> SlackSink:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+    def payloads(self, path: str) -> list[dict]:
+        return [body for p, body in self.requests if p == path]
+
+
+def closed_port_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens: Slack unreachable."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/unreachable"
+
+
+@dataclass
+class ModelFixture:
+    """One model's platform resources in the local AWS and its pipeline configuration."""
+
+    model: str
+    config: PipelineConfig
+    queue_url: str
+    slack_path: str
+    boto: object = field(repr=False)
+
+    @property
+    def project(self) -> str:
+        return self.config.project
+
+    def sns_messages(self, wait_seconds: int = 1) -> list[dict]:
+        """Every SNS notification so far, read back through the topic's SQS subscription."""
+        sqs = self.boto.client("sqs")
+        found = []
+        while True:
+            response = sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds
+            )
+            batch = response.get("Messages", [])
+            if not batch:
+                return found
+            for message in batch:
+                envelope = json.loads(message["Body"])
+                found.append({"subject": envelope.get("Subject"), "message": envelope["Message"]})
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def packages(self) -> list[dict]:
+        sm = self.boto.client("sagemaker")
+        try:
+            summaries = sm.list_model_packages(
+                ModelPackageGroupName=self.config.model_package_group_name, MaxResults=100
+            )["ModelPackageSummaryList"]
+        except sm.exceptions.ClientError:
+            return []
+        return [sm.describe_model_package(ModelPackageName=s["ModelPackageArn"]) for s in summaries]
+
+    def serving(self) -> tuple[str, str] | None:
+        """(status, endpoint config name) of the model's endpoint, None when there is none."""
+        sm = self.boto.client("sagemaker")
+        try:
+            endpoint = sm.describe_endpoint(EndpointName=self.config.endpoint_name)
+        except sm.exceptions.ClientError:
+            return None
+        return endpoint["EndpointStatus"], endpoint["EndpointConfigName"]
+
+
+def write_pipeline_config(dags_folder: Path, config: PipelineConfig) -> None:
+    path = dags_folder / names.pipeline_config_path(config.project, config.model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dumps(config))
+
+
+def create_model_fixture(boto, dags_folder: Path, model: str, slack_url: str, **overrides) -> ModelFixture:
+    """Data in the data bucket, an SNS topic read back through SQS, the Slack webhook secret,
+    and the pipeline configuration ModelPipeline would publish."""
+    s3, sns, sqs, secrets = (boto.client(s) for s in ("s3", "sns", "sqs", "secretsmanager"))
+    for bucket in (DATA_BUCKET, ARTIFACT_BUCKET):
+        try:
+            s3.create_bucket(Bucket=bucket)
+        except s3.exceptions.BucketAlreadyOwnedByYou:
+            pass
+    prefix = names.training_data_uri(DATA_BUCKET, PROJECT, model).removeprefix(f"s3://{DATA_BUCKET}/")
+    s3.put_object(Bucket=DATA_BUCKET, Key=f"{prefix}train/train.csv", Body=TEST_CSV.encode())
+    s3.put_object(Bucket=DATA_BUCKET, Key=f"{prefix}test/test.csv", Body=TEST_CSV.encode())
+    topic_arn = sns.create_topic(Name=f"alerts-{model}")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=f"alerts-{model}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    slack_path = f"/hooks/{model}"
+    secret_name = f"mlops/itest/slack-{model}"
+    url = slack_url if slack_url.endswith("/unreachable") else slack_url + slack_path
+    secrets.create_secret(Name=secret_name, SecretString=json.dumps({"webhook_url": url}))
+    document = {
+        "environment": "itest",
+        "project": PROJECT,
+        "model": model,
+        "problem_type": "classification",
+        "image_repository_uri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{PROJECT}/{model}",
+        "sagemaker_role_arn": f"arn:aws:iam::{ACCOUNT}:role/mlops-itest-sm",
+        "data_bucket": DATA_BUCKET,
+        "artifact_bucket": ARTIFACT_BUCKET,
+        "gate": {"metric": "f1", "threshold": 0.8},
+        "endpoint": {
+            "rollback_alarm_names": [f"{model}-5xx"],
+            "autoscaling": {"min_capacity": 1, "max_capacity": 3},
+        },
+        "notifications": {"sns_topic_arn": topic_arn, "slack_webhook_secret_name": secret_name},
+    }
+    for key, value in overrides.items():
+        document[key] = value
+    config = PipelineConfig.model_validate(document)
+    write_pipeline_config(dags_folder, config)
+    return ModelFixture(model=model, config=config, queue_url=queue_url, slack_path=slack_path, boto=boto)
+
+
+@dataclass
+class RunResult:
+    state: str
+    tasks: dict[str, str]
+
+
+def _state(value) -> str:
+    return str(getattr(value, "value", value))
+
+
+def run_dag(dag, conf: dict | None) -> RunResult:
+    """Run one DAG run in this process with dag.test() and report its outcome."""
+    dag_run = dag.test(run_conf=conf) if conf is not None else dag.test()
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        run = session.query(DagRun).filter(DagRun.dag_id == dag.dag_id, DagRun.run_id == dag_run.run_id).one()
+        tasks = {
+            ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else ""): _state(ti.state)
+            for ti in run.get_task_instances(session=session)
+        }
+        return RunResult(state=_state(run.state), tasks=tasks)

@@ -1,0 +1,270 @@
+"""The three DAGs run for real (dag.test()) against a local AWS (local_aws: moto server plus a
+local SageMaker with AWS's status transitions), with SNS read back through SQS and Slack payloads
+captured by a local HTTP sink.
+
+Scenarios build on each other per model, in file order: train -> deploy -> retrain -> update ...
+"""
+
+from __future__ import annotations
+
+import pytest
+from harness import ARTIFACT_BUCKET, PROJECT, closed_port_url, create_model_fixture, run_dag
+
+from mlops_core import names
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+BASE_SCENARIO = {
+    "training": {"delay_seconds": 1.5, "rules": []},
+    "processing": {"delay_seconds": 1.0, "rules": []},
+    "endpoints": {
+        "create_delay_seconds": 1.5,
+        "update_delay_seconds": 1.5,
+        "fail_next_creates": 0,
+        "fail_next_updates": 0,
+        "rules": [],
+    },
+}
+
+
+def evaluation(f1: float) -> dict:
+    return {
+        "evaluation.json": {
+            "problem_type": "classification",
+            "metrics": {"f1": f1, "precision": f1, "recall": f1, "accuracy": f1},
+            "confusion_matrix": {"labels": ["benign", "malicious"], "matrix": [[40, 10], [5, 45]]},
+        }
+    }
+
+
+@pytest.fixture
+def env(airflow_db, local_aws, boto, slack_sink, dagbag, sdk_dag_callbacks):
+    local_aws.set_scenario(BASE_SCENARIO)
+    return {"aws": local_aws, "boto": boto, "slack": slack_sink, "dags": dagbag.dags}
+
+
+def new_model(env, model: str, *, slack_url: str | None = None, **overrides):
+    from conftest import DAGS_FOLDER
+
+    return create_model_fixture(env["boto"], DAGS_FOLDER, model, slack_url or env["slack"].url, **overrides)
+
+
+def train(env, m, tag="1.0.0", **conf):
+    return run_dag(
+        env["dags"][names.DAG_TRAINING],
+        {"project": PROJECT, "model": m.model, "image_tag": tag, "source_commit": "abc1234", **conf},
+    )
+
+
+def deploy(env, m, version):
+    return run_dag(
+        env["dags"][names.DAG_DEPLOYMENT], {"project": PROJECT, "model": m.model, "model_version": version}
+    )
+
+
+def test_training_success_registers_a_pending_candidate_and_notifies(env):
+    m = new_model(env, "ok-train")
+    result = train(env, m, hyperparameters={"max_depth": 4, "balanced": True})
+    assert result.state == "success", result.tasks
+
+    [package] = m.packages()
+    meta = package["CustomerMetadataProperties"]
+    run = names.RunName.parse(meta["run_name"])
+    assert (run.stem, str(run.version), run.retrain) == (names.model_stem(PROJECT, m.model), "1.0.0", 0)
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    assert meta["model_version"] == "1.0.0+r0" and meta["source_commit"] == "abc1234"
+    assert meta["training_data"] == m.config.training_data_uri and meta["metric.f1"] == "0.9"
+    assert meta["training_job"].endswith(f":training-job/{meta['run_name']}")
+    sm = env["boto"].client("sagemaker")
+    job = sm.describe_training_job(TrainingJobName=meta["run_name"])
+    assert job["AlgorithmSpecification"]["TrainingImage"] == f"{m.config.image_repository_uri}:1.0.0"
+    assert job["HyperParameters"] == {"max_depth": "4", "balanced": "true"}
+    assert job["OutputDataConfig"]["S3OutputPath"].startswith(
+        f"s3://{ARTIFACT_BUCKET}/{PROJECT}/{m.model}/runs/"
+    )
+    assert package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"].endswith(
+        "/evaluation/evaluation.json"
+    )
+
+    [sns] = m.sns_messages()
+    assert sns["subject"] == f"[mlops-itest] Training {PROJECT}/{m.model} 1.0.0+r0: ready to deploy"
+    assert "f1: 0.9000" in sns["message"] and "nothing (first deployment)" in sns["message"]
+    assert '"model_version": "1.0.0+r0"' in sns["message"]
+    [slack] = env["slack"].payloads(m.slack_path)
+    assert slack["text"] == sns["subject"]
+    assert slack["blocks"][0]["type"] == "header" and "ready to deploy" in slack["blocks"][0]["text"]["text"]
+
+    cloudwatch = env["boto"].client("cloudwatch")
+    metrics = cloudwatch.list_metrics(Namespace=names.MODEL_METRICS_NAMESPACE)["Metrics"]
+    published = {x["MetricName"] for x in metrics if {"Name": "Model", "Value": m.model} in x["Dimensions"]}
+    assert published == {"f1", "precision", "recall", "accuracy"}
+
+
+def test_training_failure_is_notified_and_registers_nothing(env):
+    m = new_model(env, "bad-train")
+    env["aws"].update_scenario(
+        {
+            "training": {
+                "rules": [
+                    {
+                        "when": {"name_contains": names.model_stem(PROJECT, m.model)},
+                        "fail": "AlgorithmError: out of memory",
+                    }
+                ]
+            }
+        }
+    )
+    result = train(env, m)
+    assert result.state == "failed"
+    assert result.tasks["train"] == "failed"
+    assert (
+        result.tasks["register"] == "upstream_failed" and result.tasks["notify_result"] == "upstream_failed"
+    )
+    assert m.packages() == []
+
+    messages = m.sns_messages()
+    task_note = next(x for x in messages if "FAILED mlops_training_evaluation.train" in x["subject"])
+    assert "AlgorithmError: out of memory" in task_note["message"]
+    assert "Log:" in task_note["message"]
+    # The DAG-level callback sends one summary of the failed run as well.
+    assert any(x["subject"].startswith(f"[mlops-itest] Run of {names.DAG_TRAINING} failed") for x in messages)
+    slack = env["slack"].payloads(m.slack_path)
+    assert any("AlgorithmError: out of memory" in str(p["blocks"]) for p in slack)
+    cloudwatch = env["boto"].client("cloudwatch")
+    failures = cloudwatch.list_metrics(
+        Namespace=names.PIPELINE_METRICS_NAMESPACE, MetricName=names.PIPELINE_FAILURE_METRIC
+    )["Metrics"]
+    assert any({"Name": "Dag", "Value": names.DAG_TRAINING} in x["Dimensions"] for x in failures)
+
+
+def test_candidate_below_the_gate_is_rejected_and_cannot_be_deployed(env):
+    m = new_model(env, "weak")
+    env["aws"].update_scenario(
+        {
+            "processing": {
+                "rules": [
+                    {"when": {"name_contains": names.model_stem(PROJECT, m.model)}, "files": evaluation(0.55)}
+                ]
+            }
+        }
+    )
+    result = train(env, m)
+    assert result.state == "success", result.tasks  # the pipeline worked; the candidate did not
+    [package] = m.packages()
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert "below the threshold" in package["CustomerMetadataProperties"]["gate"]
+    [sns] = m.sns_messages()
+    assert "REJECTED by the quality gate" in sns["subject"]
+    assert "f1=0.55 is below the threshold 0.8" in sns["message"]
+
+    refused = deploy(env, m, "1.0.0+r0")
+    assert refused.state == "failed" and refused.tasks["resolve_package"] == "failed"
+    assert m.serving() is None
+    assert m.packages()[0]["ModelApprovalStatus"] == "Rejected"
+    assert any("was rejected" in x["message"] for x in m.sns_messages())
+
+
+def test_first_deployment_then_update_then_failed_update_keeps_serving(env):
+    m = new_model(env, "served")
+    assert train(env, m, tag="1.0.0").state == "success"
+    m.sns_messages()
+
+    # First deployment: endpoint created, package approved, manifest on the model, autoscaling.
+    first = deploy(env, m, "1.0.0+r0")
+    assert first.state == "success", first.tasks
+    [package] = m.packages()
+    run_v1 = package["CustomerMetadataProperties"]["run_name"]
+    assert package["ModelApprovalStatus"] == "Approved"
+    assert m.serving() == ("InService", run_v1)
+    sm = env["boto"].client("sagemaker")
+    environment = sm.describe_model(ModelName=run_v1)["PrimaryContainer"]["Environment"]
+    assert environment[names.MANIFEST_ENV["model_version"]] == "1.0.0+r0"
+    assert environment[names.MANIFEST_ENV["model_name"]] == m.model
+    assert environment[names.MANIFEST_ENV["training_data"]] == m.config.training_data_uri
+    scaling = env["boto"].client("application-autoscaling")
+    [target] = scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"][-1:]
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 3)
+    [sns] = m.sns_messages()
+    assert (
+        sns["subject"] == f"[mlops-itest] Deployed {PROJECT}/{m.model} 1.0.0+r0 to {m.config.endpoint_name}"
+    )
+    assert f"#dashboards/dashboard/mlops-itest-{PROJECT}--{m.model}" in sns["message"]
+    assert any(b["type"] == "actions" for b in env["slack"].payloads(m.slack_path)[-1]["blocks"])
+
+    # Retrain the serving version (r1) and update the endpoint in place.
+    assert train(env, m, tag="1.0.0", retraining=True).state == "success"
+    second = deploy(env, m, "1.0.0+r1")
+    assert second.state == "success", second.tasks
+    run_v2 = next(
+        p["CustomerMetadataProperties"]["run_name"]
+        for p in m.packages()
+        if p["CustomerMetadataProperties"]["model_version"] == "1.0.0+r1"
+    )
+    assert m.serving() == ("InService", run_v2)
+    assert any(f"updated from {run_v1}" in x["message"] for x in m.sns_messages())
+
+    # A new image whose update fails: AWS rolls back and the endpoint keeps serving r1.
+    assert train(env, m, tag="1.1.0").state == "success"
+    m.sns_messages()
+    env["aws"].update_scenario({"endpoints": {"fail_next_updates": 1}})
+    failed = deploy(env, m, "1.1.0+r0")
+    assert failed.state == "failed"
+    assert (
+        failed.tasks["deploy_endpoint"] == "failed" and failed.tasks["notify_deployed"] == "upstream_failed"
+    )
+    assert m.serving() == ("InService", run_v2)
+    notes = m.sns_messages()
+    assert any(
+        "FAILED mlops_deployment.deploy_endpoint" in x["subject"] and f"still serves {run_v2}" in x["message"]
+        for x in notes
+    ), notes
+
+
+def test_slack_unreachable_does_not_change_the_outcome_and_sns_is_still_sent(env):
+    m = new_model(env, "no-slack", slack_url=closed_port_url())
+    result = train(env, m)
+    assert result.state == "success", result.tasks
+    assert result.tasks["notify_result"] == "success"
+    [sns] = m.sns_messages()
+    assert "ready to deploy" in sns["subject"]
+
+
+def test_slack_server_errors_are_retried_then_given_up_without_failing(env):
+    m = new_model(env, "slack-500")
+    env["slack"].status[m.slack_path] = 500
+    result = train(env, m)
+    assert result.state == "success", result.tasks
+    # One try plus the ServerErrorRetryHandler's retries, then the notification gives up.
+    assert len(env["slack"].payloads(m.slack_path)) == 3
+    assert len(m.sns_messages()) == 1
+
+
+def test_retraining_starts_training_with_the_serving_image(env):
+    m = new_model(env, "nightly")
+    off = new_model(env, "nightly-off", retraining={"enabled": False})
+    assert train(env, m, tag="2.3.4").state == "success"
+    assert deploy(env, m, "2.3.4+r0").state == "success"
+
+    result = run_dag(env["dags"][names.DAG_RETRAINING], None)
+    assert result.state == "success", result.tasks
+    from airflow.models.dagrun import DagRun
+
+    runs = [
+        r
+        for r in DagRun.find(dag_id=names.DAG_TRAINING)
+        if (r.conf or {}).get("model") in (m.model, off.model)
+    ]
+    assert [r.conf for r in runs if r.conf.get("retraining")] == [
+        {
+            "project": PROJECT,
+            "model": m.model,
+            "image_tag": "2.3.4",
+            "retraining": True,
+            "source_commit": "abc1234",
+        }
+    ]
+    # That conf trains retraining number 1 of the serving version.
+    retrained = train(env, m, tag="2.3.4", retraining=True)
+    assert retrained.state == "success"
+    versions = sorted(p["CustomerMetadataProperties"]["model_version"] for p in m.packages())
+    assert versions == ["2.3.4+r0", "2.3.4+r1"]
