@@ -100,6 +100,14 @@ def airflow_db():
 
 
 @pytest.fixture(scope="session")
+def dags_in_db(airflow_db, dagbag):
+    """The DAGs registered in the metadata DB as the scheduler would, so TriggerDagRunOperator
+    finds its target. Airflow 3's dag.test() syncs the DAG bundle itself; 2.11's does not."""
+    if hasattr(dagbag, "sync_to_db"):
+        dagbag.sync_to_db()
+
+
+@pytest.fixture(scope="session")
 def local_aws():
     """The local AWS server (local_aws, run by the main virtualenv's Python) for the session."""
     from local_aws import LocalAws

@@ -38,7 +38,7 @@ def evaluation(f1: float) -> dict:
 
 
 @pytest.fixture
-def env(airflow_db, local_aws, boto, slack_sink, dagbag, sdk_dag_callbacks):
+def env(airflow_db, dags_in_db, local_aws, boto, slack_sink, dagbag, sdk_dag_callbacks):
     local_aws.set_scenario(BASE_SCENARIO)
     return {"aws": local_aws, "boto": boto, "slack": slack_sink, "dags": dagbag.dags}
 
