@@ -136,7 +136,17 @@ def main() -> None:
             outdir = base / f"out-{models}"
             wall, peak = run_case(PLATFORM_APP.format(root=str(ROOT), outdir=str(outdir), projects=str(projects_dir)))
             stack, resources, size = largest_stack(outdir)
-            rows.append((f"{models} models", projects, projects + 1, wall, peak, f"{resources} ({stack})", f"{size / 1024:.0f} KiB"))
+            rows.append(
+                (
+                    f"{models} models",
+                    projects,
+                    projects + 1,
+                    wall,
+                    peak,
+                    f"{resources} ({stack})",
+                    f"{size / 1024:.0f} KiB",
+                )
+            )
             print(f"  measured {models} models: {wall:.1f} s", file=sys.stderr)
 
     print("| case | projects | stacks | synth wall (s) | peak RSS (MiB) | max resources in a stack | its template |")

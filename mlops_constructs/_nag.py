@@ -21,7 +21,11 @@ from constructs import IConstruct
 PACK = "AwsSolutions"
 # Singleton Lambda handlers the CDK itself adds for BucketDeployment, LogRetention and
 # AwsCustomResource; their runtime and managed policy are chosen by the CDK, not by us.
-CDK_HANDLER_ID_PREFIXES = ("Custom::CDKBucketDeployment", "LogRetention", "AWS679f53fac002430cb0da5b7982bd2287")
+CDK_HANDLER_ID_PREFIXES = (
+    "Custom::CDKBucketDeployment",
+    "LogRetention",
+    "AWS679f53fac002430cb0da5b7982bd2287",
+)
 MIN_REASON_LENGTH = 20
 
 
@@ -42,7 +46,7 @@ def flatten(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and len(value) == 1:
-        (fn, arg), = value.items()
+        ((fn, arg),) = value.items()
         if fn == "Ref":
             return f"<{arg}>"
         if fn == "Fn::GetAtt":

@@ -25,7 +25,8 @@ _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 def _files(root: Path) -> list[Path]:
     return sorted(
-        p for p in root.rglob("*")
+        p
+        for p in root.rglob("*")
         if p.is_file() and not any(part in _IGNORED for part in p.parts) and p.suffix != ".pyc"
     )
 
@@ -38,7 +39,9 @@ def requirements_text(dag_assets: Path, airflow_version: str) -> str:
     """MWAA's requirements.txt: the image's constraints (shipped in the bucket, so a private
     environment needs no access to GitHub) followed by the DAGs' own requirements."""
     if airflow_version not in SUPPORTED_AIRFLOW_VERSIONS:
-        raise ValueError(f"airflow_version={airflow_version!r} is not supported; use one of {SUPPORTED_AIRFLOW_VERSIONS}")
+        raise ValueError(
+            f"airflow_version={airflow_version!r} is not supported; use one of {SUPPORTED_AIRFLOW_VERSIONS}"
+        )
     constraint = f"{MWAA_DAGS_FOLDER}/constraints/{constraint_file_name(airflow_version)}"
     if not (dag_assets / "constraints" / constraint_file_name(airflow_version)).is_file():
         raise FileNotFoundError(f"missing {dag_assets}/constraints/{constraint_file_name(airflow_version)}")

@@ -33,7 +33,13 @@ class PlatformKey(Construct):
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                actions=[
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
                 resources=["*"],
                 conditions={
                     "ArnLike": {
@@ -53,7 +59,9 @@ class PlatformKey(Construct):
         )
 
 
-def key_usage_statement(names: PlatformNames, *, partition: str = "aws", decrypt_only: bool = False) -> iam.PolicyStatement:
+def key_usage_statement(
+    names: PlatformNames, *, partition: str = "aws", decrypt_only: bool = False
+) -> iam.PolicyStatement:
     """IAM statement for the platform key, found by its alias (no reference to the key needed)."""
     actions = ["kms:Decrypt", "kms:DescribeKey"]
     if not decrypt_only:

@@ -97,7 +97,12 @@ class ModelPipeline(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
         if platform.log_forwarding:
-            LogForwarder.subscribe(self, "EndpointLogsForwarding", names=env, log_group_name=self.endpoint_log_group.log_group_name)
+            LogForwarder.subscribe(
+                self,
+                "EndpointLogsForwarding",
+                names=env,
+                log_group_name=self.endpoint_log_group.log_group_name,
+            )
 
         self.monitoring = EndpointMonitoring(
             self,
@@ -112,8 +117,15 @@ class ModelPipeline(Construct):
         self.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["cloudwatch:DescribeAlarms"],
-                resources=[stack.format_arn(service="cloudwatch", resource="alarm", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME)
-                           for name in self.monitoring.rollback_alarm_names],
+                resources=[
+                    stack.format_arn(
+                        service="cloudwatch",
+                        resource="alarm",
+                        resource_name=name,
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                    for name in self.monitoring.rollback_alarm_names
+                ],
             )
         )
 
@@ -136,7 +148,10 @@ class ModelPipeline(Construct):
                 "dashboard_name": self.monitoring.dashboard_name,
             },
             "retraining": dict(retraining or {}),
-            "notifications": {"sns_topic_arn": env.alerts_topic_arn, "slack_webhook_secret_name": platform.slack_webhook_secret_name},
+            "notifications": {
+                "sns_topic_arn": env.alerts_topic_arn,
+                "slack_webhook_secret_name": platform.slack_webhook_secret_name,
+            },
         }
         try:
             self.config = PipelineConfig.model_validate(raw)
@@ -179,7 +194,12 @@ class ModelPipeline(Construct):
         role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
         role.add_to_policy(
             iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                actions=[
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:DescribeLogStreams",
+                ],
                 resources=[
                     f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:/aws/sagemaker/{kind}/{stem}*"
                     for kind in ("TrainingJobs", "ProcessingJobs", "Endpoints")
@@ -196,8 +216,13 @@ class ModelPipeline(Construct):
         acknowledge_wildcards(
             role,
             [
-                "Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*", "Action::s3:DeleteObject*",
-                "Action::s3:Abort*", "Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*",
+                "Action::s3:GetObject*",
+                "Action::s3:GetBucket*",
+                "Action::s3:List*",
+                "Action::s3:DeleteObject*",
+                "Action::s3:Abort*",
+                "Action::kms:GenerateDataKey*",
+                "Action::kms:ReEncrypt*",
                 f"Resource::arn:*:s3:::{env.data_bucket}/{prefix}",
                 f"Resource::arn:*:s3:::{env.artifact_bucket}/{prefix}",
                 f"Resource::arn:*:logs:*:log-group:/aws/sagemaker/*/{stem}*",

@@ -56,7 +56,9 @@ class MwaaEnvironment(Construct):
     ) -> None:
         super().__init__(scope, id)
         if airflow_version not in SUPPORTED_AIRFLOW_VERSIONS:
-            raise ValueError(f"airflow_version={airflow_version!r} is not supported; use one of {SUPPORTED_AIRFLOW_VERSIONS}")
+            raise ValueError(
+                f"airflow_version={airflow_version!r} is not supported; use one of {SUPPORTED_AIRFLOW_VERSIONS}"
+            )
         if len(subnets) != 2:
             raise ValueError(f"MWAA needs exactly two private subnets in different AZs, got {len(subnets)}")
         stack = Stack.of(self)
@@ -64,7 +66,9 @@ class MwaaEnvironment(Construct):
         self.airflow_version = airflow_version
         self.arn = stack.format_arn(service="airflow", resource="environment", resource_name=environment_name)
 
-        self.bucket = SecureBucket(self, "Bucket", bucket_name=bucket_name, encryption_key=key, access_logs_bucket=access_logs_bucket)
+        self.bucket = SecureBucket(
+            self, "Bucket", bucket_name=bucket_name, encryption_key=key, access_logs_bucket=access_logs_bucket
+        )
 
         bundle = stage_bundle(dag_assets=dag_assets, airflow_version=airflow_version)
         dags = s3deploy.BucketDeployment(
@@ -87,13 +91,16 @@ class MwaaEnvironment(Construct):
             prune=True,
             retain_on_delete=True,
         )
-        versions = {name: self._object_version(name, digest, environment_files) for name, digest in bundle.hashes.items()}
+        versions = {
+            name: self._object_version(name, digest, environment_files) for name, digest in bundle.hashes.items()
+        }
 
         self.role = iam.Role(
             self,
             "ExecutionRole",
             assumed_by=iam.CompositePrincipal(
-                iam.ServicePrincipal("airflow.amazonaws.com"), iam.ServicePrincipal("airflow-env.amazonaws.com")
+                iam.ServicePrincipal("airflow.amazonaws.com"),
+                iam.ServicePrincipal("airflow-env.amazonaws.com"),
             ),
             description=f"MWAA {environment_name} execution role",
         )
@@ -171,7 +178,12 @@ class MwaaEnvironment(Construct):
             on_update=call,
             install_latest_aws_sdk=False,
             policy=cr.AwsCustomResourcePolicy.from_statements(
-                [iam.PolicyStatement(actions=["s3:GetObject", "s3:GetObjectVersion"], resources=[self.bucket.arn_for_objects(key)])]
+                [
+                    iam.PolicyStatement(
+                        actions=["s3:GetObject", "s3:GetObjectVersion"],
+                        resources=[self.bucket.arn_for_objects(key)],
+                    )
+                ]
             ),
         )
         lookup.node.add_dependency(deployment)
@@ -184,24 +196,51 @@ class MwaaEnvironment(Construct):
         region, account = stack.region, stack.account
         statements = [
             iam.PolicyStatement(actions=["airflow:PublishMetrics"], resources=[self.arn]),
-            iam.PolicyStatement(effect=iam.Effect.DENY, actions=["s3:ListAllMyBuckets"], resources=[self.bucket.bucket_arn, self.bucket.arn_for_objects("*")]),
-            iam.PolicyStatement(actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*"], resources=[self.bucket.bucket_arn, self.bucket.arn_for_objects("*")]),
             iam.PolicyStatement(
-                actions=["logs:CreateLogStream", "logs:CreateLogGroup", "logs:PutLogEvents", "logs:GetLogEvents", "logs:GetLogRecord", "logs:GetLogGroupFields", "logs:GetQueryResults"],
-                resources=[f"arn:{stack.partition}:logs:{region}:{account}:log-group:airflow-{self.environment_name}-*"],
+                effect=iam.Effect.DENY,
+                actions=["s3:ListAllMyBuckets"],
+                resources=[self.bucket.bucket_arn, self.bucket.arn_for_objects("*")],
+            ),
+            iam.PolicyStatement(
+                actions=["s3:GetObject*", "s3:GetBucket*", "s3:List*"],
+                resources=[self.bucket.bucket_arn, self.bucket.arn_for_objects("*")],
+            ),
+            iam.PolicyStatement(
+                actions=[
+                    "logs:CreateLogStream",
+                    "logs:CreateLogGroup",
+                    "logs:PutLogEvents",
+                    "logs:GetLogEvents",
+                    "logs:GetLogRecord",
+                    "logs:GetLogGroupFields",
+                    "logs:GetQueryResults",
+                ],
+                resources=[
+                    f"arn:{stack.partition}:logs:{region}:{account}:log-group:airflow-{self.environment_name}-*"
+                ],
             ),
             iam.PolicyStatement(actions=["logs:DescribeLogGroups", "s3:GetAccountPublicAccessBlock"], resources=["*"]),
             iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"], resources=["*"],
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
             ),
             iam.PolicyStatement(
-                actions=["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:SendMessage"],
+                actions=[
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:GetQueueUrl",
+                    "sqs:ReceiveMessage",
+                    "sqs:SendMessage",
+                ],
                 resources=[f"arn:{stack.partition}:sqs:{region}:*:airflow-celery-*"],
             ),
             iam.PolicyStatement(
                 actions=["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey*", "kms:Encrypt"],
                 resources=[key.key_arn],
-                conditions={"StringLike": {"kms:ViaService": [f"sqs.{region}.amazonaws.com", f"s3.{region}.amazonaws.com"]}},
+                conditions={
+                    "StringLike": {"kms:ViaService": [f"sqs.{region}.amazonaws.com", f"s3.{region}.amazonaws.com"]}
+                },
             ),
         ]
         for statement in statements:
@@ -209,7 +248,10 @@ class MwaaEnvironment(Construct):
         acknowledge_wildcards(
             self.role,
             [
-                "Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*", "Action::kms:GenerateDataKey*",
+                "Action::s3:GetObject*",
+                "Action::s3:GetBucket*",
+                "Action::s3:List*",
+                "Action::kms:GenerateDataKey*",
                 bucket_objects_pattern(self.bucket),
                 f"Resource::arn:*:logs:*:log-group:airflow-{self.environment_name}-*",
                 "Resource::arn:*:sqs:*:airflow-celery-*",

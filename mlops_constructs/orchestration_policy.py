@@ -12,7 +12,13 @@ from mlops_constructs._nag import acknowledge_wildcards, bucket_objects_pattern
 from mlops_core.platform_names import PlatformNames
 
 SAGEMAKER_RESOURCE_TYPES = (
-    "training-job", "processing-job", "model", "endpoint-config", "endpoint", "model-package-group", "model-package",
+    "training-job",
+    "processing-job",
+    "model",
+    "endpoint-config",
+    "endpoint",
+    "model-package-group",
+    "model-package",
 )
 
 
@@ -35,7 +41,9 @@ class PipelineOrchestrationPolicy(Construct):
         super().__init__(scope, id)
         stack = Stack.of(self)
         arn = f"arn:{stack.partition}"
-        sagemaker_arns = [f"{arn}:sagemaker:{stack.region}:{stack.account}:{kind}/*" for kind in SAGEMAKER_RESOURCE_TYPES]
+        sagemaker_arns = [
+            f"{arn}:sagemaker:{stack.region}:{stack.account}:{kind}/*" for kind in SAGEMAKER_RESOURCE_TYPES
+        ]
         self.policy = iam.Policy(
             self,
             "Policy",
@@ -43,23 +51,39 @@ class PipelineOrchestrationPolicy(Construct):
                 iam.PolicyStatement(
                     sid="SageMakerPipelineResources",
                     actions=[
-                        "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
-                        "sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob",
-                        "sagemaker:CreateModel", "sagemaker:DescribeModel",
-                        "sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig",
-                        "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint",
+                        "sagemaker:CreateTrainingJob",
+                        "sagemaker:DescribeTrainingJob",
+                        "sagemaker:StopTrainingJob",
+                        "sagemaker:CreateProcessingJob",
+                        "sagemaker:DescribeProcessingJob",
+                        "sagemaker:StopProcessingJob",
+                        "sagemaker:CreateModel",
+                        "sagemaker:DescribeModel",
+                        "sagemaker:CreateEndpointConfig",
+                        "sagemaker:DescribeEndpointConfig",
+                        "sagemaker:CreateEndpoint",
+                        "sagemaker:UpdateEndpoint",
+                        "sagemaker:DescribeEndpoint",
                         "sagemaker:InvokeEndpoint",
-                        "sagemaker:CreateModelPackageGroup", "sagemaker:DescribeModelPackageGroup",
-                        "sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage",
-                        "sagemaker:AddTags", "sagemaker:ListTags",
+                        "sagemaker:CreateModelPackageGroup",
+                        "sagemaker:DescribeModelPackageGroup",
+                        "sagemaker:CreateModelPackage",
+                        "sagemaker:DescribeModelPackage",
+                        "sagemaker:UpdateModelPackage",
+                        "sagemaker:AddTags",
+                        "sagemaker:ListTags",
                     ],
                     resources=sagemaker_arns,
                 ),
                 iam.PolicyStatement(
                     sid="SageMakerListCalls",
                     actions=[
-                        "sagemaker:ListModels", "sagemaker:ListTrainingJobs", "sagemaker:ListProcessingJobs",
-                        "sagemaker:ListEndpoints", "sagemaker:ListModelPackages", "sagemaker:ListModelPackageGroups",
+                        "sagemaker:ListModels",
+                        "sagemaker:ListTrainingJobs",
+                        "sagemaker:ListProcessingJobs",
+                        "sagemaker:ListEndpoints",
+                        "sagemaker:ListModelPackages",
+                        "sagemaker:ListModelPackageGroups",
                     ],
                     resources=["*"],
                 ),
@@ -72,8 +96,10 @@ class PipelineOrchestrationPolicy(Construct):
                 iam.PolicyStatement(
                     sid="EndpointAutoscaling",
                     actions=[
-                        "application-autoscaling:RegisterScalableTarget", "application-autoscaling:PutScalingPolicy",
-                        "application-autoscaling:DescribeScalableTargets", "application-autoscaling:DescribeScalingPolicies",
+                        "application-autoscaling:RegisterScalableTarget",
+                        "application-autoscaling:PutScalingPolicy",
+                        "application-autoscaling:DescribeScalableTargets",
+                        "application-autoscaling:DescribeScalingPolicies",
                     ],
                     resources=["*"],
                 ),
@@ -83,7 +109,9 @@ class PipelineOrchestrationPolicy(Construct):
                     resources=[
                         f"{arn}:iam::{stack.account}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/*"
                     ],
-                    conditions={"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}},
+                    conditions={
+                        "StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}
+                    },
                 ),
             ],
         )
@@ -96,7 +124,9 @@ class PipelineOrchestrationPolicy(Construct):
                 grantee=role,
                 actions=["secretsmanager:GetSecretValue"],
                 # Secrets Manager appends a random 6-character suffix to secret ARNs.
-                resource_arns=[f"{arn}:secretsmanager:{stack.region}:{stack.account}:secret:{slack_webhook_secret_name}-??????"],
+                resource_arns=[
+                    f"{arn}:secretsmanager:{stack.region}:{stack.account}:secret:{slack_webhook_secret_name}-??????"
+                ],
             )
         acknowledge_wildcards(
             self.policy,
@@ -113,9 +143,15 @@ class PipelineOrchestrationPolicy(Construct):
         acknowledge_wildcards(
             role,
             [
-                "Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*", "Action::s3:DeleteObject*",
-                "Action::s3:Abort*", "Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*",
-                bucket_objects_pattern(data_bucket), bucket_objects_pattern(artifact_bucket),
+                "Action::s3:GetObject*",
+                "Action::s3:GetBucket*",
+                "Action::s3:List*",
+                "Action::s3:DeleteObject*",
+                "Action::s3:Abort*",
+                "Action::kms:GenerateDataKey*",
+                "Action::kms:ReEncrypt*",
+                bucket_objects_pattern(data_bucket),
+                bucket_objects_pattern(artifact_bucket),
             ],
             "The DAGs read training data and read/write run artifacts under keys generated per project, model "
             "and run (CDK's grant_read/grant_read_write on the platform's two buckets, with their KMS key).",

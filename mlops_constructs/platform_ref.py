@@ -62,4 +62,10 @@ class PlatformRef(Construct):
         existing = stack.node.try_find_child(id)
         if existing is not None:
             return existing  # type: ignore[return-value]
-        return cls(stack, id, names=names, log_forwarding=log_forwarding, slack_webhook_secret_name=slack_webhook_secret_name)
+        return cls(
+            stack,
+            id,
+            names=names,
+            log_forwarding=log_forwarding,
+            slack_webhook_secret_name=slack_webhook_secret_name,
+        )

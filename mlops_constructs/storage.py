@@ -18,7 +18,14 @@ class AccessLogsBucket(s3.Bucket):
     S3 log delivery cannot write to SSE-KMS buckets, so this one alone uses S3-managed keys.
     """
 
-    def __init__(self, scope: Construct, id: str, *, bucket_name: str | None = None, retention: Duration = Duration.days(365)) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        bucket_name: str | None = None,
+        retention: Duration = Duration.days(365),
+    ) -> None:
         super().__init__(
             scope,
             id,
@@ -30,11 +37,20 @@ class AccessLogsBucket(s3.Bucket):
             versioned=True,
             removal_policy=RemovalPolicy.RETAIN,
             lifecycle_rules=[
-                s3.LifecycleRule(id="expire-access-logs", expiration=retention, noncurrent_version_expiration=Duration.days(30)),
-                s3.LifecycleRule(id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)),
+                s3.LifecycleRule(
+                    id="expire-access-logs",
+                    expiration=retention,
+                    noncurrent_version_expiration=Duration.days(30),
+                ),
+                s3.LifecycleRule(
+                    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)
+                ),
             ],
         )
-        acknowledge(self, {"AwsSolutions-S1": "This is the access-log target bucket; logging it to itself would loop."})
+        acknowledge(
+            self,
+            {"AwsSolutions-S1": "This is the access-log target bucket; logging it to itself would loop."},
+        )
 
 
 class SecureBucket(s3.Bucket):
@@ -57,7 +73,12 @@ class SecureBucket(s3.Bucket):
         extra_lifecycle_rules: Sequence[s3.LifecycleRule] = (),
     ) -> None:
         transitions = (
-            [s3.Transition(storage_class=s3.StorageClass.INTELLIGENT_TIERING, transition_after=infrequent_access_after)]
+            [
+                s3.Transition(
+                    storage_class=s3.StorageClass.INTELLIGENT_TIERING,
+                    transition_after=infrequent_access_after,
+                )
+            ]
             if infrequent_access_after
             else None
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import semver
 
@@ -48,6 +48,7 @@ def model_metric_dimensions(environment: str, project: str, model: str) -> dict[
 
 def pipeline_metric_dimensions(environment: str, dag_id: str) -> dict[str, str]:
     return {"Environment": environment, "Dag": dag_id}
+
 
 # Environment variables carrying the model manifest into the serving container. The model
 # template reads exactly these names (tests/test_conventions.py checks that it does).
@@ -133,9 +134,7 @@ def run_output_uri(bucket: str, project: str, model: str, run_name: str) -> str:
     return f"s3://{bucket}/{project}/{model}/runs/{run_name}/"
 
 
-_RUN_RE = re.compile(
-    r"^(?P<stem>.+)-v(?P<major>\d+)-(?P<minor>\d+)-(?P<patch>\d+)-r(?P<retrain>\d+)-(?P<ts>\d{14})$"
-)
+_RUN_RE = re.compile(r"^(?P<stem>.+)-v(?P<major>\d+)-(?P<minor>\d+)-(?P<patch>\d+)-r(?P<retrain>\d+)-(?P<ts>\d{14})$")
 
 
 @dataclass(frozen=True, order=True)
@@ -166,10 +165,14 @@ class RunName:
 
     @classmethod
     def new(
-        cls, project: str, model: str, version: str | semver.Version, retrain: int,
+        cls,
+        project: str,
+        model: str,
+        version: str | semver.Version,
+        retrain: int,
         trained_at: datetime | None = None,
     ) -> RunName:
-        when = (trained_at or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+        when = (trained_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
         parsed = version if isinstance(version, semver.Version) else parse_version(version)
         return cls(version=parsed, retrain=retrain, trained_at=when, stem=model_stem(project, model))
 
@@ -181,7 +184,7 @@ class RunName:
         return cls(
             version=semver.Version(int(match["major"]), int(match["minor"]), int(match["patch"])),
             retrain=int(match["retrain"]),
-            trained_at=datetime.strptime(match["ts"], TIMESTAMP_FORMAT).replace(tzinfo=timezone.utc),
+            trained_at=datetime.strptime(match["ts"], TIMESTAMP_FORMAT).replace(tzinfo=UTC),
             stem=match["stem"],
         )
 

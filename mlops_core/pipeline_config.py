@@ -8,7 +8,6 @@ parse time, and a configuration change rolls out with ``cdk deploy``.
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 from typing import Literal
 
@@ -68,9 +67,7 @@ class Autoscaling(_Strict):
     @model_validator(mode="after")
     def _min_not_above_max(self) -> Autoscaling:
         if self.min_capacity > self.max_capacity:
-            raise ValueError(
-                f"min_capacity={self.min_capacity} is greater than max_capacity={self.max_capacity}"
-            )
+            raise ValueError(f"min_capacity={self.min_capacity} is greater than max_capacity={self.max_capacity}")
         return self
 
 
@@ -121,8 +118,7 @@ class PipelineConfig(_Strict):
         allowed = CLASSIFICATION_METRICS if self.problem_type == "classification" else REGRESSION_METRICS
         if self.gate.metric not in allowed:
             raise ValueError(
-                f"gate.metric={self.gate.metric!r} is not a {self.problem_type} metric; "
-                f"use one of {sorted(allowed)}"
+                f"gate.metric={self.gate.metric!r} is not a {self.problem_type} metric; use one of {sorted(allowed)}"
             )
         return self
 
@@ -157,11 +153,12 @@ def load_pipeline_config(dags_folder: str | Path, project: str, model: str) -> P
 def list_pipeline_configs(dags_folder: str | Path) -> list[PipelineConfig]:
     """Every model's configuration in the DAG bundle, sorted by project then model."""
     root = Path(dags_folder) / names.PIPELINE_CONFIG_DIR
-    configs = [PipelineConfig.model_validate_json(p.read_text()) for p in sorted(root.glob(f"*/*/{names.PIPELINE_CONFIG_FILE}"))]
+    configs = [
+        PipelineConfig.model_validate_json(p.read_text())
+        for p in sorted(root.glob(f"*/*/{names.PIPELINE_CONFIG_FILE}"))
+    ]
     return sorted(configs, key=lambda c: (c.project, c.model))
 
 
 def dumps(config: PipelineConfig) -> str:
     return json.dumps(config.model_dump(mode="json"), indent=2, sort_keys=True)
-
-

@@ -22,8 +22,7 @@ class PlatformNames:
     def __post_init__(self) -> None:
         if not ENVIRONMENT_PATTERN.fullmatch(self.environment):
             raise ValueError(
-                f"environment={self.environment!r} is invalid: 2-10 lowercase letters/digits, "
-                "starting with a letter"
+                f"environment={self.environment!r} is invalid: 2-10 lowercase letters/digits, starting with a letter"
             )
 
     def _bucket(self, purpose: str) -> str:

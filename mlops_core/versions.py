@@ -18,7 +18,7 @@ from mlops_core.names import InvalidName, parse_version
 INITIAL_VERSION = semver.Version(0, 1, 0)
 
 
-class Bump(str, enum.Enum):
+class Bump(enum.StrEnum):
     MAJOR = "major"
     MINOR = "minor"
     PATCH = "patch"

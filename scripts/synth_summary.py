@@ -10,8 +10,8 @@ from pathlib import Path
 def main(outdir: str) -> None:
     root = Path(outdir)
     manifest = json.loads((root / "manifest.json").read_text())
-    print(f"Synthesized to {root}/ (deploy one environment with: npx cdk deploy \"dev/*\")")
-    for name, artifact in sorted(manifest["artifacts"].items()):
+    print(f'Synthesized to {root}/ (deploy one environment with: npx cdk deploy "dev/*")')
+    for artifact in (manifest["artifacts"][name] for name in sorted(manifest["artifacts"])):
         if artifact["type"] != "cdk:cloud-assembly":
             continue
         nested = root / artifact["properties"]["directoryName"]
@@ -21,8 +21,10 @@ def main(outdir: str) -> None:
                 continue
             template = json.loads((nested / stack["properties"]["templateFile"]).read_text())
             env = stack["environment"].removeprefix("aws://")
-            print(f"  {stack['displayName']:<40} {stack['properties'].get('stackName', stack_id):<36} "
-                  f"{env:<26} {len(template['Resources']):>4} resources")
+            print(
+                f"  {stack['displayName']:<40} {stack['properties'].get('stackName', stack_id):<36} "
+                f"{env:<26} {len(template['Resources']):>4} resources"
+            )
 
 
 if __name__ == "__main__":

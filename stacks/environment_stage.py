@@ -19,11 +19,18 @@ def project_stack_id(project: str) -> str:
 
 class EnvironmentStage(Stage):
     def __init__(
-        self, scope: Construct, id: str, *, settings: EnvironmentSettings, projects: Sequence[ProjectDefinition]
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        settings: EnvironmentSettings,
+        projects: Sequence[ProjectDefinition],
     ) -> None:
         env = Environment(account=settings.account, region=settings.region)
         super().__init__(scope, id, env=env)
-        self.platform = PlatformStack(self, "platform", settings=settings, env=env, stack_name=f"mlops-{settings.name}-platform")
+        self.platform = PlatformStack(
+            self, "platform", settings=settings, env=env, stack_name=f"mlops-{settings.name}-platform"
+        )
         self.projects: list[ProjectStack] = []
         for project in projects:
             if not project.deployed_to(settings.name):

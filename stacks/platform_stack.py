@@ -38,10 +38,18 @@ class PlatformStack(Stack):
         )
         access_logs = AccessLogsBucket(self, "AccessLogs", bucket_name=names.access_logs_bucket)
         self.data_bucket = SecureBucket(
-            self, "Data", bucket_name=names.data_bucket, encryption_key=self.key, access_logs_bucket=access_logs
+            self,
+            "Data",
+            bucket_name=names.data_bucket,
+            encryption_key=self.key,
+            access_logs_bucket=access_logs,
         )
         self.artifact_bucket = SecureBucket(
-            self, "Artifacts", bucket_name=names.artifact_bucket, encryption_key=self.key, access_logs_bucket=access_logs
+            self,
+            "Artifacts",
+            bucket_name=names.artifact_bucket,
+            encryption_key=self.key,
+            access_logs_bucket=access_logs,
         )
         self.notifications = Notifications(
             self,
@@ -107,7 +115,9 @@ class PlatformStack(Stack):
                 access_logs_bucket=access_logs,
             )
             for log_group_name in self.mwaa.log_groups:
-                subscription = LogForwarder.subscribe(self, f"Forward-{log_group_name}", names=names, log_group_name=log_group_name)
+                subscription = LogForwarder.subscribe(
+                    self, f"Forward-{log_group_name}", names=names, log_group_name=log_group_name
+                )
                 subscription.node.add_dependency(self.mwaa)
                 subscription.node.add_dependency(self.log_forwarder)
 

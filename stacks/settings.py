@@ -11,7 +11,16 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    HttpUrl,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mlops_constructs.dag_bundle import SUPPORTED_AIRFLOW_VERSIONS
 from mlops_constructs.validation import ConfigurationError, describe
@@ -44,7 +53,9 @@ class NetworkSettings(_Strict):
 
 class MwaaSettings(_Strict):
     airflow_version: Literal[SUPPORTED_AIRFLOW_VERSIONS] = "3.3.1"  # type: ignore[valid-type]
-    environment_class: Literal["mw1.micro", "mw1.small", "mw1.medium", "mw1.large", "mw1.xlarge", "mw1.2xlarge"] = "mw1.small"
+    environment_class: Literal["mw1.micro", "mw1.small", "mw1.medium", "mw1.large", "mw1.xlarge", "mw1.2xlarge"] = (
+        "mw1.small"
+    )
     min_workers: int = Field(1, ge=1, le=25)
     max_workers: int = Field(2, ge=1, le=25)
     webserver_access_mode: Literal["PRIVATE_ONLY", "PUBLIC_ONLY"] = "PRIVATE_ONLY"

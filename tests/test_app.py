@@ -6,21 +6,21 @@ import sys
 from pathlib import Path
 
 import pytest
+from synth_helpers import new_app, write_project_file
 
 from app import build_app
 from mlops_constructs.validation import ConfigurationError
 from stacks.projects import discover_projects
-from synth_helpers import new_app, write_project_file
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT_FILE = '''
+PROJECT_FILE = """
 from mlops_constructs import ModelPipeline
 PROJECT = "{project}"
 {extra}
 def define(stack):
     ModelPipeline(stack, "M", platform=stack.platform, project=stack.project, model="{model}",
                   gate={{"metric": "f1", "threshold": 0.8}})
-'''
+"""
 
 
 def _projects(tmp_path, *entries):
@@ -30,7 +30,11 @@ def _projects(tmp_path, *entries):
 
 
 def test_one_stage_per_selected_environment_with_platform_and_project_stacks(tmp_path):
-    projects = _projects(tmp_path, ("fraud", "fraud", "scorer", ""), ("malware", "malware", "detector", 'ENVIRONMENTS = ("dev",)'))
+    projects = _projects(
+        tmp_path,
+        ("fraud", "fraud", "scorer", ""),
+        ("malware", "malware", "detector", 'ENVIRONMENTS = ("dev",)'),
+    )
     app = build_app(new_app(environments="dev,prod", projects_dir=str(projects)), nag=False)
     stages = {stage.node.id: stage for stage in app.node.children if hasattr(stage, "platform")}
     assert sorted(stages) == ["dev", "prod"]
@@ -41,7 +45,9 @@ def test_one_stage_per_selected_environment_with_platform_and_project_stacks(tmp
 
 def test_duplicate_project_files_are_refused_naming_both(tmp_path):
     _projects(tmp_path, ("a", "fraud", "x", ""), ("b", "fraud", "y", ""))
-    with pytest.raises(ConfigurationError, match=r"duplicate project: PROJECT='fraud' is defined in .*a\.py and .*b\.py"):
+    with pytest.raises(
+        ConfigurationError, match=r"duplicate project: PROJECT='fraud' is defined in .*a\.py and .*b\.py"
+    ):
         discover_projects(tmp_path)
 
 
@@ -59,8 +65,15 @@ def test_uppercase_project_names_are_refused(tmp_path):
 
 def test_unknown_environment_exits_with_a_message_not_a_traceback(tmp_path):
     result = subprocess.run(
-        [sys.executable, "app.py"], cwd=ROOT, capture_output=True, text=True,
-        env={"PATH": "/usr/bin:/bin", "CDK_CONTEXT_JSON": '{"environments": "qa"}', "CDK_OUTDIR": str(tmp_path)},
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "CDK_CONTEXT_JSON": '{"environments": "qa"}',
+            "CDK_OUTDIR": str(tmp_path),
+        },
     )
     assert result.returncode == 1
     assert "configuration error: unknown environment 'qa'; known environments: dev, prod, stage" in result.stderr

@@ -25,8 +25,14 @@ def test_wheel_ships_constructs_conventions_and_cli(tmp_path):
         files = set(archive.namelist())
         metadata = next(archive.read(n).decode() for n in files if n.endswith("METADATA"))
         entry_points = next(archive.read(n).decode() for n in files if n.endswith("entry_points.txt"))
-    for module in ("mlops_constructs/__init__.py", "mlops_constructs/model_pipeline.py", "mlops_constructs/platform_ref.py",
-                   "mlops_constructs/py.typed", "mlops_core/names.py", "mlops_core/pipeline_config.py"):
+    for module in (
+        "mlops_constructs/__init__.py",
+        "mlops_constructs/model_pipeline.py",
+        "mlops_constructs/platform_ref.py",
+        "mlops_constructs/py.typed",
+        "mlops_core/names.py",
+        "mlops_core/pipeline_config.py",
+    ):
         assert module in files, module
     assert not any(name.startswith(("tests/", "stacks/", "constructs/")) for name in files)
     assert "Requires-Dist: aws-cdk-lib" in metadata

@@ -44,7 +44,11 @@ def test_the_shipped_configuration_is_valid():
         ("mwaa.airflow_version", "2.9.2", "environments.0.mwaa.airflow_version"),
         ("mwaa.min_workers", 5, "min_workers=5 is greater than max_workers=2"),
         ("mwaa.environment_class", "mw1.huge", "environments.0.mwaa.environment_class"),
-        ("log_forwarding", {"enabled": True, "endpoint_url": "http://logs.example.com"}, "must be an https URL"),
+        (
+            "log_forwarding",
+            {"enabled": True, "endpoint_url": "http://logs.example.com"},
+            "must be an https URL",
+        ),
         ("name", "Dev", "environments.0.name"),
         ("surprise", 1, "environments.0.surprise: Extra inputs are not permitted"),
     ],
@@ -81,5 +85,7 @@ def test_malformed_yaml_is_a_configuration_error(tmp_path):
 
 def test_account_ids_with_leading_zeros_survive_when_quoted(tmp_path):
     path = tmp_path / "environments.yaml"
-    path.write_text(yaml.safe_dump({"environments": [{"name": "dev", "account": "012345678901", "region": "us-east-1"}]}))
+    path.write_text(
+        yaml.safe_dump({"environments": [{"name": "dev", "account": "012345678901", "region": "us-east-1"}]})
+    )
     assert load_settings(path).environments[0].account == "012345678901"

@@ -2,19 +2,21 @@ import json
 
 import pytest
 from aws_cdk.assertions import Match
+from synth_helpers import new_app, new_stack, template_of
 
 from mlops_constructs.model_pipeline import ModelPipeline
 from mlops_constructs.platform_ref import PlatformRef
 from mlops_constructs.validation import ConfigurationError
 from mlops_core.platform_names import PlatformNames
-from synth_helpers import new_app, new_stack, template_of
 
 NAMES = PlatformNames(environment="dev", account="111111111111", region="eu-west-1")
 
 
 def _pipeline(stack=None, *, model="process-classifier", log_forwarding=False, **overrides):
     stack = stack or new_stack()
-    platform = PlatformRef.of(stack, names=NAMES, log_forwarding=log_forwarding, slack_webhook_secret_name="mlops/dev/slack-webhook")
+    platform = PlatformRef.of(
+        stack, names=NAMES, log_forwarding=log_forwarding, slack_webhook_secret_name="mlops/dev/slack-webhook"
+    )
     props = {
         "gate": {"metric": "f1", "threshold": 0.85},
         "training": {"instance_type": "ml.m5.xlarge", "hyperparameters": {"n_estimators": 200}},
@@ -49,18 +51,24 @@ def test_publishes_the_pipeline_configuration_into_the_model_s_own_dag_folder():
 def test_sagemaker_role_reaches_only_this_model_s_data_artifacts_and_image():
     stack, _ = _pipeline()
     template = template_of(stack)
-    template.has_resource_properties("AWS::IAM::Role", {
-        "RoleName": "mlops-dev-endpoint-security--pro-5faba3-sm",
-        "AssumeRolePolicyDocument": {"Statement": [Match.object_like({"Principal": {"Service": "sagemaker.amazonaws.com"}})]},
-    })
+    template.has_resource_properties(
+        "AWS::IAM::Role",
+        {
+            "RoleName": "mlops-dev-endpoint-security--pro-5faba3-sm",
+            "AssumeRolePolicyDocument": {
+                "Statement": [Match.object_like({"Principal": {"Service": "sagemaker.amazonaws.com"}})]
+            },
+        },
+    )
     role_policy = next(
-        p for p in template.find_resources("AWS::IAM::Policy").values()
+        p
+        for p in template.find_resources("AWS::IAM::Policy").values()
         if "SageMakerRole" in json.dumps(p["Properties"]["Roles"])
     )
     text = json.dumps(role_policy)
     assert f"{NAMES.data_bucket}/endpoint-security/process-classifier/*" in text
     assert f"{NAMES.artifact_bucket}/endpoint-security/process-classifier/*" in text
-    assert f"{NAMES.data_bucket}/*\"" not in text, "no access to other models' data"
+    assert f'{NAMES.data_bucket}/*"' not in text, "no access to other models' data"
     assert "kms:ResourceAliases" in text and NAMES.kms_alias in text
     assert "cloudwatch:DescribeAlarms" in text and "mlops-dev-endpoint-security--process-classifier-5xx-errors" in text
 
@@ -68,11 +76,14 @@ def test_sagemaker_role_reaches_only_this_model_s_data_artifacts_and_image():
 def test_endpoint_logs_are_retained_encrypted_and_forwarded_when_enabled():
     stack, _ = _pipeline(log_forwarding=True)
     template = template_of(stack)
-    template.has_resource_properties("AWS::Logs::LogGroup", {
-        "LogGroupName": "/aws/sagemaker/Endpoints/endpoint-security--pro-5faba3",
-        "RetentionInDays": 90,
-        "KmsKeyId": Match.any_value(),
-    })
+    template.has_resource_properties(
+        "AWS::Logs::LogGroup",
+        {
+            "LogGroupName": "/aws/sagemaker/Endpoints/endpoint-security--pro-5faba3",
+            "RetentionInDays": 90,
+            "KmsKeyId": Match.any_value(),
+        },
+    )
     template.resource_count_is("AWS::Logs::SubscriptionFilter", 1)
     template.has_resource_properties("AWS::ECR::Repository", {"RepositoryName": "endpoint-security/process-classifier"})
 
@@ -89,14 +100,17 @@ def test_a_model_pipeline_stays_small_enough_for_many_per_stack():
     for i in range(3):
         _pipeline(stack, model=f"model-{i}")
     resources = template_of(stack).to_json()["Resources"]
-    per_model = sum(1 for logical_id in resources if logical_id.startswith("model0")) 
+    per_model = sum(1 for logical_id in resources if logical_id.startswith("model0"))
     assert per_model <= 14, f"{per_model} resources per model"
 
 
 @pytest.mark.parametrize(
     "overrides,message",
     [
-        ({"endpoint": {"autoscaling": {"min_capacity": 5, "max_capacity": 2}}}, "min_capacity=5 is greater than max_capacity=2"),
+        (
+            {"endpoint": {"autoscaling": {"min_capacity": 5, "max_capacity": 2}}},
+            "min_capacity=5 is greater than max_capacity=2",
+        ),
         ({"gate": {"metric": "mse", "threshold": 0.1}}, "gate.metric='mse' is not a classification metric"),
         ({"training": {"instance_type": "m5.large"}}, "training.instance_type"),
         ({"gate": {"metric": "f1"}}, "gate.threshold"),
@@ -118,5 +132,7 @@ def test_invalid_model_names_fail_naming_the_value(model):
 def test_duplicate_project_and_model_in_one_app_fails_naming_both_places():
     app = new_app()
     _pipeline(new_stack(app, "A"))
-    with pytest.raises(ValueError, match=r"duplicate model: project='endpoint-security' model='process-classifier'.*A/.*B/"):
+    with pytest.raises(
+        ValueError, match=r"duplicate model: project='endpoint-security' model='process-classifier'.*A/.*B/"
+    ):
         _pipeline(new_stack(app, "B"))

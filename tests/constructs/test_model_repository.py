@@ -1,7 +1,7 @@
 import pytest
+from synth_helpers import new_stack, template_of
 
 from mlops_constructs.model_repository import ModelRepository
-from synth_helpers import template_of, new_stack
 
 
 def test_repository_is_named_project_slash_model_scanned_and_immutable():

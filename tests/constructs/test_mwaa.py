@@ -8,10 +8,10 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match
+from synth_helpers import new_stack, template_of
 
 from mlops_constructs.dag_bundle import DEFAULT_DAG_ASSETS, requirements_text, stage_bundle
 from mlops_constructs.mwaa import MwaaEnvironment
-from synth_helpers import template_of, new_stack
 
 
 def _dag_assets(tmp_path: Path, requirements: str) -> Path:
@@ -28,9 +28,15 @@ def _environment_template(dag_assets: Path | None = None, **props):
     stack = new_stack()
     vpc = ec2.Vpc(stack, "Vpc", availability_zones=["eu-west-1a", "eu-west-1b"], nat_gateways=1)
     MwaaEnvironment(
-        stack, "Airflow", environment_name="mlops-dev", vpc=vpc, subnets=vpc.private_subnets,
-        key=kms.Key(stack, "Key", enable_key_rotation=True), access_logs_bucket=s3.Bucket(stack, "Logs"),
-        **({"dag_assets": dag_assets} if dag_assets else {}), **props,
+        stack,
+        "Airflow",
+        environment_name="mlops-dev",
+        vpc=vpc,
+        subnets=vpc.private_subnets,
+        key=kms.Key(stack, "Key", enable_key_rotation=True),
+        access_logs_bucket=s3.Bucket(stack, "Logs"),
+        **({"dag_assets": dag_assets} if dag_assets else {}),
+        **props,
     )
     return template_of(stack)
 
@@ -86,7 +92,9 @@ def test_private_web_server_logging_and_retention_by_default(tmp_path):
     )
     retention = template.find_resources("Custom::LogRetention")
     names = sorted(r["Properties"]["LogGroupName"] for r in retention.values())
-    assert names == sorted(f"airflow-mlops-dev-{t}" for t in ("DAGProcessing", "Scheduler", "Task", "WebServer", "Worker"))
+    assert names == sorted(
+        f"airflow-mlops-dev-{t}" for t in ("DAGProcessing", "Scheduler", "Task", "WebServer", "Worker")
+    )
     assert {r["Properties"]["RetentionInDays"] for r in retention.values()} == {90}
 
 
@@ -94,19 +102,25 @@ def test_source_bucket_is_versioned_and_dag_sync_leaves_published_pipeline_confi
     template = _environment_template(_dag_assets(tmp_path, ""))
     template.has_resource_properties("AWS::S3::Bucket", {"VersioningConfiguration": {"Status": "Enabled"}})
     template.has_resource_properties(
-        "Custom::CDKBucketDeployment", {"DestinationBucketKeyPrefix": "dags/", "Prune": True, "Exclude": ["pipelines/*"]}
+        "Custom::CDKBucketDeployment",
+        {"DestinationBucketKeyPrefix": "dags/", "Prune": True, "Exclude": ["pipelines/*"]},
     )
 
 
 def test_execution_role_is_scoped_to_this_environment(tmp_path):
     template = _environment_template(_dag_assets(tmp_path, ""))
     statements = [
-        s for p in template.find_resources("AWS::IAM::Policy").values()
+        s
+        for p in template.find_resources("AWS::IAM::Policy").values()
         for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
     publish = next(s for s in statements if s["Action"] == "airflow:PublishMetrics")
     assert "environment/mlops-dev" in json.dumps(publish["Resource"])
-    logs = next(s for s in statements if "logs:PutLogEvents" in s["Action"] and "airflow-mlops-dev-*" in json.dumps(s["Resource"]))
+    logs = next(
+        s
+        for s in statements
+        if "logs:PutLogEvents" in s["Action"] and "airflow-mlops-dev-*" in json.dumps(s["Resource"])
+    )
     assert logs["Effect"] == "Allow"
 
 
@@ -127,7 +141,10 @@ def test_requirements_carry_the_image_constraints_from_the_bucket(tmp_path):
 
 def test_bundle_is_deterministic_and_ships_mlops_core_in_plugins(tmp_path):
     assets = _dag_assets(tmp_path, "semver==3.0.4\n")
-    first, second = stage_bundle(dag_assets=assets, airflow_version="3.3.1"), stage_bundle(dag_assets=assets, airflow_version="3.3.1")
+    first, second = (
+        stage_bundle(dag_assets=assets, airflow_version="3.3.1"),
+        stage_bundle(dag_assets=assets, airflow_version="3.3.1"),
+    )
     assert first.hashes == second.hashes
     with zipfile.ZipFile(first.environment_dir / "plugins.zip") as archive:
         assert "mlops_core/names.py" in archive.namelist()

@@ -1,8 +1,8 @@
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Match
+from synth_helpers import new_stack, template_of
 
 from mlops_constructs.storage import AccessLogsBucket, SecureBucket
-from synth_helpers import template_of, new_stack
 
 
 def _secure_bucket_template():
@@ -21,16 +21,26 @@ def test_secure_bucket_is_kms_encrypted_versioned_private_and_logged():
             "BucketName": "data-bucket",
             "BucketEncryption": {
                 "ServerSideEncryptionConfiguration": [
-                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": Match.any_value()},
-                     "BucketKeyEnabled": True}
+                    {
+                        "ServerSideEncryptionByDefault": {
+                            "SSEAlgorithm": "aws:kms",
+                            "KMSMasterKeyID": Match.any_value(),
+                        },
+                        "BucketKeyEnabled": True,
+                    }
                 ]
             },
             "VersioningConfiguration": {"Status": "Enabled"},
             "PublicAccessBlockConfiguration": {
-                "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
             },
             "LoggingConfiguration": {"DestinationBucketName": Match.any_value(), "LogFilePrefix": "data/"},
-            "LifecycleConfiguration": {"Rules": Match.array_with([Match.object_like({"NoncurrentVersionExpiration": {"NoncurrentDays": 90}})])},
+            "LifecycleConfiguration": {
+                "Rules": Match.array_with([Match.object_like({"NoncurrentVersionExpiration": {"NoncurrentDays": 90}})])
+            },
         },
     )
 
@@ -46,9 +56,21 @@ def test_secure_bucket_denies_plain_http():
     template = _secure_bucket_template()
     template.has_resource_properties(
         "AWS::S3::BucketPolicy",
-        {"PolicyDocument": {"Statement": Match.array_with([Match.object_like({
-            "Effect": "Deny", "Action": "s3:*", "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        })])}},
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Deny",
+                                "Action": "s3:*",
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            }
+                        )
+                    ]
+                )
+            }
+        },
     )
 
 
@@ -57,7 +79,9 @@ def test_access_log_bucket_uses_s3_managed_keys_because_log_delivery_cannot_use_
     template.has_resource_properties(
         "AWS::S3::Bucket",
         {
-            "BucketEncryption": {"ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            },
             "LifecycleConfiguration": {"Rules": Match.array_with([Match.object_like({"ExpirationInDays": 365})])},
         },
     )

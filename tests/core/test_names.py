@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import semver
@@ -7,13 +7,22 @@ from hypothesis import strategies as st
 
 from mlops_core import names
 
-name_part = st.from_regex(r"[a-z0-9]{1,8}(-[a-z0-9]{1,8}){0,3}", fullmatch=True).filter(lambda s: len(s) <= names.NAME_MAX_LENGTH)
+name_part = st.from_regex(r"[a-z0-9]{1,8}(-[a-z0-9]{1,8}){0,3}", fullmatch=True).filter(
+    lambda s: len(s) <= names.NAME_MAX_LENGTH
+)
 
 
-@given(project=name_part, model=name_part, major=st.integers(0, 999), minor=st.integers(0, 999), patch=st.integers(0, 999),
-       retrain=st.integers(0, 9999), seconds=st.integers(0, 2_000_000_000))
+@given(
+    project=name_part,
+    model=name_part,
+    major=st.integers(0, 999),
+    minor=st.integers(0, 999),
+    patch=st.integers(0, 999),
+    retrain=st.integers(0, 9999),
+    seconds=st.integers(0, 2_000_000_000),
+)
 def test_run_names_round_trip_and_respect_sagemaker_limits(project, model, major, minor, patch, retrain, seconds):
-    when = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    when = datetime.fromtimestamp(seconds, tz=UTC)
     run = names.RunName.new(project, model, f"{major}.{minor}.{patch}", retrain, when)
     text = str(run)
     assert len(text) <= 63 and names.SAGEMAKER_NAME_PATTERN.fullmatch(text)
@@ -28,7 +37,9 @@ def test_stems_never_collide_across_the_project_model_boundary():
 def test_long_pairs_are_shortened_stably_and_uniquely():
     a = names.model_stem("endpoint-security", "process-classifier")
     b = names.model_stem("endpoint-security", "process-classifier-v2")
-    assert len(a) <= names.STEM_MAX_LENGTH and a != b and a == names.model_stem("endpoint-security", "process-classifier")
+    assert (
+        len(a) <= names.STEM_MAX_LENGTH and a != b and a == names.model_stem("endpoint-security", "process-classifier")
+    )
 
 
 @pytest.mark.parametrize("bad", ["Upper", "under_score", "double--hyphen", "-lead", "trail-", "", "a" * 41, "dot.ted"])
@@ -53,7 +64,7 @@ def test_model_version_is_semver_with_retraining_as_build_metadata():
 
 
 def test_latest_run_and_next_retrain_number_filter_client_side():
-    t = lambda h: datetime(2026, 11, 25, h, tzinfo=timezone.utc)  # noqa: E731
+    t = lambda h: datetime(2026, 11, 25, h, tzinfo=UTC)  # noqa: E731
     listed = [
         str(names.RunName.new("p", "m", "1.0.0", 0, t(1))),
         str(names.RunName.new("p", "m", "1.0.0", 1, t(2))),

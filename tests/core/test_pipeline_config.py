@@ -7,9 +7,15 @@ from mlops_core import names
 from mlops_core.pipeline_config import PipelineConfig, dumps, list_pipeline_configs, load_pipeline_config
 
 BASE = {
-    "environment": "dev", "project": "p", "model": "m", "image_repository_uri": "1.dkr.ecr.eu-west-1.amazonaws.com/p/m",
-    "sagemaker_role_arn": "arn:aws:iam::1:role/r", "data_bucket": "d", "artifact_bucket": "a",
-    "gate": {"metric": "f1", "threshold": 0.8}, "notifications": {"sns_topic_arn": "arn:aws:sns:eu-west-1:1:t"},
+    "environment": "dev",
+    "project": "p",
+    "model": "m",
+    "image_repository_uri": "1.dkr.ecr.eu-west-1.amazonaws.com/p/m",
+    "sagemaker_role_arn": "arn:aws:iam::1:role/r",
+    "data_bucket": "d",
+    "artifact_bucket": "a",
+    "gate": {"metric": "f1", "threshold": 0.8},
+    "notifications": {"sns_topic_arn": "arn:aws:sns:eu-west-1:1:t"},
 }
 
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from synth_helpers import new_app
 
 from app import build_app
 from stacks.environment_stage import EnvironmentStage
-from synth_helpers import new_app
 
 
 @dataclass

@@ -17,7 +17,15 @@ def test_every_template_is_cfn_lint_clean(synthesized, tmp_path):
         path.write_text(json.dumps(synthesized.template(stack)))
         paths.append(str(path))
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "cfn-lint"), "--config-file", str(ROOT / ".cfnlintrc.yaml"), "--format", "parseable", "--", *paths],
+        [
+            str(Path(sys.executable).parent / "cfn-lint"),
+            "--config-file",
+            str(ROOT / ".cfnlintrc.yaml"),
+            "--format",
+            "parseable",
+            "--",
+            *paths,
+        ],
         capture_output=True,
         text=True,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,10 +18,12 @@ def test_checkov_passes_with_only_the_documented_skips(synthesized, tmp_path):
         (tmp_path / f"{stack.stack_name}.template.json").write_text(json.dumps(synthesized.template(stack)))
     result = subprocess.run(
         [str(CHECKOV), "--config-file", str(ROOT / ".checkov.yaml"), "-d", str(tmp_path), "-o", "json"],
-        capture_output=True, text=True, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     reports = json.loads(result.stdout)
     reports = reports if isinstance(reports, list) else [reports]
-    failed = [f'{c["check_id"]} {c["resource"]}' for r in reports for c in r["results"]["failed_checks"]]
+    failed = [f"{c['check_id']} {c['resource']}" for r in reports for c in r["results"]["failed_checks"]]
     assert failed == []
     assert sum(r["summary"]["passed"] for r in reports) > 100, "checkov must actually have checked the templates"

@@ -10,9 +10,9 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks
+from synth_helpers import new_app, new_stack
 
 from mlops_constructs._nag import acknowledge, acknowledge_wildcards
-from synth_helpers import new_app, new_stack
 
 
 def _report(assembly: cdk.cx_api.CloudAssembly) -> dict:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from synth_helpers import TEST_ENV, new_app
 
 import stacks.project_stack as project_stack
 from mlops_constructs import ModelPipeline
 from stacks.project_stack import MAX_MODELS_PER_STACK, ProjectStack
 from stacks.settings import EnvironmentSettings
-from synth_helpers import TEST_ENV, new_app
 
 SETTINGS = EnvironmentSettings(name="dev", account="111111111111", region="eu-west-1")
 
@@ -19,17 +19,28 @@ SETTINGS = EnvironmentSettings(name="dev", account="111111111111", region="eu-we
 def _define(count: int):
     def define(stack: ProjectStack) -> None:
         for i in range(count):
-            ModelPipeline(stack, f"M{i}", platform=stack.platform, project=stack.project, model=f"model-{i}",
-                          gate={"metric": "f1", "threshold": 0.8})
+            ModelPipeline(
+                stack,
+                f"M{i}",
+                platform=stack.platform,
+                project=stack.project,
+                model=f"model-{i}",
+                gate={"metric": "f1", "threshold": 0.8},
+            )
+
     return define
 
 
 @pytest.mark.slow
 def test_a_full_project_stack_stays_well_under_500_resources():
     app = new_app()
-    stack = ProjectStack(app, "Full", settings=SETTINGS, project="big", define=_define(MAX_MODELS_PER_STACK), env=TEST_ENV)
+    stack = ProjectStack(
+        app, "Full", settings=SETTINGS, project="big", define=_define(MAX_MODELS_PER_STACK), env=TEST_ENV
+    )
     template = app.synth().get_stack_by_name(stack.stack_name).template
-    assert len(template["Resources"]) <= 450, f"{len(template['Resources'])} resources for {MAX_MODELS_PER_STACK} models"
+    assert len(template["Resources"]) <= 450, (
+        f"{len(template['Resources'])} resources for {MAX_MODELS_PER_STACK} models"
+    )
     # CloudFormation also caps a template uploaded through S3 at 1 MB.
     assert len(json.dumps(template)) < 800_000
 

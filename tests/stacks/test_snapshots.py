@@ -4,7 +4,6 @@ a change does to the infrastructure. Update with ``pytest --snapshot-update`` af
 from __future__ import annotations
 
 import pytest
-
 from synth_helpers import masked
 
 
@@ -17,8 +16,9 @@ def test_stack_templates_match_snapshots(synthesized, snapshot, environment):
 
 def test_synthesis_is_deterministic(synthesized):
     """Two synths of the same code give identical templates (otherwise snapshots would flap)."""
-    from app import build_app
     from synth_helpers import new_app
+
+    from app import build_app
 
     again = build_app(new_app(**{"aws:cdk:bundling-stacks": []}), nag=False)
     again.synth()
@@ -26,6 +26,7 @@ def test_synthesis_is_deterministic(synthesized):
     stages = [c for c in again.node.children if hasattr(c, "platform")]
     second = {
         s.stack_name: masked(s.node.scope.synth().get_stack_by_name(s.stack_name).template)
-        for stage in stages for s in (stage.platform, *stage.projects)
+        for stage in stages
+        for s in (stage.platform, *stage.projects)
     }
     assert first == second
