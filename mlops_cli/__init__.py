@@ -1,0 +1,1 @@
+"""``mlops``: the command-line tool GitLab CI jobs call instead of long shell scripts."""
