@@ -55,6 +55,9 @@ DEFAULT_DEPLOY_FAILURE = (
     "Please check CloudWatch logs for this endpoint."
 )
 ENDPOINT_LOG_GROUP = "/aws/sagemaker/Endpoints/{name}"
+CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
+# Request headers InvokeEndpoint passes to the model container.
+_FORWARDED_HEADERS = {"content-type", "accept", CUSTOM_ATTRIBUTES_HEADER.lower()}
 
 
 class EndpointOperations(ServiceCore):
@@ -443,11 +446,15 @@ class EndpointOperations(ServiceCore):
             url.rstrip("/") + "/invocations",
             data=body,
             method="POST",
-            headers={k: v for k, v in headers.items() if k in ("Content-Type", "Accept") and v},
+            headers={k: v for k, v in headers.items() if k.lower() in _FORWARDED_HEADERS and v},
         )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
                 out_headers["Content-Type"] = response.headers.get("Content-Type", "application/json")
+                # The model's custom attributes reach the caller as invoke_endpoint's CustomAttributes.
+                custom = response.headers.get(CUSTOM_ATTRIBUTES_HEADER)
+                if custom:
+                    out_headers[CUSTOM_ATTRIBUTES_HEADER] = custom
                 return 200, response.read(), out_headers
         except urllib.error.HTTPError as error:
             message = error.read().decode(errors="replace")
