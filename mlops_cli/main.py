@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mlops_cli import dag_runs, gitlab_artifacts, versioning
+from mlops_cli import dag_runs, gitlab_artifacts, images, versioning
 from mlops_cli.dotenv import write_dotenv
 from mlops_cli.errors import EXIT_OK, EXIT_USAGE, CliError
 
@@ -100,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(latest)
     latest.add_argument("--output", type=Path, default=Path("version.env"))
 
+    image = commands.add_parser("image", help="model images in ECR").add_subparsers(dest="image_command", required=True)
+    promote = image.add_parser("promote", help="tag a pushed CI image with its release version")
+    _add_model_args(promote)
+    promote.add_argument("--from-tag", default=_env("CI_IMAGE_TAG"), help="tag the package job pushed ($CI_IMAGE_TAG)")
+    promote.add_argument("--to-tag", default=_env("MODEL_VERSION"), help="release version ($MODEL_VERSION)")
+
     artifacts = commands.add_parser("artifacts", help="GitLab job artifacts").add_subparsers(
         dest="artifacts_command", required=True
     )
@@ -159,6 +165,16 @@ def _version(args: argparse.Namespace) -> int:
         print(f"{result.repository}: latest released version {result.version}")
     write_dotenv(args.output, result.dotenv())
     print(f"wrote {args.output}")
+    return EXIT_OK
+
+
+def _image(args: argparse.Namespace) -> int:
+    project = _required(args.project, "--project", "MODEL_PROJECT")
+    model = _required(args.model, "--model", "MODEL_NAME")
+    from_tag = _required(args.from_tag, "--from-tag", "CI_IMAGE_TAG")
+    to_tag = _required(args.to_tag, "--to-tag", "MODEL_VERSION")
+    digest = images.promote(project, model, from_tag, to_tag)
+    print(f"{project}/{model}:{to_tag} -> {digest} (from {from_tag})")
     return EXIT_OK
 
 
@@ -240,7 +256,7 @@ def _status(args: argparse.Namespace) -> int:
     return dag_runs.TERMINAL_STATES.get(result.get("state"), EXIT_OK)
 
 
-HANDLERS = {"version": _version, "artifacts": _artifacts, "trigger": _trigger, "status": _status}
+HANDLERS = {"version": _version, "image": _image, "artifacts": _artifacts, "trigger": _trigger, "status": _status}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -120,3 +120,40 @@ def test_missing_project_names_the_variable(aws, monkeypatch, capsys):
     monkeypatch.delenv("MODEL_PROJECT", raising=False)
     assert main(["version", "next", "--model", "scorer"]) == 2
     assert "--project is required (or set MODEL_PROJECT)" in capsys.readouterr().err
+
+
+def test_promote_tags_the_ci_image_with_the_release_version(aws, capsys):
+    make_repository(["ci-123"])
+    ecr = boto3.client("ecr")
+    ci_digest = ecr.describe_images(repositoryName="fraud/scorer")["imageDetails"][0]["imageDigest"]
+    assert (
+        main(
+            ["image", "promote", "--project", "fraud", "--model", "scorer", "--from-tag", "ci-123", "--to-tag", "1.0.0"]
+        )
+        == 0
+    )
+    tags = {
+        tag
+        for d in ecr.describe_images(repositoryName="fraud/scorer")["imageDetails"]
+        if d["imageDigest"] == ci_digest
+        for tag in d.get("imageTags", [])
+    }
+    assert tags == {"ci-123", "1.0.0"}
+    assert ci_digest in capsys.readouterr().out
+
+
+def test_promote_of_a_missing_ci_image_fails(aws, capsys):
+    make_repository([])
+    assert (
+        main(["image", "promote", "--project", "fraud", "--model", "scorer", "--from-tag", "ci-9", "--to-tag", "1.0.0"])
+        == 1
+    )
+    assert "fraud/scorer:ci-9 does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tag", ["1.0", "1.0.0-rc.1", "v1.0.0", "latest"])
+def test_promote_accepts_only_release_versions(aws, capsys, tag):
+    assert (
+        main(["image", "promote", "--project", "fraud", "--model", "scorer", "--from-tag", "ci-1", "--to-tag", tag])
+        == 2
+    )
