@@ -173,3 +173,18 @@ def test_default_payload_limit_is_sagemakers_6_mb():
     from mlops_runtime import inference
 
     assert inference.DEFAULT_MAX_PAYLOAD == 6 * 1024 * 1024
+
+
+@pytest.mark.parametrize("value", ['"0.5"', "true", "[1]", "1e999"])
+def test_numbers_only_even_where_numpy_would_convert(value):
+    # The vectorised fast path must not accept what the contract refuses: "0.5" and true convert
+    # to floats in numpy, so the parser checks JSON types before it.
+    body = ("[[" + ", ".join(["1"] * 11 + [value]) + "]]").encode()
+    with pytest.raises(payload.PayloadError, match="hour_of_day: expected a finite number"):
+        payload.parse(body, "application/json", FEATURES, 10)
+
+
+def test_record_count_is_checked_before_each_record_is_validated():
+    body = ("\n".join(["x"] * 11)).encode()  # 11 bad rows, limit 10: the limit is reported
+    with pytest.raises(payload.PayloadError, match="11 records in one request; the limit is 10"):
+        payload.parse(body, "text/csv", FEATURES, 10)

@@ -46,7 +46,12 @@ def fit(X: np.ndarray, y: np.ndarray, hyperparameters: dict) -> GradientBoosting
 
 def predict(model: GradientBoostingClassifier, X: np.ndarray) -> list[dict]:
     """One JSON-ready result per row: the predicted class and the probability of ``malicious``."""
-    probabilities = model.predict_proba(X)[:, 1]
+    from sklearn import config_context
+
+    # Inputs are already checked finite (request parser, training CSV reader): skipping
+    # scikit-learn's own re-check saves about a quarter of a one-record prediction.
+    with config_context(assume_finite=True):
+        probabilities = model.predict_proba(X)[:, 1]
     return [{"label": CLASSES[int(p >= 0.5)], "probability": round(float(p), 6)} for p in probabilities]
 
 
