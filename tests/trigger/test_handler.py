@@ -91,9 +91,7 @@ def test_trigger_creates_run_with_idempotent_id_and_link(service, mwaa):
 def test_logical_date_is_sent_as_utc_iso_timestamp(service, mwaa):
     client, stubber = mwaa
     seen = {}
-    client.meta.events.register(
-        "provide-client-params.mwaa.InvokeRestApi", lambda params, **_: seen.update(params)
-    )
+    client.meta.events.register("provide-client-params.mwaa.InvokeRestApi", lambda params, **_: seen.update(params))
     expect_post(stubber)
     expect_environment(stubber)
     service.handle(trigger_event())

@@ -69,14 +69,10 @@ hostile_text = st.one_of(
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), hostile_text)
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.one_of(
-        st.lists(children, max_size=4), st.dictionaries(hostile_text, children, max_size=4)
-    ),
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(hostile_text, children, max_size=4)),
     max_leaves=12,
 )
-ids = st.one_of(
-    st.integers(min_value=-(2**70), max_value=2**70), hostile_text, st.none(), st.floats(), st.booleans()
-)
+ids = st.one_of(st.integers(min_value=-(2**70), max_value=2**70), hostile_text, st.none(), st.floats(), st.booleans())
 dag_ids = st.one_of(st.sampled_from(TRIGGERABLE_DAGS), hostile_text, st.integers(), st.none())
 names = st.one_of(st.sampled_from(["fraud", "scorer", "a-b"]), hostile_text, st.integers())
 confs = st.one_of(
