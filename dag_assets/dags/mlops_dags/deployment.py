@@ -65,9 +65,7 @@ def resolve_package(params: dict) -> dict:
                 if described.get("CustomerMetadataProperties", {}).get("model_version") == wanted:
                     matches.append(described)
         if not matches:
-            raise _failed(
-                f"model_version={version!r} is not registered for {project}/{model} (group {group!r})"
-            )
+            raise _failed(f"model_version={version!r} is not registered for {project}/{model} (group {group!r})")
         package = max(matches, key=lambda p: p.get("ModelPackageVersion", 0))
     metadata = package.get("CustomerMetadataProperties", {})
     status = package["ModelApprovalStatus"]
@@ -262,8 +260,7 @@ def deploy_endpoint(release: dict) -> dict:
         final = _wait_endpoint(sm, endpoint, f"endpoint {endpoint}")
     except aws.WaitFailed as exc:
         raise _failed(
-            f"{exc}; "
-            + (f"the endpoint still serves {previous}" if previous else "nothing was serving before")
+            f"{exc}; " + (f"the endpoint still serves {previous}" if previous else "nothing was serving before")
         ) from exc
     if final["EndpointConfigName"] != new:
         raise _failed(
@@ -300,9 +297,7 @@ def apply_autoscaling(release: dict) -> None:
         PolicyType="TargetTrackingScaling",
         TargetTrackingScalingPolicyConfiguration={
             "TargetValue": float(settings_.target_invocations_per_instance),
-            "PredefinedMetricSpecification": {
-                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
-            },
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
             "ScaleInCooldown": settings_.scale_in_cooldown_seconds,
             "ScaleOutCooldown": settings_.scale_out_cooldown_seconds,
         },
@@ -320,9 +315,7 @@ def sample_request(s3, training_data: str) -> bytes:
     head = s3.get_object(Bucket=bucket, Key=keys[0], Range="bytes=0-65535")["Body"].read().decode()
     rows = list(csv.reader(io.StringIO(head)))
     header, first = rows[0], rows[1]
-    label = next(
-        (i for i, column in enumerate(header) if column.strip().lower() in LABEL_COLUMNS), len(header) - 1
-    )
+    label = next((i for i, column in enumerate(header) if column.strip().lower() in LABEL_COLUMNS), len(header) - 1)
     line = io.StringIO()
     csv.writer(line, lineterminator="\n").writerow([v for i, v in enumerate(first) if i != label])
     return line.getvalue().encode()
@@ -331,6 +324,18 @@ def sample_request(s3, training_data: str) -> bytes:
 def _custom_attributes(text: str | None) -> dict[str, str]:
     pairs = (part.split("=", 1) for part in (text or "").split(",") if "=" in part)
     return {k.strip(): v.strip() for k, v in pairs}
+
+
+def _answered_version(answer: str) -> str | None:
+    """The model template answers JSON with its manifest: {"predictions": [...], "model": {...}}."""
+    import json
+
+    try:
+        document = json.loads(answer)
+    except ValueError:
+        return None
+    manifest = document.get("model") if isinstance(document, dict) else None
+    return manifest.get("model_version") if isinstance(manifest, dict) else None
 
 
 def smoke_test(release: dict, deployed: dict) -> str:
@@ -344,28 +349,22 @@ def smoke_test(release: dict, deployed: dict) -> str:
             EndpointName=endpoint, ContentType="text/csv", Accept="application/json", Body=body
         )
         answer = response["Body"].read().decode(errors="replace")
-        served = _custom_attributes(response.get("CustomAttributes")).get("model_version")
+        served = _custom_attributes(response.get("CustomAttributes")).get("model_version") or _answered_version(answer)
         if served and served != release["model_version"]:
-            raise RuntimeError(
-                f"the endpoint answered as model_version={served}, expected {release['model_version']}"
-            )
+            raise RuntimeError(f"the endpoint answered as model_version={served}, expected {release['model_version']}")
         log.info("smoke test of %s: %s", endpoint, answer[:500])
         return f"passed: 1 record -> {answer[:200]}"
     except Exception as exc:
         previous = deployed.get("previous_config")
         if previous:
             log.error("smoke test failed (%s): rolling %s back to %s", exc, endpoint, previous)
-            sm.update_endpoint(
-                EndpointName=endpoint, EndpointConfigName=previous, RetainAllVariantProperties=False
-            )
+            sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=previous, RetainAllVariantProperties=False)
             _wait_endpoint(sm, endpoint, f"rollback of endpoint {endpoint}")
             raise _failed(
                 f"smoke test of {release['model_version']} on {endpoint} failed ({exc}); "
                 f"rolled back: the endpoint serves {previous} again"
             ) from exc
-        raise _failed(
-            f"smoke test of {release['model_version']} on the new endpoint {endpoint} failed: {exc}"
-        ) from exc
+        raise _failed(f"smoke test of {release['model_version']} on the new endpoint {endpoint} failed: {exc}") from exc
 
 
 def dashboard_url(region: str, dashboard: str) -> str:
@@ -378,9 +377,7 @@ def notify_deployed(release: dict, deployed: dict, smoke: str) -> dict:
 
     config = load_config(release["project"], release["model"])
     region = aws.region_of(aws.client("sagemaker"))
-    dashboard = config.endpoint.dashboard_name or names.dashboard_name(
-        config.environment, config.project, config.model
-    )
+    dashboard = config.endpoint.dashboard_name or names.dashboard_name(config.environment, config.project, config.model)
     note = messages.deployment_succeeded(
         environment=config.environment,
         project=release["project"],
