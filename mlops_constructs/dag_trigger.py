@@ -90,15 +90,11 @@ def _installer(target: Path, platform: str, python_version: str) -> list[str]:
     ]
 
 
-def build_bundle(
-    output_dir: Path, *, platform: str = PIP_PLATFORM, python_version: str = PIP_PYTHON_VERSION
-) -> None:
+def build_bundle(output_dir: Path, *, platform: str = PIP_PLATFORM, python_version: str = PIP_PYTHON_VERSION) -> None:
     """Lay out the Lambda package: handler package, mlops_core, and wheels for the target."""
     output_dir.mkdir(parents=True, exist_ok=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(
-        HANDLER_SOURCE / "dag_trigger_fn", output_dir / "dag_trigger_fn", ignore=ignore, dirs_exist_ok=True
-    )
+    shutil.copytree(HANDLER_SOURCE / "dag_trigger_fn", output_dir / "dag_trigger_fn", ignore=ignore, dirs_exist_ok=True)
     shutil.copytree(MLOPS_CORE_SOURCE, output_dir / "mlops_core", ignore=ignore, dirs_exist_ok=True)
     result = subprocess.run(  # noqa: S603 - fixed argv, no shell
         _installer(output_dir, platform, python_version), capture_output=True, text=True, check=False

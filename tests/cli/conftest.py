@@ -5,7 +5,6 @@ Airflow. boto3 reaches them through AWS_ENDPOINT_URL* variables, as in the local
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -17,18 +16,15 @@ import requests
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lambda_src" / "dag_trigger"))
+_HANDLER_ROOT = str(Path(__file__).resolve().parents[2] / "lambda_src" / "dag_trigger")
+if _HANDLER_ROOT not in sys.path:
+    sys.path.insert(0, _HANDLER_ROOT)
 
+from cli_test_support import free_port  # noqa: E402
 from dag_trigger_fn.airflow import AirflowApi  # noqa: E402
 from dag_trigger_fn.handler import DagTriggerService  # noqa: E402
 
 REGION = "eu-west-1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

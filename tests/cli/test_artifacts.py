@@ -137,7 +137,7 @@ def test_non_numeric_ids_are_usage_errors(gitlab, tmp_path, capsys):
 
 
 def test_unreachable_gitlab_is_a_clear_error(tmp_path, monkeypatch, capsys):
-    from conftest import free_port
+    from cli_test_support import free_port
 
     monkeypatch.setenv("CI_JOB_TOKEN", JOB_TOKEN)
     code = main(

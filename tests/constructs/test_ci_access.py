@@ -49,9 +49,7 @@ def render(value):
     if isinstance(value, list):
         return [render(v) for v in value]
     if isinstance(value, dict) and "Fn::Join" in value:
-        return "".join(
-            p if isinstance(p, str) else "{" + next(iter(p.values())) + "}" for p in value["Fn::Join"][1]
-        )
+        return "".join(p if isinstance(p, str) else "{" + next(iter(p.values())) + "}" for p in value["Fn::Join"][1])
     return value
 
 
@@ -67,9 +65,7 @@ def policy_of(stack: Stack, template: Template, role_construct) -> list[dict]:
 
 def role(template: Template, name: str) -> dict:
     (found,) = [
-        r
-        for r in template.find_resources("AWS::IAM::Role").values()
-        if r["Properties"].get("RoleName") == name
+        r for r in template.find_resources("AWS::IAM::Role").values() if r["Properties"].get("RoleName") == name
     ]
     return found["Properties"]
 
@@ -89,9 +85,7 @@ def test_self_managed_gitlab_url_is_the_issuer_in_conditions():
     stack, _ = build(gitlab_url="https://gitlab.example.org")
     template = Template.from_stack(stack)
     template.has_resource_properties("AWS::IAM::OIDCProvider", {"Url": "https://gitlab.example.org"})
-    condition = role(template, deploy_role_name("dev"))["AssumeRolePolicyDocument"]["Statement"][0][
-        "Condition"
-    ]
+    condition = role(template, deploy_role_name("dev"))["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
     assert condition["StringEquals"]["gitlab.example.org:aud"] == AUDIENCE
 
 
@@ -106,9 +100,9 @@ def test_existing_provider_is_reused_not_created():
 
 def test_model_project_role_trusts_only_protected_main_of_named_projects():
     stack, _ = build()
-    statement = role(Template.from_stack(stack), model_project_role_name("dev", "fraud"))[
-        "AssumeRolePolicyDocument"
-    ]["Statement"]
+    statement = role(Template.from_stack(stack), model_project_role_name("dev", "fraud"))["AssumeRolePolicyDocument"][
+        "Statement"
+    ]
     assert len(statement) == 1
     assert statement[0]["Action"] == "sts:AssumeRoleWithWebIdentity"
     assert statement[0]["Condition"] == {
@@ -132,9 +126,7 @@ def test_model_project_role_pushes_only_its_own_repositories_and_invokes_the_tri
     assert auth["Resource"] == "*"
     invoke = next(s for s in statements if s["Action"] == "lambda:InvokeFunction")
     assert PLATFORM.trigger_function in json.dumps(invoke["Resource"])
-    actions = {
-        a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
-    }
+    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert not any(a.startswith(("iam:", "sts:", "s3:", "airflow:")) for a in actions)
 
 
@@ -142,9 +134,7 @@ def test_deploy_role_only_assumes_cdk_bootstrap_roles_from_protected_main():
     stack, access = build()
     template = Template.from_stack(stack)
     trust = role(template, deploy_role_name("dev"))["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
-    assert trust["StringEquals"]["gitlab.com:sub"] == [
-        f"project_path:{INFRA_PROJECT}:ref_type:branch:ref:main"
-    ]
+    assert trust["StringEquals"]["gitlab.com:sub"] == [f"project_path:{INFRA_PROJECT}:ref_type:branch:ref:main"]
     assert trust["StringEquals"]["gitlab.com:aud"] == AUDIENCE
     (statement,) = policy_of(stack, template, access.roles[deploy_role_name("dev")])
     assert statement["Action"] == "sts:AssumeRole"

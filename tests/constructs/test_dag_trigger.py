@@ -45,9 +45,7 @@ def test_function_runtime_name_limits_and_environment():
             "Handler": "dag_trigger_fn.handler.handler",
             "ReservedConcurrentExecutions": 5,
             "Timeout": 60,
-            "Environment": {
-                "Variables": Match.object_like({"MWAA_ENVIRONMENT_NAME": PLATFORM.mwaa_environment})
-            },
+            "Environment": {"Variables": Match.object_like({"MWAA_ENVIRONMENT_NAME": PLATFORM.mwaa_environment})},
             "LoggingConfig": Match.object_like({"LogFormat": "JSON"}),
         },
     )
@@ -96,11 +94,7 @@ def test_role_may_only_invoke_the_rest_api_of_its_own_environment():
         for action in actions:
             by_action[action] = [
                 _arn(r)
-                for r in (
-                    statement["Resource"]
-                    if isinstance(statement["Resource"], list)
-                    else [statement["Resource"]]
-                )
+                for r in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
             ]
     assert by_action["airflow:InvokeRestApi"] == [
         f"arn:{{AWS::Partition}}:airflow:{REGION}:{ACCOUNT}:role/{PLATFORM.mwaa_environment}/User"
@@ -181,9 +175,7 @@ def test_bundle_runs_with_only_the_lambda_runtime_libraries(tmp_path):
     sees only the bundle plus what the Lambda runtime provides (boto3 and its dependencies)."""
     bundle = tmp_path / "bundle"
     machine = "manylinux2014_" + os.uname().machine
-    dag_trigger.build_bundle(
-        bundle, platform=machine, python_version=f"{sys.version_info[0]}.{sys.version_info[1]}"
-    )
+    dag_trigger.build_bundle(bundle, platform=machine, python_version=f"{sys.version_info[0]}.{sys.version_info[1]}")
     runtime = tmp_path / "runtime"
     runtime.mkdir()
     import boto3, botocore, dateutil, jmespath, s3transfer, urllib3  # noqa: E401, I001

@@ -6,9 +6,9 @@ import json
 
 import pytest
 from botocore.stub import ANY
-from conftest import ENVIRONMENT, FakeContext
 from dag_trigger_fn import handler as handler_module
 from dag_trigger_fn.validation import MAX_CI_ID, MWAA_MAX_PATH, dag_runs_path, run_id_for
+from trigger_test_support import ENVIRONMENT, FakeContext
 
 from mlops_core.names import DAG_DEPLOYMENT, DAG_TRAINING, TRIGGERABLE_DAGS
 

@@ -10,9 +10,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import FakeContext
-
 from dag_trigger_fn import handler as handler_module
+from trigger_test_support import FakeContext
+
 from mlops_core.names import DAG_TRAINING
 
 pytestmark = pytest.mark.integration

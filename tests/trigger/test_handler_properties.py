@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import trigger_test_support  # noqa: F401 - puts the handler package on sys.path
 from dag_trigger_fn.handler import DagTriggerService
 from dag_trigger_fn.validation import RUN_ID_PATTERN, RequestError, parse_request
 from hypothesis import HealthCheck, given, settings

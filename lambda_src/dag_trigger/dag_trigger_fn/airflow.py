@@ -76,18 +76,14 @@ class AirflowApi:
             attempt += 1
             try:
                 response = self._client.invoke_rest_api(**kwargs)
-                return RestResponse(
-                    response.get("RestApiStatusCode", 200), response.get("RestApiResponse") or {}
-                )
+                return RestResponse(response.get("RestApiStatusCode", 200), response.get("RestApiResponse") or {})
             except ClientError as exc:
                 error = exc.response.get("Error", {})
                 code = error.get("Code", "")
                 rest_status = exc.response.get("RestApiStatusCode")
                 rest_body = exc.response.get("RestApiResponse")
                 retryable = (
-                    code in THROTTLING_CODES
-                    or code in TRANSIENT_CODES
-                    or (rest_status in RETRYABLE_REST_STATUS)
+                    code in THROTTLING_CODES or code in TRANSIENT_CODES or (rest_status in RETRYABLE_REST_STATUS)
                 )
                 if retryable and self._may_retry(attempt):
                     continue
@@ -95,9 +91,7 @@ class AirflowApi:
             except (ConnectionError, ReadTimeoutError) as exc:
                 if self._may_retry(attempt):
                     continue
-                raise AirflowError(
-                    504, "upstream_unavailable", f"MWAA did not answer: {type(exc).__name__}"
-                ) from None
+                raise AirflowError(504, "upstream_unavailable", f"MWAA did not answer: {type(exc).__name__}") from None
             except BotoCoreError as exc:
                 raise AirflowError(502, "upstream_error", f"MWAA call failed: {type(exc).__name__}") from None
 
@@ -123,9 +117,7 @@ class AirflowApi:
                 return AirflowError(409, "conflict", f"Airflow: {detail or 'conflict'}", rest_status)
             if rest_status in (400, 422):
                 # Airflow refused the run (e.g. a DAG Param rejected the conf): the caller's fault.
-                return AirflowError(
-                    400, "rejected_by_airflow", f"Airflow: {detail or 'bad request'}", rest_status
-                )
+                return AirflowError(400, "rejected_by_airflow", f"Airflow: {detail or 'bad request'}", rest_status)
             if rest_status in (401, 403):
                 return AirflowError(
                     502,
@@ -133,17 +125,11 @@ class AirflowApi:
                     f"Airflow refused the trigger role ({rest_status}); check its Airflow RBAC role",
                     rest_status,
                 )
-            return AirflowError(
-                502, "upstream_error", f"Airflow answered {rest_status}: {detail}", rest_status
-            )
+            return AirflowError(502, "upstream_error", f"Airflow answered {rest_status}: {detail}", rest_status)
         if code == "AccessDeniedException":
-            return AirflowError(
-                502, "upstream_access_denied", "MWAA denied airflow:InvokeRestApi to the Lambda role"
-            )
+            return AirflowError(502, "upstream_access_denied", "MWAA denied airflow:InvokeRestApi to the Lambda role")
         if code == "ResourceNotFoundException":
-            return AirflowError(
-                502, "environment_not_found", "the configured MWAA environment does not exist"
-            )
+            return AirflowError(502, "environment_not_found", "the configured MWAA environment does not exist")
         if code in TRANSIENT_CODES:
             return AirflowError(503, "upstream_unavailable", f"MWAA is unavailable ({code})")
         return AirflowError(502, "upstream_error", f"MWAA error {code}: {aws_message[:200]}")

@@ -28,9 +28,7 @@ ENV_MWAA_ENVIRONMENT = "MWAA_ENVIRONMENT_NAME"
 logger = Logger(service="mlops-dag-trigger")
 
 # botocore's own retries are off: AirflowApi retries throttling itself, within the Lambda's time.
-_BOTO_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=15
-)
+_BOTO_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=15)
 
 
 def _run_summary(dag_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -96,8 +94,7 @@ class DagTriggerService:
                 raise RequestError(
                     409,
                     "conflict",
-                    "Airflow refused the run as a duplicate, "
-                    "but no run with this run id exists (same logical date?)",
+                    "Airflow refused the run as a duplicate, but no run with this run id exists (same logical date?)",
                 ) from None
             raise
         conf = existing.get("conf") or {}

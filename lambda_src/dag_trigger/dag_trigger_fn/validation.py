@@ -121,9 +121,7 @@ class TriggerRequest(_Strict):
             return value  # the model validation reports the type error
         for key in value:
             if not isinstance(key, str) or not CONF_KEY_PATTERN.fullmatch(key):
-                raise PydanticCustomError(
-                    "invalid_conf_key", "keys must be identifiers of at most 64 characters"
-                )
+                raise PydanticCustomError("invalid_conf_key", "keys must be identifiers of at most 64 characters")
         try:
             _EXTRA_VALUE.validate_python(value, strict=True)
             encoded = json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
