@@ -57,9 +57,7 @@ def train(env, m, tag="1.0.0", **conf):
 
 
 def deploy(env, m, version):
-    return run_dag(
-        env["dags"][names.DAG_DEPLOYMENT], {"project": PROJECT, "model": m.model, "model_version": version}
-    )
+    return run_dag(env["dags"][names.DAG_DEPLOYMENT], {"project": PROJECT, "model": m.model, "model_version": version})
 
 
 def test_training_success_registers_a_pending_candidate_and_notifies(env):
@@ -79,12 +77,8 @@ def test_training_success_registers_a_pending_candidate_and_notifies(env):
     job = sm.describe_training_job(TrainingJobName=meta["run_name"])
     assert job["AlgorithmSpecification"]["TrainingImage"] == f"{m.config.image_repository_uri}:1.0.0"
     assert job["HyperParameters"] == {"max_depth": "4", "balanced": "true"}
-    assert job["OutputDataConfig"]["S3OutputPath"].startswith(
-        f"s3://{ARTIFACT_BUCKET}/{PROJECT}/{m.model}/runs/"
-    )
-    assert package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"].endswith(
-        "/evaluation/evaluation.json"
-    )
+    assert job["OutputDataConfig"]["S3OutputPath"].startswith(f"s3://{ARTIFACT_BUCKET}/{PROJECT}/{m.model}/runs/")
+    assert package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"].endswith("/evaluation/evaluation.json")
 
     [sns] = m.sns_messages()
     assert sns["subject"] == f"[mlops-itest] Training {PROJECT}/{m.model} 1.0.0+r0: ready to deploy"
@@ -117,9 +111,7 @@ def test_training_failure_is_notified_and_registers_nothing(env):
     result = train(env, m)
     assert result.state == "failed"
     assert result.tasks["train"] == "failed"
-    assert (
-        result.tasks["register"] == "upstream_failed" and result.tasks["notify_result"] == "upstream_failed"
-    )
+    assert result.tasks["register"] == "upstream_failed" and result.tasks["notify_result"] == "upstream_failed"
     assert m.packages() == []
 
     messages = m.sns_messages()
@@ -142,9 +134,7 @@ def test_candidate_below_the_gate_is_rejected_and_cannot_be_deployed(env):
     env["aws"].update_scenario(
         {
             "processing": {
-                "rules": [
-                    {"when": {"name_contains": names.model_stem(PROJECT, m.model)}, "files": evaluation(0.55)}
-                ]
+                "rules": [{"when": {"name_contains": names.model_stem(PROJECT, m.model)}, "files": evaluation(0.55)}]
             }
         }
     )
@@ -185,9 +175,7 @@ def test_first_deployment_then_update_then_failed_update_keeps_serving(env):
     [target] = scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"][-1:]
     assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 3)
     [sns] = m.sns_messages()
-    assert (
-        sns["subject"] == f"[mlops-itest] Deployed {PROJECT}/{m.model} 1.0.0+r0 to {m.config.endpoint_name}"
-    )
+    assert sns["subject"] == f"[mlops-itest] Deployed {PROJECT}/{m.model} 1.0.0+r0 to {m.config.endpoint_name}"
     assert f"#dashboards/dashboard/mlops-itest-{PROJECT}--{m.model}" in sns["message"]
     assert any(b["type"] == "actions" for b in env["slack"].payloads(m.slack_path)[-1]["blocks"])
 
@@ -209,15 +197,28 @@ def test_first_deployment_then_update_then_failed_update_keeps_serving(env):
     env["aws"].update_scenario({"endpoints": {"fail_next_updates": 1}})
     failed = deploy(env, m, "1.1.0+r0")
     assert failed.state == "failed"
-    assert (
-        failed.tasks["deploy_endpoint"] == "failed" and failed.tasks["notify_deployed"] == "upstream_failed"
-    )
+    assert failed.tasks["deploy_endpoint"] == "failed" and failed.tasks["notify_deployed"] == "upstream_failed"
     assert m.serving() == ("InService", run_v2)
     notes = m.sns_messages()
     assert any(
         "FAILED mlops_deployment.deploy_endpoint" in x["subject"] and f"still serves {run_v2}" in x["message"]
         for x in notes
     ), notes
+
+    # The update succeeds but the new version fails its smoke test (the model container answers
+    # 500): the DAG rolls the endpoint back to r1 and fails, notified.
+    env["aws"].update_scenario({"endpoints": {"fail_next_updates": 0, "invoke": {"url": env["slack"].url + "/model"}}})
+    env["slack"].status["/model/invocations"] = 500
+    try:
+        broken = deploy(env, m, "1.1.0+r0")
+    finally:
+        env["aws"].update_scenario({"endpoints": {"invoke": {"url": None}}})
+    assert broken.state == "failed" and broken.tasks["smoke_test"] == "failed", broken.tasks
+    assert broken.tasks["deploy_endpoint"] == "success"
+    assert m.serving() == ("InService", run_v2)
+    # One real record from the model's test data, label column removed.
+    assert env["slack"].payloads("/model/invocations")[-1] == "120,13\n"
+    assert any(f"rolled back: the endpoint serves {run_v2} again" in x["message"] for x in m.sns_messages())
 
 
 def test_slack_unreachable_does_not_change_the_outcome_and_sns_is_still_sent(env):
@@ -249,11 +250,7 @@ def test_retraining_starts_training_with_the_serving_image(env):
     assert result.state == "success", result.tasks
     from airflow.models.dagrun import DagRun
 
-    runs = [
-        r
-        for r in DagRun.find(dag_id=names.DAG_TRAINING)
-        if (r.conf or {}).get("model") in (m.model, off.model)
-    ]
+    runs = [r for r in DagRun.find(dag_id=names.DAG_TRAINING) if (r.conf or {}).get("model") in (m.model, off.model)]
     assert [r.conf for r in runs if r.conf.get("retraining")] == [
         {
             "project": PROJECT,
