@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -49,44 +50,31 @@ def source_hash(platform: str = PIP_PLATFORM, python_version: str = PIP_PYTHON_V
 
 
 def _installer(target: Path, platform: str, python_version: str) -> list[str]:
+    """uv if it is on PATH (scripts/bootstrap.sh and CI install it), else this Python's pip; both
+    fetch wheels for the Lambda's platform, never build anything locally."""
     requirements = str(HANDLER_SOURCE / "requirements.txt")
+    common = ["--target", str(target), "--python-version", python_version, "--no-compile", "-r", requirements]
     uv = shutil.which("uv")
     if uv:
-        return [
-            uv,
-            "pip",
-            "install",
-            "--quiet",
-            "--target",
-            str(target),
-            "--python-platform",
-            platform.replace("manylinux2014_", "") + "-manylinux2014",
-            "--python-version",
-            python_version,
-            "--only-binary",
-            ":all:",
-            "--no-compile",
-            "-r",
-            requirements,
-        ]
+        uv_platform = platform.replace("manylinux2014_", "") + "-manylinux2014"
+        return [uv, "pip", "install", "--quiet", "--python-platform", uv_platform, "--only-binary", ":all:", *common]
+    if importlib.util.find_spec("pip") is None:
+        raise RuntimeError(
+            "bundling the trigger Lambda needs `uv` on PATH or pip in this Python "
+            f"({sys.executable}); run scripts/bootstrap.sh"
+        )
     return [
         sys.executable,
         "-m",
         "pip",
         "install",
         "--quiet",
-        "--target",
-        str(target),
         "--platform",
         platform,
-        "--python-version",
-        python_version,
         "--implementation",
         "cp",
         "--only-binary=:all:",
-        "--no-compile",
-        "-r",
-        requirements,
+        *common,
     ]
 
 

@@ -155,3 +155,29 @@ def test_unreachable_gitlab_is_a_clear_error(tmp_path, monkeypatch, capsys):
         ]
     )
     assert code == 1 and "cannot reach GitLab" in capsys.readouterr().err
+
+
+def test_cli_runs_as_a_process_with_exit_codes(tmp_path):
+    """The tool as CI runs it: a separate process, errors on stderr, non-zero exit codes."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    # Importable from the checkout whether or not `pip install -e .` ran; no CI variables set.
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    ok = subprocess.run(
+        [sys.executable, "-m", "mlops_cli", "--help"], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert ok.returncode == 0 and "Exit codes" in ok.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "mlops_cli", "artifacts", "fetch", "--project-id", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "mlops: error: --api-url is required (or set CI_API_V4_URL)"
+    assert "Traceback" not in bad.stderr
