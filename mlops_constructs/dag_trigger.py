@@ -116,6 +116,9 @@ class DagTrigger(Construct):
     (``arn:aws:airflow:<region>:<account>:role/<environment>/<airflow_role>``, the resource type
     InvokeRestApi authorises against) and read that environment (for the UI link). Logs go to a
     log group with retention; no AWS managed policies.
+
+    ``reserved_concurrent_executions`` caps parallel triggers (and MWAA load); pass None in an
+    account whose Lambda concurrency quota is still the new-account 10 (nothing can be reserved).
     """
 
     def __init__(
@@ -127,7 +130,7 @@ class DagTrigger(Construct):
         mwaa_environment_name: str | None = None,
         airflow_role: str = DEFAULT_AIRFLOW_ROLE,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
-        reserved_concurrent_executions: int = 5,
+        reserved_concurrent_executions: int | None = 5,
         timeout: Duration | None = None,
         memory_size: int = 256,
         log_encryption_key: kms.IKey | None = None,

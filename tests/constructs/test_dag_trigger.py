@@ -211,3 +211,9 @@ def test_bundle_runs_with_only_the_lambda_runtime_libraries(tmp_path):
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["status"] == 403 and answer["error"]["field"] == "dag_id"
+
+
+def test_reserved_concurrency_can_be_left_out():
+    stack, _ = synth(reserved_concurrent_executions=None)
+    function = next(iter(Template.from_stack(stack).find_resources("AWS::Lambda::Function").values()))
+    assert "ReservedConcurrentExecutions" not in function["Properties"]
