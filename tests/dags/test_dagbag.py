@@ -42,9 +42,7 @@ def test_triggerable_dags_have_no_schedule_and_retraining_runs_daily(dagbag):
         assert dagbag.dags[dag_id].timetable.can_be_scheduled is False
     retraining = dagbag.dags[names.DAG_RETRAINING].timetable
     # Airflow 3's SDK timetable exposes .expression, Airflow 2's core one ._expression.
-    assert (
-        getattr(retraining, "expression", None) or getattr(retraining, "_expression", None)
-    ) == "0 0 * * *"
+    assert (getattr(retraining, "expression", None) or getattr(retraining, "_expression", None)) == "0 0 * * *"
     assert dagbag.dags[names.DAG_RETRAINING].catchup is False
 
 
@@ -131,13 +129,9 @@ def test_missing_required_field_is_named(dagbag):
 
 def test_deployment_conf_accepts_a_version_or_a_package_arn(dagbag):
     dag = dagbag.dags[names.DAG_DEPLOYMENT]
-    assert validate(dag, {"project": "fraud", "model": "scorer", "model_version": "1.4.2+r3"})[
-        "model_version"
-    ]
+    assert validate(dag, {"project": "fraud", "model": "scorer", "model_version": "1.4.2+r3"})["model_version"]
     arn = "arn:aws:sagemaker:eu-west-1:123456789012:model-package/fraud--scorer/3"
-    assert validate(dag, {"project": "fraud", "model": "scorer", "model_package_arn": arn})[
-        "model_package_arn"
-    ]
+    assert validate(dag, {"project": "fraud", "model": "scorer", "model_package_arn": arn})["model_package_arn"]
     with pytest.raises(Exception, match="Invalid input for param model_version"):
         validate(dag, {"project": "fraud", "model": "scorer", "model_version": "1.4.2"})
 

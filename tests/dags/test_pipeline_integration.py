@@ -265,3 +265,11 @@ def test_retraining_starts_training_with_the_serving_image(env):
     assert retrained.state == "success"
     versions = sorted(p["CustomerMetadataProperties"]["model_version"] for p in m.packages())
     assert versions == ["2.3.4+r0", "2.3.4+r1"]
+
+
+def test_bad_conf_is_refused_before_anything_runs(env):
+    with pytest.raises(Exception, match="Invalid input for param image_tag") as refused:
+        run_dag(env["dags"][names.DAG_TRAINING], {"project": PROJECT, "model": "any", "image_tag": "latest"})
+    assert "ParamValidationError" in type(refused.value).__name__
+    sm = env["boto"].client("sagemaker")
+    assert sm.list_training_jobs(NameContains=names.model_stem(PROJECT, "any"))["TrainingJobSummaries"] == []
