@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 import re
 import sys
-from importlib.metadata import packages_distributions, requires
+from importlib.metadata import PackageNotFoundError, packages_distributions, requires
 
 from conftest import REPO, SOURCE_DAGS
 
@@ -36,11 +36,10 @@ def _with_dependencies(names: set[str]) -> set[str]:
             continue
         seen.add(name)
         try:
-            for requirement in requires(name) or []:
-                if "extra ==" not in requirement:
-                    todo.append(_canonical(re.split(r"[<>=!~;\[ (]", requirement, maxsplit=1)[0]))
-        except Exception:  # noqa: BLE001 - not installed here: nothing more to follow
-            pass
+            needed = requires(name) or []
+        except PackageNotFoundError:  # an optional dependency not installed here
+            continue
+        todo.extend(_canonical(re.split(r"[<>=!~;\[ (]", r, maxsplit=1)[0]) for r in needed if "extra ==" not in r)
     return seen
 
 
