@@ -1,0 +1,183 @@
+"""A real local Airflow 3: API server, scheduler and DAG processor on SQLite, running the DAG bundle
+unmodified from a copy of ``dag_assets/dags`` (plus the ``pipelines/`` configurations, as the
+MWAA bundle has them). Its tasks reach the local AWS through boto3's endpoint variables only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local_mode.processes import ProcessGroup
+
+REPO = Path(__file__).resolve().parents[1]
+AIRFLOW_VERSION = "3.3.1"
+DEFAULT_VENV = REPO / ".venvs" / f"airflow-{AIRFLOW_VERSION}"
+SOURCE_DAGS = REPO / "dag_assets" / "dags"
+FINISHED = {"success", "failed"}
+
+
+class AirflowError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LocalAirflow:
+    home: Path
+    processes: ProcessGroup
+    aws_env: dict[str, str]
+    venv: Path = DEFAULT_VENV
+    port: int = 0
+    # Run-time knobs the DAGs read (mlops_dags/settings.py): poll every second, fail fast.
+    dag_settings: dict[str, str] | None = None
+    # Shared by the API server (which signs task tokens) and the scheduler's task runners.
+    jwt_secret: str = field(default_factory=lambda: secrets.token_hex(32))
+
+    @property
+    def dags_folder(self) -> Path:
+        return self.home / "dags"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/api/v2"
+
+    @property
+    def logs_folder(self) -> Path:
+        return self.home / "logs"
+
+    def prepare(self) -> None:
+        """The DAG folder (a copy of the bundle) and the environment; pipeline.json files go in later."""
+        if not (self.venv / "bin" / "airflow").exists():
+            raise AirflowError(f"no Airflow at {self.venv}: run scripts/airflow_venv.sh {AIRFLOW_VERSION}")
+        self.home.mkdir(parents=True, exist_ok=True)
+        if self.dags_folder.exists():
+            shutil.rmtree(self.dags_folder)
+        shutil.copytree(SOURCE_DAGS, self.dags_folder, ignore=shutil.ignore_patterns("__pycache__"))
+        self.port = self.port or free_port()
+
+    def env(self) -> dict[str, str]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AIRFLOW", "PYTHONPATH"))}
+        base.update(self.aws_env)
+        base.update(
+            {
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "4",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+                # Loopback only, no login: the simple auth manager treats every caller as admin.
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                "AIRFLOW__API_AUTH__JWT_SECRET": self.jwt_secret,
+                "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.logs_folder),
+                "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",
+                # On MWAA aws_default resolves to the execution role; here boto3's endpoint
+                # variables (aws_env) point it at the local AWS.
+                "AIRFLOW_CONN_AWS_DEFAULT": '{"conn_type": "aws"}',
+                # mlops_core next to the DAGs, as in the MWAA bundle.
+                "PYTHONPATH": os.pathsep.join([str(self.dags_folder), str(REPO)]),
+                "MLOPS_CHECK_INTERVAL_SECONDS": "1",
+                "MLOPS_TASK_RETRIES": "0",
+                "MLOPS_ENDPOINT_TIMEOUT_SECONDS": "300",
+                **(self.dag_settings or {}),
+            }
+        )
+        return base
+
+    def migrate(self) -> None:
+        airflow = str(self.venv / "bin" / "airflow")
+        log = self.processes.log_dir / "airflow-db-migrate.log"
+        self.processes.log_dir.mkdir(parents=True, exist_ok=True)
+        with log.open("wb") as out:
+            done = subprocess.run(  # noqa: S603
+                [airflow, "db", "migrate"], env=self.env(), stdout=out, stderr=subprocess.STDOUT, timeout=600
+            )
+        if done.returncode != 0:
+            raise AirflowError(f"airflow db migrate failed (log: {log})")
+
+    def start(self) -> None:
+        airflow = str(self.venv / "bin" / "airflow")
+        env = self.env()
+        self.processes.start("airflow-api-server", [airflow, "api-server", "--host", "127.0.0.1", "--port", str(self.port)], env=env)
+        self.processes.start("airflow-scheduler", [airflow, "scheduler"], env=env)
+        self.processes.start("airflow-dag-processor", [airflow, "dag-processor"], env=env)
+
+    def wait_ready(self, dag_ids: list[str], timeout: float = 180.0) -> None:
+        """Until the API answers and every DAG is parsed (and free of import errors)."""
+        deadline = time.monotonic() + timeout
+        missing = dag_ids
+        while time.monotonic() < deadline:
+            for managed in self.processes.processes:
+                if managed.name.startswith("airflow-") and not managed.alive():
+                    raise AirflowError(f"{managed.name} exited (log: {managed.log_path}):\n{managed.log_tail()}")
+            try:
+                errors = self.get("/importErrors").get("import_errors", [])
+                if errors:
+                    raise AirflowError(f"DAG import errors: {errors}")
+                found = {d["dag_id"] for d in self.get("/dags", limit=100).get("dags", [])}
+                missing = [d for d in dag_ids if d not in found]
+                if not missing:
+                    return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(1)
+        raise AirflowError(f"Airflow not ready after {timeout:.0f} s (DAGs missing: {missing}); logs in {self.processes.log_dir}")
+
+    # -- REST API (Airflow 3, /api/v2) --------------------------------------------------------
+    def request(self, method: str, path: str, body: Any = None, **query: Any) -> Any:
+        url = self.api_url + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query, doseq=True)
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(  # noqa: S310 - loopback Airflow
+            url, data=data, method=method, headers={"Content-Type": "application/json", "Accept": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310
+            payload = response.read()
+        return json.loads(payload) if payload else {}
+
+    def get(self, path: str, **query: Any) -> Any:
+        return self.request("GET", path, **query)
+
+    def unpause(self, dag_id: str) -> None:
+        self.request("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+
+    def dag_runs(self, dag_id: str) -> list[dict]:
+        return self.get(f"/dags/{dag_id}/dagRuns", limit=100, order_by="start_date").get("dag_runs", [])
+
+    def dag_run(self, dag_id: str, run_id: str) -> dict:
+        return self.get(f"/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}")
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        path = f"/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances"
+        return self.get(path, limit=100).get("task_instances", [])
+
+    def task_log_dir(self, dag_id: str, run_id: str) -> Path:
+        return self.logs_folder / f"dag_id={dag_id}" / f"run_id={run_id}"

@@ -1,0 +1,334 @@
+"""The ``local`` environment of the CDK app, created in the local AWS.
+
+The app is synthesized as ``cdk synth`` would (config/local.yaml); each stack's template is then
+read and its resources with physical names are created through boto3 (buckets, SNS topics and
+subscriptions, ECR repositories, IAM roles, the KMS key and its alias, SSM parameters, log groups,
+CloudWatch alarms). CloudFormation intrinsics in the values (``Ref``, ``Fn::GetAtt``, ``Fn::Join``,
+``Fn::Select``, ``Fn::Split``, ``Fn::Sub``) are evaluated against what was created, which is also
+how each ModelPipeline's configuration (published as ``pipeline.json`` by a BucketDeployment) gets
+its real repository URI, role ARN and key ARN.
+
+Resources that need a cloud to exist (VPC, MWAA, Lambda-backed custom resources, dashboards) are
+listed as skipped: locally, Airflow runs as processes and the trigger Lambda's handler in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SETTINGS_FILE = REPO / "config" / "local.yaml"
+TRIGGER_HANDLER = "dag_trigger_fn.handler.handler"
+SAGEMAKER_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+
+
+class Unresolvable(ValueError):
+    """A value depends on something local mode does not create."""
+
+
+@dataclass
+class StackTemplate:
+    name: str
+    template: dict[str, Any]
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        return self.template.get("Resources", {})
+
+
+@dataclass
+class SynthesizedEnvironment:
+    environment: str
+    account: str
+    region: str
+    stacks: list[StackTemplate]
+    # (stack name, the ModelPipeline's configuration with CloudFormation values for its tokens)
+    pipelines: list[tuple[str, dict[str, Any]]]
+    seconds: float = 0.0
+
+
+def synthesize(environment: str = "local", settings_file: Path = SETTINGS_FILE) -> SynthesizedEnvironment:
+    """Synthesize the app in this process (as the tests do): aws-cdk-lib + jsii, no AWS calls."""
+    import time
+
+    started = time.monotonic()
+    os.environ.setdefault("CDK_VALIDATION", "false")
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
+    node_bin = REPO / "node_modules" / ".bin"
+    if node_bin.is_dir() and str(node_bin) not in os.environ.get("PATH", ""):
+        os.environ["PATH"] = f"{node_bin}{os.pathsep}{os.environ.get('PATH', '')}"
+    import sys
+
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    import aws_cdk as cdk
+
+    from app import build_app
+    from mlops_constructs.model_pipeline import ModelPipeline
+    from stacks.cdk_context import cdk_json_context
+
+    outdir = tempfile.mkdtemp(prefix="mlops-local-synth-")
+    context = cdk_json_context(
+        settings_file=str(settings_file), environments=environment, **{"aws:cdk:bundling-stacks": []}
+    )
+    app = build_app(cdk.App(context=context, outdir=outdir), nag=False)
+    assembly = app.synth()
+    stacks: list[StackTemplate] = []
+
+    def collect(asm) -> None:
+        for stack in asm.stacks:
+            stacks.append(StackTemplate(stack.stack_name, stack.template))
+        for nested in getattr(asm, "nested_assemblies", []):
+            collect(nested.nested_assembly)
+
+    collect(assembly)
+    pipelines = []
+    account = region = None
+    for construct in app.node.find_all():
+        if isinstance(construct, ModelPipeline):
+            stack = cdk.Stack.of(construct)
+            account, region = stack.account, stack.region
+            pipelines.append((stack.stack_name, stack.resolve(construct.config.model_dump(mode="json"))))
+    if not stacks:
+        raise RuntimeError(f"environment {environment!r} has no stacks in {settings_file}")
+    return SynthesizedEnvironment(
+        environment=environment,
+        account=account or "123456789012",
+        region=region or "us-east-1",
+        stacks=stacks,
+        pipelines=pipelines,
+        seconds=time.monotonic() - started,
+    )
+
+
+@dataclass
+class Evaluator:
+    """CloudFormation intrinsic functions over what local mode created for one stack."""
+
+    account: str
+    region: str
+    stack_name: str
+    refs: dict[str, str] = field(default_factory=dict)
+    attributes: dict[tuple[str, str], str] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) != 1 or not next(iter(value)).startswith(("Ref", "Fn::")):
+            return {k: self(v) for k, v in value.items()}
+        (function, argument), = value.items()
+        if function == "Ref":
+            return self._ref(argument)
+        if function == "Fn::GetAtt":
+            logical, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
+            try:
+                return self.attributes[(logical, attribute)]
+            except KeyError:
+                raise Unresolvable(f"{logical}.{attribute}") from None
+        if function == "Fn::Join":
+            separator, items = argument
+            return separator.join(str(self(item)) for item in self(items) if True)
+        if function == "Fn::Select":
+            index, items = argument
+            return self(items)[int(self(index))]
+        if function == "Fn::Split":
+            separator, text = argument
+            return str(self(text)).split(separator)
+        if function == "Fn::Sub":
+            text, variables = (argument, {}) if isinstance(argument, str) else argument
+            import re
+
+            return re.sub(
+                r"\$\{([^}]+)\}",
+                lambda m: str(self(variables[m[1]])) if m[1] in variables else str(self._sub_name(m[1])),
+                text,
+            )
+        raise Unresolvable(function)
+
+    def _sub_name(self, name: str) -> str:
+        if "." in name:
+            logical, attribute = name.split(".", 1)
+            return self({"Fn::GetAtt": [logical, attribute]})
+        return self._ref(name)
+
+    def _ref(self, name: str) -> str:
+        pseudo = {
+            "AWS::Region": self.region,
+            "AWS::AccountId": self.account,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": self.stack_name,
+            "AWS::NoValue": None,
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self.refs:
+            return self.refs[name]
+        raise Unresolvable(f"Ref {name}")
+
+
+@dataclass
+class ProvisionReport:
+    created: list[str] = field(default_factory=list)  # "AWS::S3::Bucket mlops-local-data-..."
+    skipped: dict[str, int] = field(default_factory=dict)  # resource type -> count
+    pipelines: list[dict[str, Any]] = field(default_factory=list)  # resolved PipelineConfig documents
+    trigger_env: dict[str, str] | None = None  # the trigger Lambda's environment, when the app has it
+
+
+# Creation order: what others reference first.
+_ORDER = [
+    "AWS::KMS::Key",
+    "AWS::KMS::Alias",
+    "AWS::SSM::Parameter",
+    "AWS::S3::Bucket",
+    "AWS::SNS::Topic",
+    "AWS::SNS::Subscription",
+    "AWS::ECR::Repository",
+    "AWS::IAM::Role",
+    "AWS::SecretsManager::Secret",
+    "AWS::Logs::LogGroup",
+    "AWS::CloudWatch::Alarm",
+    "AWS::Lambda::Function",
+]
+
+
+def provision(synth: SynthesizedEnvironment, session) -> ProvisionReport:
+    """Create the stacks' resources in the local AWS, platform stack first (others read its SSM
+    parameters), and resolve every ModelPipeline's configuration."""
+    report = ProvisionReport()
+    ordered = sorted(synth.stacks, key=lambda s: 0 if "platform" in s.name else 1)
+    evaluators: dict[str, Evaluator] = {}
+    for stack in ordered:
+        evaluator = Evaluator(synth.account, synth.region, stack.name)
+        evaluators[stack.name] = evaluator
+        ssm = session.client("ssm")
+        for name, parameter in stack.template.get("Parameters", {}).items():
+            if parameter.get("Type", "").startswith("AWS::SSM::Parameter::Value") and "Default" in parameter:
+                try:
+                    evaluator.parameters[name] = ssm.get_parameter(Name=parameter["Default"])["Parameter"]["Value"]
+                except Exception:  # noqa: BLE001 - e.g. the CDK bootstrap version: not needed locally
+                    pass
+        by_type: dict[str, list[tuple[str, dict]]] = {}
+        for logical, resource in stack.resources.items():
+            by_type.setdefault(resource["Type"], []).append((logical, resource.get("Properties", {})))
+        for kind in _ORDER:
+            for logical, properties in by_type.pop(kind, []):
+                try:
+                    created = _create(kind, logical, properties, evaluator, session, stack.name, report)
+                except Unresolvable:
+                    created = None
+                if created:
+                    report.created.append(f"{kind} {created}")
+                else:
+                    report.skipped[kind] = report.skipped.get(kind, 0) + 1
+        for kind, items in by_type.items():
+            report.skipped[kind] = report.skipped.get(kind, 0) + len(items)
+    for stack_name, raw in synth.pipelines:
+        report.pipelines.append(evaluators[stack_name](raw))
+    return report
+
+
+def _create(kind: str, logical: str, p: dict, ev: Evaluator, session, stack: str, report: ProvisionReport) -> str | None:
+    account, region = ev.account, ev.region
+    if kind == "AWS::KMS::Key":
+        key = session.client("kms").create_key(Description=f"{stack}/{logical}")["KeyMetadata"]
+        ev.refs[logical], ev.attributes[(logical, "Arn")] = key["KeyId"], key["Arn"]
+        return key["Arn"]
+    if kind == "AWS::KMS::Alias":
+        name = ev(p["AliasName"])
+        session.client("kms").create_alias(AliasName=name, TargetKeyId=ev(p["TargetKeyId"]))
+        return name
+    if kind == "AWS::SSM::Parameter":
+        name = ev(p["Name"])
+        session.client("ssm").put_parameter(Name=name, Value=str(ev(p["Value"])), Type="String", Overwrite=True)
+        ev.refs[logical] = name
+        return name
+    if kind == "AWS::S3::Bucket":
+        if "BucketName" not in p:
+            return None
+        name = ev(p["BucketName"])
+        s3 = session.client("s3")
+        try:
+            s3.create_bucket(Bucket=name)
+        except s3.exceptions.BucketAlreadyOwnedByYou:
+            pass
+        ev.refs[logical], ev.attributes[(logical, "Arn")] = name, f"arn:aws:s3:::{name}"
+        return name
+    if kind == "AWS::SNS::Topic":
+        if "TopicName" not in p:
+            return None
+        arn = session.client("sns").create_topic(Name=ev(p["TopicName"]))["TopicArn"]
+        ev.refs[logical], ev.attributes[(logical, "TopicArn")] = arn, arn
+        return arn
+    if kind == "AWS::SNS::Subscription":
+        topic, protocol, endpoint = ev(p["TopicArn"]), ev(p["Protocol"]), ev(p["Endpoint"])
+        session.client("sns").subscribe(TopicArn=topic, Protocol=protocol, Endpoint=endpoint)
+        return f"{protocol}:{endpoint} -> {topic}"
+    if kind == "AWS::ECR::Repository":
+        name = ev(p["RepositoryName"])
+        ecr = session.client("ecr")
+        try:
+            repo = ecr.create_repository(repositoryName=name)["repository"]
+        except ecr.exceptions.RepositoryAlreadyExistsException:
+            repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
+        ev.refs[logical] = name
+        ev.attributes[(logical, "Arn")] = repo["repositoryArn"]
+        ev.attributes[(logical, "RepositoryUri")] = repo["repositoryUri"]
+        return name
+    if kind == "AWS::IAM::Role":
+        name = ev(p["RoleName"]) if "RoleName" in p else f"{stack}-{logical}"[:64]
+        try:
+            trust = ev(p.get("AssumeRolePolicyDocument")) or SAGEMAKER_TRUST
+        except Unresolvable:
+            trust = SAGEMAKER_TRUST
+        iam = session.client("iam")
+        try:
+            role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+        except iam.exceptions.EntityAlreadyExistsException:
+            role = iam.get_role(RoleName=name)["Role"]
+        ev.refs[logical], ev.attributes[(logical, "Arn")] = name, role["Arn"]
+        return name
+    if kind == "AWS::SecretsManager::Secret":
+        if "Name" not in p:
+            return None
+        name = ev(p["Name"])
+        session.client("secretsmanager").create_secret(Name=name, SecretString="{}")
+        ev.refs[logical] = name
+        return name
+    if kind == "AWS::Logs::LogGroup":
+        if "LogGroupName" not in p:
+            return None
+        name = ev(p["LogGroupName"])
+        logs = session.client("logs")
+        try:
+            logs.create_log_group(logGroupName=name)
+        except logs.exceptions.ResourceAlreadyExistsException:
+            pass
+        ev.refs[logical] = name
+        return name
+    if kind == "AWS::CloudWatch::Alarm":
+        alarm = {k: ev(v) for k, v in p.items() if k not in ("AlarmActions", "OKActions", "InsufficientDataActions")}
+        if "MetricName" not in alarm:
+            return None  # metric-math alarms: moto evaluates none of them anyway
+        session.client("cloudwatch").put_metric_alarm(**{k: v for k, v in alarm.items() if v is not None})
+        return alarm["AlarmName"]
+    if kind == "AWS::Lambda::Function":
+        if p.get("Handler") == TRIGGER_HANDLER:
+            variables = p.get("Environment", {}).get("Variables", {})
+            report.trigger_env = {k: str(ev(v)) for k, v in variables.items()}
+            return f"trigger Lambda environment ({', '.join(sorted(report.trigger_env))})"
+        return None
+    return None

@@ -1,0 +1,453 @@
+"""The local platform: local AWS, the CDK app's ``local`` environment inside it, a real Airflow 3,
+the Slack sink, and the calls CI and people make (the ``mlops`` tool, the trigger Lambda's handler,
+``sagemaker-runtime``). Everything binds 127.0.0.1; ``stop()`` ends every process it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local_mode.airflow import FINISHED, LocalAirflow
+from local_mode.cdk_env import ProvisionReport, provision, synthesize
+from local_mode.processes import ProcessGroup
+from local_mode.slack_sink import SlackSink
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATE = REPO / "model_template"
+TRIGGER_SOURCE = REPO / "lambda_src" / "dag_trigger"
+RUNNERS = "local_aws.sagemaker.process_runners"
+# The local SageMaker's own delays are short: the real work (train, evaluate, serve start-up) takes
+# what it takes.
+SCENARIO = {
+    "training": {"delay_seconds": 0.5},
+    "processing": {"delay_seconds": 0.5},
+    "endpoints": {"create_delay_seconds": 0.5, "update_delay_seconds": 0.5},
+    "runner": {"serve_workers": 1},
+}
+README_IMAGE_MANIFEST = {
+    "schemaVersion": 2,
+    "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+    "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 0,
+               "digest": "sha256:" + "0" * 64},
+    "layers": [],
+}
+
+
+@dataclass
+class RunOutcome:
+    dag_id: str
+    run_id: str
+    state: str
+    seconds: float
+    tasks: dict[str, dict[str, Any]]  # task_id -> {"state", "duration"}
+
+
+@dataclass
+class LambdaContext:
+    """The attributes the Lambda runtime gives a handler (Powertools reads them)."""
+
+    function_name: str
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = "local"
+    invoked_function_arn: str = ""
+    timeout_seconds: float = 30.0
+    started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(max(0.0, self.timeout_seconds - (time.monotonic() - self.started)) * 1000)
+
+
+class LocalPlatform:
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        say: Callable[[str], None] = print,
+        airflow_venv: Path | None = None,
+        model_source: Path = TEMPLATE,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.log_dir = self.state_dir / "logs"
+        self.say = say
+        self.model_source = model_source
+        self.processes = ProcessGroup(self.log_dir)
+        self.aws = None
+        self.airflow = LocalAirflow(home=self.state_dir / "airflow", processes=self.processes, aws_env={})
+        if airflow_venv:
+            self.airflow.venv = airflow_venv
+        self.slack = SlackSink()
+        self.report: ProvisionReport | None = None
+        self.config: dict[str, Any] | None = None
+        self.queue_url: str | None = None
+        self.trigger_env: dict[str, str] = {}
+        self._saved_env: dict[str, str | None] = {}
+        self._handler = None
+        self._pipeline_id = int(time.time()) % 10**7
+        self._job_id = 0
+        self.timings: dict[str, float] = {}
+        self.warnings: list[str] = []
+
+    # -- start / stop --------------------------------------------------------------------------
+    def start(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.airflow.prepare()
+        migrate_error: list[BaseException] = []
+
+        def migrate() -> None:
+            try:
+                self.airflow.migrate()
+            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+                migrate_error.append(exc)
+
+        # The metadata database migrates (~15 s) while the local AWS starts and the app synthesizes.
+        migrating = threading.Thread(target=migrate, name="airflow-db-migrate", daemon=True)
+        started = time.monotonic()
+        migrating.start()
+        self._start_aws()
+        self.timings["local AWS up"] = time.monotonic() - started
+        step = time.monotonic()
+        self._provision()
+        self.timings["CDK synth + provision"] = time.monotonic() - step
+        step = time.monotonic()
+        migrating.join()
+        if migrate_error:
+            raise migrate_error[0]
+        self.airflow.aws_env = dict(self.aws.env)
+        self.airflow.start()
+        self.write_pipeline_configs()
+        from mlops_core import names
+
+        self.airflow.wait_ready([names.DAG_TRAINING, names.DAG_DEPLOYMENT, names.DAG_RETRAINING])
+        for dag_id in (names.DAG_TRAINING, names.DAG_DEPLOYMENT):
+            self.airflow.unpause(dag_id)
+        self.timings["Airflow 3 up"] = time.monotonic() - step
+        self.timings["start-up total"] = time.monotonic() - started
+
+    def _start_aws(self) -> None:
+        from local_aws import LocalAws
+
+        self.aws = LocalAws(
+            state_dir=self.state_dir / "local-aws",
+            scenario={**SCENARIO, "runner": {**SCENARIO["runner"], "default_model_source": str(self.model_source)}},
+            job_runner=f"{RUNNERS}:ProcessJobRunner",
+            endpoint_runner=f"{RUNNERS}:ProcessEndpointRunner",
+        )
+        self.aws.start()
+        # This process plays CI, the trigger Lambda and the endpoint's client: boto3 reaches the
+        # local AWS through the standard endpoint variables, nothing else changes.
+        for key, value in self.aws.env.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+        self.slack.start()
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.slack.stop()
+        self.processes.stop_all()
+        if self.aws is not None:
+            with contextlib.suppress(Exception):
+                self.aws.stop()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env.clear()
+
+    def __enter__(self) -> LocalPlatform:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def log_locations(self) -> list[str]:
+        places = [f"processes: {self.log_dir}", f"Airflow task logs: {self.airflow.logs_folder}"]
+        if self.aws is not None:
+            places.append(f"local AWS (SageMaker jobs, serve): {self.aws.log_path} and {self.state_dir / 'local-aws'}")
+        return places
+
+    # -- provisioning --------------------------------------------------------------------------
+    @property
+    def session(self):
+        import boto3
+
+        return boto3.session.Session(region_name=self.aws.region)
+
+    def _provision(self) -> None:
+        synth = synthesize("local")
+        self.say(f"synthesized {len(synth.stacks)} stacks of the 'local' environment in {synth.seconds:.1f} s")
+        self.report = provision(synth, self.session)
+        if len(self.report.pipelines) != 1:
+            raise RuntimeError(f"expected one ModelPipeline in the local environment, found {len(self.report.pipelines)}")
+        self.config = self.report.pipelines[0]
+        self.warnings = fit_hyperparameters_to_image(self.config, self.model_source)
+        for warning in self.warnings:
+            self.say(f"[yellow]warning:[/] {warning}")
+        from mlops_core.platform_names import PlatformNames
+
+        names = PlatformNames(environment="local", account=synth.account, region=synth.region)
+        # The trigger Lambda's environment as the app defines it; the app does not deploy the
+        # DagTrigger construct in this environment yet, so the same value from PlatformNames.
+        self.trigger_env = self.report.trigger_env or {"MWAA_ENVIRONMENT_NAME": names.mwaa_environment}
+        sns, sqs, secrets, s3 = (self.session.client(s) for s in ("sns", "sqs", "secretsmanager", "s3"))
+        # Notifications read back: an SQS queue subscribed to the platform's alerts topic.
+        topic = self.config["notifications"]["sns_topic_arn"]
+        self.queue_url = sqs.create_queue(QueueName="mlops-local-alerts-readback")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        secret = self.config["notifications"].get("slack_webhook_secret_name")
+        if secret:  # created out of band on AWS too (an operator stores the real webhook URL)
+            secrets.create_secret(Name=secret, SecretString=json.dumps({"webhook_url": self.slack.url}))
+        # The MWAA environment the trigger Lambda calls, answered by the local Airflow.
+        self.aws.update_scenario({"mwaa": {"airflow_url": self.airflow.api_url, "auth": "none"}})
+        # The model's training data where the pipeline reads it: <data bucket>/<project>/<model>/training/.
+        from mlops_core import names as core_names
+
+        data_uri = core_names.training_data_uri(self.config["data_bucket"], self.config["project"], self.config["model"])
+        bucket, _, prefix = data_uri.removeprefix("s3://").partition("/")
+        for channel_file in sorted((self.model_source / "data").glob("*/*.csv")):
+            key = f"{prefix.rstrip('/')}/{channel_file.parent.name}/{channel_file.name}"
+            s3.upload_file(str(channel_file), bucket, key)
+        self.say(f"provisioned {len(self.report.created)} resources; training data in {data_uri}")
+
+    def write_pipeline_configs(self) -> None:
+        """What each ModelPipeline's BucketDeployment publishes: pipeline.json into the DAG bundle
+        (the local DAG folder, and the Airflow bucket's dags/ prefix that MWAA syncs)."""
+        from mlops_core import names
+        from mlops_core.pipeline_config import PipelineConfig, dumps
+
+        s3 = self.session.client("s3")
+        from mlops_core.platform_names import PlatformNames
+
+        airflow_bucket = PlatformNames(environment="local", account="123456789012", region=self.aws.region).airflow_bucket
+        for document in self.report.pipelines:
+            config = PipelineConfig.model_validate(document)
+            relative = names.pipeline_config_path(config.project, config.model)
+            path = self.airflow.dags_folder / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(dumps(config))
+            with contextlib.suppress(Exception):
+                s3.put_object(Bucket=airflow_bucket, Key=f"dags/{relative}", Body=dumps(config).encode())
+
+    # -- CI ------------------------------------------------------------------------------------
+    def version_next(self, commit_message: str) -> dict[str, str]:
+        """`mlops version next` as the CI version stage runs it, then the publish stage's push
+        (a manifest under the new tag in ECR; the image's content is the model source here)."""
+        out = self.state_dir / "version.env"
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        done = subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "mlops_cli", "version", "next", "--project", self.config["project"],
+             "--model", self.config["model"], "--commit-message", commit_message, "--output", str(out)],
+            env=env, capture_output=True, text=True, timeout=60, cwd=REPO,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"mlops version next failed: {done.stdout}{done.stderr}")
+        values = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+        values = {k: v.strip().strip('"').strip("'") for k, v in values.items()}
+        values["output"] = done.stdout.strip()
+        self.session.client("ecr").put_image(
+            repositoryName=values["ECR_REPOSITORY"],
+            imageManifest=json.dumps(README_IMAGE_MANIFEST),
+            imageTag=values["IMAGE_TAG"],
+        )
+        return values
+
+    def invoke_trigger_lambda(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The trigger Lambda's handler, called in this process with the Lambda's environment."""
+        if self._handler is None:
+            for key, value in self.trigger_env.items():
+                self._saved_env.setdefault(key, os.environ.get(key))
+                os.environ[key] = value
+            if str(TRIGGER_SOURCE) not in sys.path:
+                sys.path.insert(0, str(TRIGGER_SOURCE))
+            from dag_trigger_fn import handler as module
+
+            # Its structured logs go to a file, as they would go to CloudWatch Logs.
+            with contextlib.suppress(Exception):
+                stream = (self.log_dir / "trigger-lambda.log").open("a")
+                module.logger.registered_handler.setStream(stream)
+            self._handler = module.handler
+        context = LambdaContext(function_name=f"mlops-local-dag-trigger")
+        return self._handler(event, context)
+
+    def trigger(self, dag_id: str, conf: dict[str, Any]) -> dict[str, Any]:
+        self._job_id += 1
+        event = {"action": "trigger", "dag_id": dag_id, "pipeline_id": self._pipeline_id,
+                 "job_id": self._job_id, "conf": conf}
+        result = self.invoke_trigger_lambda(event)
+        if not result.get("ok"):
+            raise RuntimeError(f"trigger Lambda refused {dag_id}: {result}")
+        return result
+
+    # -- Airflow -------------------------------------------------------------------------------
+    def wait_run(self, dag_id: str, run_id: str, *, timeout: float = 600, on_tasks=None) -> RunOutcome:
+        started = time.monotonic()
+        deadline = started + timeout
+        while True:
+            run = self.airflow.dag_run(dag_id, run_id)
+            tasks = {
+                t["task_id"]: {"state": t.get("state"), "duration": t.get("duration")}
+                for t in self.airflow.task_instances(dag_id, run_id)
+            }
+            if on_tasks:
+                on_tasks(tasks)
+            if run.get("state") in FINISHED:
+                seconds = _run_seconds(run) or (time.monotonic() - started)
+                return RunOutcome(dag_id, run_id, run["state"], seconds, tasks)
+            for managed in self.processes.processes:
+                if not managed.alive():
+                    raise RuntimeError(f"{managed.name} exited (log {managed.log_path})")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{dag_id} run {run_id} still {run.get('state')} after {timeout:.0f} s")
+            time.sleep(1)
+
+    def start_scheduled_retraining(self, timeout: float = 45) -> str:
+        """Unpause the daily Retraining DAG: its schedule fires once for the last day (catchup off),
+        as it does every night on MWAA. Returns the run id of the training run it starts."""
+        from mlops_core import names
+
+        known = {r["dag_run_id"] for r in self.airflow.dag_runs(names.DAG_TRAINING)}
+        self.airflow.unpause(names.DAG_RETRAINING)
+        deadline = time.monotonic() + timeout
+        nudged = False
+        while True:
+            for run in self.airflow.dag_runs(names.DAG_TRAINING):
+                if run["dag_run_id"] not in known:
+                    return run["dag_run_id"]
+            if not nudged and time.monotonic() > deadline - timeout / 2 and not self.airflow.dag_runs(names.DAG_RETRAINING):
+                # The scheduler has not created the scheduled run yet: start it by hand instead.
+                from datetime import UTC, datetime
+
+                self.airflow.request("POST", f"/dags/{names.DAG_RETRAINING}/dagRuns",
+                                     {"logical_date": datetime.now(UTC).isoformat(), "conf": {}})
+                nudged = True
+            if time.monotonic() > deadline + 60:
+                raise TimeoutError("the Retraining DAG started no training run")
+            time.sleep(1)
+
+    # -- reading results back --------------------------------------------------------------------
+    def sns_messages(self, wait_seconds: int = 1) -> list[dict[str, str]]:
+        sqs = self.session.client("sqs")
+        found = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
+                                        WaitTimeSeconds=wait_seconds).get("Messages", [])
+            if not batch:
+                return found
+            for message in batch:
+                envelope = json.loads(message["Body"])
+                found.append({"subject": envelope.get("Subject") or "", "message": envelope.get("Message", "")})
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def packages(self) -> list[dict[str, Any]]:
+        from mlops_core import names
+
+        sm = self.session.client("sagemaker")
+        group = names.model_package_group_name(self.config["project"], self.config["model"])
+        summaries = []
+        try:
+            for page in sm.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group):
+                summaries.extend(page["ModelPackageSummaryList"])
+        except sm.exceptions.ClientError:
+            return []
+        return [sm.describe_model_package(ModelPackageName=s["ModelPackageArn"]) for s in summaries]
+
+    def package_of_run(self, airflow_run_id: str) -> dict[str, Any] | None:
+        for package in self.packages():
+            if package.get("CustomerMetadataProperties", {}).get("airflow_run_id") == airflow_run_id:
+                return package
+        return None
+
+    def endpoint(self) -> dict[str, Any] | None:
+        from mlops_core import names
+
+        sm = self.session.client("sagemaker")
+        try:
+            return sm.describe_endpoint(EndpointName=names.endpoint_name(self.config["project"], self.config["model"]))
+        except sm.exceptions.ClientError:
+            return None
+
+    def sample_records(self, count: int = 2) -> str:
+        rows = list(csv.reader(io.StringIO((self.model_source / "data" / "test" / "test.csv").read_text())))
+        header, body = rows[0], rows[1 : 1 + count]
+        label = header.index("label") if "label" in header else len(header) - 1
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        for row in body:
+            writer.writerow([v for i, v in enumerate(row) if i != label])
+        return out.getvalue()
+
+    def invoke_endpoint(self, body: str | None = None) -> tuple[dict[str, Any], float]:
+        from mlops_core import names
+
+        runtime = self.session.client("sagemaker-runtime")
+        started = time.perf_counter()
+        response = runtime.invoke_endpoint(
+            EndpointName=names.endpoint_name(self.config["project"], self.config["model"]),
+            ContentType="text/csv", Accept="application/json", Body=(body or self.sample_records()).encode(),
+        )
+        document = json.loads(response["Body"].read())
+        return document, time.perf_counter() - started
+
+
+def fit_hyperparameters_to_image(config: dict[str, Any], source: Path) -> list[str]:
+    """Clamp the configured hyperparameters into the ranges the model image accepts, and say so.
+
+    The example project's configuration (projects/endpoint_security.py) asks for max_depth=12 while
+    the model template accepts at most 10: on AWS that training fails with a HyperparameterError.
+    Local mode reports the mismatch loudly and runs with the nearest accepted value instead of
+    failing every demo; the fix belongs in the project file.
+    """
+    probe = (
+        "import json, team_model; print(json.dumps({k: [h.minimum, h.maximum] "
+        "for k, h in team_model.HYPERPARAMETERS.items()}))"
+    )
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", probe], env={**os.environ, "PYTHONPATH": str(source / "src")},
+        capture_output=True, text=True, timeout=60,
+    )
+    if done.returncode != 0:
+        return [f"could not read the model's hyperparameter ranges: {done.stderr.strip()[-300:]}"]
+    ranges = json.loads(done.stdout)
+    warnings = []
+    hyperparameters = config.get("training", {}).get("hyperparameters", {})
+    for name, value in list(hyperparameters.items()):
+        low, high = ranges.get(name, [None, None])
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            continue
+        fitted = min(value, high) if high is not None else value
+        fitted = max(fitted, low) if low is not None else fitted
+        if fitted != value:
+            hyperparameters[name] = type(value)(fitted)
+            warnings.append(
+                f"pipeline hyperparameter {name}={value} is outside the image's range [{low}, {high}]: "
+                f"training would fail (HyperparameterError); local mode uses {name}={hyperparameters[name]}"
+            )
+    return warnings
+
+
+def _run_seconds(run: dict[str, Any]) -> float | None:
+    from datetime import datetime
+
+    start, end = run.get("start_date"), run.get("end_date")
+    if not start or not end:
+        return None
+    parse = lambda text: datetime.fromisoformat(text.replace("Z", "+00:00"))  # noqa: E731
+    return (parse(end) - parse(start)).total_seconds()
