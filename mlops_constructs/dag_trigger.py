@@ -7,6 +7,7 @@ import importlib.util
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import jsii
@@ -49,33 +50,55 @@ def source_hash(platform: str = PIP_PLATFORM, python_version: str = PIP_PYTHON_V
     return digest.hexdigest()
 
 
-def _installer(target: Path, platform: str, python_version: str) -> list[str]:
-    """uv if it is on PATH (scripts/bootstrap.sh and CI install it), else this Python's pip; both
-    fetch wheels for the Lambda's platform, never build anything locally."""
+def _installers(target: Path, platform: str, python_version: str) -> list[list[str]]:
+    """Commands to try in order. With uv (on PATH after scripts/bootstrap.sh, and in CI) the
+    cache is tried first with ``--offline``, so synth needs no network once the wheels were
+    fetched (see :func:`prefetch_dependencies`); then the index. Without uv, this Python's pip.
+    Either way only wheels for the Lambda's platform, nothing is built locally."""
     requirements = str(HANDLER_SOURCE / "requirements.txt")
     common = ["--target", str(target), "--python-version", python_version, "--no-compile", "-r", requirements]
     uv = shutil.which("uv")
     if uv:
         uv_platform = platform.replace("manylinux2014_", "") + "-manylinux2014"
-        return [uv, "pip", "install", "--quiet", "--python-platform", uv_platform, "--only-binary", ":all:", *common]
+        command = [uv, "pip", "install", "--quiet", "--python-platform", uv_platform, "--only-binary", ":all:", *common]
+        return [[*command, "--offline"], command]
     if importlib.util.find_spec("pip") is None:
         raise RuntimeError(
             "bundling the trigger Lambda needs `uv` on PATH or pip in this Python "
             f"({sys.executable}); run scripts/bootstrap.sh"
         )
     return [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--platform",
-        platform,
-        "--implementation",
-        "cp",
-        "--only-binary=:all:",
-        *common,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--platform",
+            platform,
+            "--implementation",
+            "cp",
+            "--only-binary=:all:",
+            *common,
+        ]
     ]
+
+
+def _install_dependencies(target: Path, platform: str, python_version: str) -> None:
+    errors = []
+    for command in _installers(target, platform, python_version):
+        result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - fixed argv
+        if result.returncode == 0:
+            return
+        errors.append(result.stderr.strip())
+    raise RuntimeError("installing the trigger Lambda's dependencies failed:\n" + "\n".join(errors))
+
+
+def prefetch_dependencies() -> None:
+    """Fill uv's cache with the Lambda's wheels (run once with network, e.g. in bootstrap), so
+    later synths bundle offline."""
+    with tempfile.TemporaryDirectory() as tmp:
+        _install_dependencies(Path(tmp), PIP_PLATFORM, PIP_PYTHON_VERSION)
 
 
 def build_bundle(output_dir: Path, *, platform: str = PIP_PLATFORM, python_version: str = PIP_PYTHON_VERSION) -> None:
@@ -84,11 +107,7 @@ def build_bundle(output_dir: Path, *, platform: str = PIP_PLATFORM, python_versi
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(HANDLER_SOURCE / "dag_trigger_fn", output_dir / "dag_trigger_fn", ignore=ignore, dirs_exist_ok=True)
     shutil.copytree(MLOPS_CORE_SOURCE, output_dir / "mlops_core", ignore=ignore, dirs_exist_ok=True)
-    result = subprocess.run(  # noqa: S603 - fixed argv, no shell
-        _installer(output_dir, platform, python_version), capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"installing the trigger Lambda's dependencies failed:\n{result.stderr}")
+    _install_dependencies(output_dir, platform, python_version)
     shutil.rmtree(output_dir / "bin", ignore_errors=True)  # console scripts are of no use there
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -217,3 +218,15 @@ def test_reserved_concurrency_can_be_left_out():
     stack, _ = synth(reserved_concurrent_executions=None)
     function = next(iter(Template.from_stack(stack).find_resources("AWS::Lambda::Function").values()))
     assert "ReservedConcurrentExecutions" not in function["Properties"]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_bundling_needs_no_network_once_the_wheels_are_cached(tmp_path, monkeypatch):
+    if not shutil.which("uv"):
+        pytest.skip("offline bundling relies on uv's cache; pip fallback always uses the index")
+    dag_trigger.prefetch_dependencies()  # what bootstrap does with network
+    for variable in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")  # nothing listens: any download fails
+    dag_trigger.build_bundle(tmp_path / "bundle")
+    assert (tmp_path / "bundle" / "pydantic_core").is_dir()
