@@ -11,11 +11,12 @@ Latency: one client, sequential requests, a new connection each time (both serve
 connection after every response), measured in blocks alternating with in-process predictions so
 both see the same machine load. "in-process, paced" is the same prediction after 0.5 ms idle: a
 server's predict runs between network events, with colder CPU caches than a back-to-back loop.
-Throughput: several client processes in closed loops for a fixed time. The client is a minimal
-raw-socket HTTP client so that it takes as little of the machine's CPU as possible away from the
-servers (client and server share the same cores).
+Throughput: wrk (``apt-get install wrk``) with 8 connections for a fixed time; without wrk, closed
+loops of a minimal raw-socket Python client in 8 processes, which take more of the machine's CPU
+away from the servers (client and servers share the same cores), so the numbers are lower.
 
-    .venv/bin/python benchmarks/serving.py [--requests 2000] [--duration 5] [--clients 4]
+    .venv/bin/python benchmarks/serving.py [--requests 2000] [--duration 5] [--clients 8]
+                                           [--load-generator auto|wrk|python]
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import argparse
 import json
 import multiprocessing
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -104,6 +107,7 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
 
 
 def measure_throughput(port: int, body: bytes, duration: float, clients: int) -> float:
+    """Closed-loop client processes of the raw-socket client (when wrk is not installed)."""
     request = _request_bytes(port, body)
     counter = multiprocessing.Value("l", 0)
     deadline = time.perf_counter() + duration
@@ -116,6 +120,42 @@ def measure_throughput(port: int, body: bytes, duration: float, clients: int) ->
     for w in workers:
         w.join()
     return counter.value / (time.perf_counter() - started)
+
+
+WRK_SCRIPT = """
+local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def measure_throughput_wrk(wrk: str, port: int, body: bytes, duration: float, connections: int) -> float:
+    """wrk (C, one event-loop thread) as the load generator: it needs far less CPU per request than
+    Python clients, so on a 2-core machine the servers, not the client, set the number."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script, body_file = Path(tmp) / "post.lua", Path(tmp) / "body.json"
+        script.write_text(WRK_SCRIPT)
+        body_file.write_bytes(body)
+        result = subprocess.run(
+            [
+                wrk,
+                "-t1",
+                f"-c{connections}",
+                f"-d{duration:g}s",
+                "-s",
+                str(script),
+                f"http://127.0.0.1:{port}/invocations",
+            ],
+            env={**os.environ, "BENCH_BODY": str(body_file)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    if "Non-2xx" in result.stdout:
+        raise RuntimeError(f"wrk saw error responses:\n{result.stdout}")
+    return float(re.search(r"Requests/sec:\s+([0-9.]+)", result.stdout).group(1))
 
 
 def measure_latency(port: int, body: bytes, model, X, requests: int, rounds: int = 10) -> dict[str, list]:
@@ -203,7 +243,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000, help="sequential requests for latency")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of each throughput run")
-    parser.add_argument("--clients", type=int, default=4, help="concurrent client processes")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent connections (wrk) or client processes")
+    parser.add_argument(
+        "--load-generator",
+        choices=["auto", "wrk", "python"],
+        default="auto",
+        help="throughput client: wrk if installed (apt-get install wrk), else Python processes",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--flask-server", type=int, help=argparse.SUPPRESS)  # internal: run baseline
     args = parser.parse_args(argv)
@@ -214,6 +260,10 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import team_model
     from team_model import data
+
+    wrk = shutil.which("wrk") if args.load_generator != "python" else None
+    if args.load_generator == "wrk" and not wrk:
+        parser.error("wrk is not installed (apt-get install wrk)")
 
     with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp:
         root = Path(tmp)
@@ -245,7 +295,10 @@ def main(argv: list[str] | None = None) -> None:
             try:
                 for n in (1, 100):
                     samples = measure_latency(port, bodies[n], model, matrices[n], args.requests)
-                    rps = measure_throughput(port, bodies[n], args.duration, args.clients)
+                    if wrk:
+                        rps = measure_throughput_wrk(wrk, port, bodies[n], args.duration, args.clients)
+                    else:
+                        rps = measure_throughput(port, bodies[n], args.duration, args.clients)
                     results[name][n] = _summary(samples["http"], rps)
                     if name == "template":  # the floor measured alongside the template's requests
                         results["in-process"][n] = _summary(samples["hot"])
@@ -258,7 +311,8 @@ def main(argv: list[str] | None = None) -> None:
     workers = os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS") or cpu_count()
     print(
         f"\ncores: {cpu_count()}, template workers: {workers}, latency: {args.requests} sequential "
-        f"requests, throughput: {args.clients} clients x {args.duration:g} s\n"
+        f"requests, throughput: {'wrk' if wrk else 'Python client processes'}, {args.clients} "
+        f"connections x {args.duration:g} s\n"
     )
     print("| implementation | records/request | p50 ms | p99 ms | requests/s |")
     print("|---|---:|---:|---:|---:|")
