@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from template_testing import (
     MANIFEST,
     copy_sample_data,
+    entry_point_env,
     run_entry_point,
     start_server,
     stop_server,
@@ -29,8 +31,10 @@ def trained_root(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
 
 
 @pytest.fixture(scope="session")
-def evaluated_root(trained_root, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """A processing-job tree: the training job's model.tar.gz and the test channel."""
+def _evaluation_started(trained_root, tmp_path_factory):
+    """Starts the processing job as soon as the model exists, without waiting for it: it runs while
+    the server starts and the serving tests run (the suite's wall time on 2 cores drops by the
+    evaluation's start-up). ``evaluated_root`` collects the result."""
     trained, _ = trained_root
     root = tmp_path_factory.mktemp("opt_ml_processing")
     model_input = root / "processing" / "model"
@@ -41,13 +45,31 @@ def evaluated_root(trained_root, tmp_path_factory) -> tuple[Path, subprocess.Com
     test_input = root / "processing" / "test"
     test_input.mkdir(parents=True)
     (test_input / "test.csv").write_bytes((trained / "input" / "data" / "test" / "test.csv").read_bytes())
-    result = run_entry_point("evaluate", root)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlops_runtime", "evaluate"],
+        env=entry_point_env(root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    yield root, process
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def evaluated_root(_evaluation_started) -> tuple[Path, subprocess.CompletedProcess]:
+    """A processing-job tree (the training job's model.tar.gz and the test channel), evaluated."""
+    root, process = _evaluation_started
+    stdout, stderr = process.communicate(timeout=120)
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     assert result.returncode == 0, result.stderr
     return root, result
 
 
 @pytest.fixture(scope="session")
-def server(trained_root, tmp_path_factory):
+def server(trained_root, _evaluation_started, tmp_path_factory):
     root, _ = trained_root
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     running = start_server(
