@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration, Stack, Token
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from mlops_constructs._nag import acknowledge
+from mlops_constructs._nag import acknowledge_wildcards
 from mlops_core.names import validate_name
 from mlops_core.platform_names import ENVIRONMENT_PATTERN
 
@@ -40,11 +40,6 @@ def deploy_role_name(environment: str) -> str:
 
 def diff_role_name(environment: str) -> str:
     return f"mlops-{environment}-ci-diff"
-
-
-def _nag_rendered(value: str, pseudo: str) -> str:
-    """How cdk-nag spells an account/region inside an ARN in its finding ids."""
-    return f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value
 
 
 def _issuer_host(url: str) -> str:
@@ -158,19 +153,11 @@ class GitLabCiAccess(Construct):
         role.add_to_policy(
             iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[trigger_function.function_arn])
         )
-        account, region = _nag_rendered(stack.account, "AccountId"), _nag_rendered(stack.region, "Region")
-        repositories_finding = f"arn:<AWS::Partition>:ecr:{region}:{account}:repository/{project}/*"
-        repositories_reason = (
-            f"ECR push is limited to the project's own repositories ({project}/<model>), which are "
-            "created as models are added, so the project prefix ends in a wildcard."
-        )
-        auth_reason = "ecr:GetAuthorizationToken supports no resource-level permission; IAM requires '*'."
-        acknowledge(
+        acknowledge_wildcards(
             role,
-            {
-                f"AwsSolutions-IAM5[Resource::{repositories_finding}]": repositories_reason,
-                "AwsSolutions-IAM5[Resource::*]": auth_reason,
-            },
+            [f"Resource::arn:*:ecr:*:repository/{project}/*", "Resource::[*]"],
+            f"ECR push is limited to the project's own repositories ({project}/<model>), created as models are "
+            "added, so the project prefix ends in a wildcard; ecr:GetAuthorizationToken takes no resource ARN.",
         )
         return role
 

@@ -14,6 +14,8 @@ stamp=.venv/.requirements.sha
 want=$(cat requirements*.txt requirements/*.txt pyproject.toml model_template/requirements*.txt 2>/dev/null | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   uv pip install --quiet --python .venv/bin/python -r requirements-dev.txt -e .
+  # The trigger Lambda's asset bundles Linux/arm64 wheels at synth; fetch them once now.
+  .venv/bin/python -c "from mlops_constructs.dag_trigger import prefetch_dependencies; prefetch_dependencies()"
   echo "$want" > "$stamp"
 fi
 

@@ -28,13 +28,17 @@ class EnvironmentStage(Stage):
     ) -> None:
         env = Environment(account=settings.account, region=settings.region)
         super().__init__(scope, id, env=env)
+        deployed = [project for project in projects if project.deployed_to(settings.name)]
         self.platform = PlatformStack(
-            self, "platform", settings=settings, env=env, stack_name=f"mlops-{settings.name}-platform"
+            self,
+            "platform",
+            settings=settings,
+            projects=[project.name for project in deployed],
+            env=env,
+            stack_name=f"mlops-{settings.name}-platform",
         )
         self.projects: list[ProjectStack] = []
-        for project in projects:
-            if not project.deployed_to(settings.name):
-                continue
+        for project in deployed:
             stack = ProjectStack(
                 self,
                 project_stack_id(project.name),

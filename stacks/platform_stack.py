@@ -3,12 +3,15 @@ CI access, dashboards and log forwarding."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aws_cdk import Stack
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from mlops_constructs.ci_access import GitLabCiAccess
+from mlops_constructs.dag_trigger import DagTrigger
 from mlops_constructs.encryption import PlatformKey
 from mlops_constructs.log_forwarder import LogForwarder
 from mlops_constructs.monitoring import PlatformDashboard
@@ -22,7 +25,15 @@ from stacks.settings import EnvironmentSettings
 
 
 class PlatformStack(Stack):
-    def __init__(self, scope: Construct, id: str, *, settings: EnvironmentSettings, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        settings: EnvironmentSettings,
+        projects: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> None:
         # Set before super().__init__: the availability_zones override below may be read early.
         self.settings = settings
         super().__init__(scope, id, termination_protection=settings.termination_protection, **kwargs)
@@ -94,12 +105,22 @@ class PlatformStack(Stack):
             slack_webhook_secret_name=settings.slack_secret,
         )
 
+        self.trigger = DagTrigger(
+            self,
+            "DagTrigger",
+            environment_name=names.environment,
+            mwaa_environment_name=names.mwaa_environment,
+            reserved_concurrent_executions=settings.trigger_reserved_concurrency,
+        )
+        self._ci_access(settings, projects)
+
         self.dashboard = PlatformDashboard(
             self,
             "Dashboard",
             environment=names.environment,
             mwaa_environment_name=names.mwaa_environment,
             alarm_topic=self.notifications.topic,
+            functions=[self.trigger.function],
         )
 
         forwarding = settings.log_forwarding
@@ -114,12 +135,34 @@ class PlatformStack(Stack):
                 key=self.key,
                 access_logs_bucket=access_logs,
             )
+            self.log_forwarder.forward(self.trigger.log_group, id="ForwardTriggerLogs")
             for log_group_name in self.mwaa.log_groups:
                 subscription = LogForwarder.subscribe(
                     self, f"Forward-{log_group_name}", names=names, log_group_name=log_group_name
                 )
                 subscription.node.add_dependency(self.mwaa)
                 subscription.node.add_dependency(self.log_forwarder)
+
+    def _ci_access(self, settings: EnvironmentSettings, projects: Sequence[str]) -> None:
+        """GitLab OIDC roles: deploy/diff for this repository, one per model project for the
+        MLOps pipeline (push its own images, invoke the trigger)."""
+        ci = settings.ci
+        self.ci_access = GitLabCiAccess(
+            self,
+            "CiAccess",
+            environment_name=settings.name,
+            gitlab_url=str(ci.gitlab_url).rstrip("/"),
+            existing_provider_arn=ci.existing_oidc_provider_arn,
+        )
+        self.ci_access.add_deploy_role("CiDeployRole", gitlab_project_paths=[ci.infrastructure_project_path])
+        self.ci_access.add_diff_role("CiDiffRole", gitlab_project_paths=[ci.infrastructure_project_path])
+        for project in projects:
+            self.ci_access.add_model_project_role(
+                f"CiRole-{project}",
+                project=project,
+                gitlab_project_paths=[ci.mlops_project_path],
+                trigger_function=self.trigger.function,
+            )
 
     @property
     def availability_zones(self) -> list[str]:

@@ -80,6 +80,19 @@ class LogForwardingSettings(_Strict):
         return self
 
 
+class CiSettings(_Strict):
+    """Where GitLab CI runs from; its jobs assume roles through OIDC (no keys)."""
+
+    gitlab_url: HttpUrl = HttpUrl("https://gitlab.com")
+    # The MLOps project running ci/mlops-pipeline.yml (builds, versions, triggers training).
+    mlops_project_path: str = Field("ml-platform/mlops", pattern=r"^[\w.-]+(/[\w.-]+)+$")
+    # This repository's project (runs .gitlab-ci.yml: diff and deploy).
+    infrastructure_project_path: str = Field("ml-platform/mlops-platform", pattern=r"^[\w.-]+(/[\w.-]+)+$")
+    # One OIDC provider per account and URL: set this when another environment in the same
+    # account already created it.
+    existing_oidc_provider_arn: str | None = None
+
+
 class EnvironmentSettings(_Strict):
     name: str
     account: str
@@ -89,6 +102,9 @@ class EnvironmentSettings(_Strict):
     alert_emails: tuple[EmailStr, ...] = ()
     slack_webhook_secret_name: str | None = None
     log_forwarding: LogForwardingSettings = Field(default_factory=LogForwardingSettings)
+    ci: CiSettings = Field(default_factory=CiSettings)
+    # New accounts cannot reserve Lambda concurrency (quota 10); set to null there.
+    trigger_reserved_concurrency: int | None = Field(5, ge=1)
     termination_protection: bool = False
 
     @field_validator("name")

@@ -1,0 +1,52 @@
+"""How the platform stack wires its constructs together, as a deployer relies on it."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk.assertions import Match, Template
+
+
+def _platform(synthesized, environment: str) -> Template:
+    stage = next(s for s in synthesized.stages() if s.node.id == environment)
+    return Template.from_json(synthesized.template(stage.platform))
+
+
+def test_each_project_gets_its_ci_role_and_ci_can_deploy_without_keys(synthesized):
+    template = _platform(synthesized, "dev")
+    for name in ("mlops-dev-ci-endpoint-security", "mlops-dev-ci-deploy", "mlops-dev-ci-diff"):
+        template.has_resource_properties("AWS::IAM::Role", {"RoleName": name})
+    template.resource_count_is("AWS::IAM::OIDCProvider", 1)
+    template.resource_count_is("AWS::IAM::User", 0)
+    template.resource_count_is("AWS::IAM::AccessKey", 0)
+
+
+def test_trigger_lambda_is_the_only_way_in_and_may_only_invoke_the_rest_api_of_this_environment(synthesized):
+    template = _platform(synthesized, "dev")
+    template.has_resource_properties("AWS::Lambda::Function", {"FunctionName": "mlops-dev-dag-trigger"})
+    policies = json.dumps(template.find_resources("AWS::IAM::Policy"))
+    assert "airflow:InvokeRestApi" in policies
+    assert ":role/mlops-dev/" in policies, "InvokeRestApi is authorised on the environment's Airflow role ARN"
+
+
+def test_kms_key_arn_is_published_for_model_stacks_and_key_is_retained(synthesized):
+    template = _platform(synthesized, "dev")
+    template.has_resource_properties("AWS::SSM::Parameter", {"Name": "/mlops/dev/platform/kms-key-arn"})
+    template.has_resource(
+        "AWS::KMS::Key", {"DeletionPolicy": "Retain", "Properties": Match.object_like({"EnableKeyRotation": True})}
+    )
+
+
+def test_logs_are_forwarded_where_enabled_and_only_there(synthesized):
+    dev, prod = _platform(synthesized, "dev"), _platform(synthesized, "prod")
+    dev.resource_count_is("AWS::KinesisFirehose::DeliveryStream", 0)
+    prod.resource_count_is("AWS::KinesisFirehose::DeliveryStream", 1)
+    # 5 MWAA log groups + the trigger Lambda's.
+    prod.resource_count_is("AWS::Logs::SubscriptionFilter", 6)
+
+
+def test_project_stacks_depend_on_the_platform_only_for_ordering(synthesized):
+    for stage in synthesized.stages():
+        for project in stage.projects:
+            assert stage.platform in project.dependencies
+            assert "Fn::ImportValue" not in json.dumps(synthesized.template(project))
