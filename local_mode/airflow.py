@@ -125,7 +125,9 @@ class LocalAirflow:
     def start(self) -> None:
         airflow = str(self.venv / "bin" / "airflow")
         env = self.env()
-        self.processes.start("airflow-api-server", [airflow, "api-server", "--host", "127.0.0.1", "--port", str(self.port)], env=env)
+        self.processes.start(
+            "airflow-api-server", [airflow, "api-server", "--host", "127.0.0.1", "--port", str(self.port)], env=env
+        )
         self.processes.start("airflow-scheduler", [airflow, "scheduler"], env=env)
         self.processes.start("airflow-dag-processor", [airflow, "dag-processor"], env=env)
 
@@ -148,7 +150,9 @@ class LocalAirflow:
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(1)
-        raise AirflowError(f"Airflow not ready after {timeout:.0f} s (DAGs missing: {missing}); logs in {self.processes.log_dir}")
+        raise AirflowError(
+            f"Airflow not ready after {timeout:.0f} s (DAGs missing: {missing}); logs in {self.processes.log_dir}"
+        )
 
     # -- REST API (Airflow 3, /api/v2) --------------------------------------------------------
     def request(self, method: str, path: str, body: Any = None, **query: Any) -> Any:

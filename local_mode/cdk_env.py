@@ -127,7 +127,7 @@ class Evaluator:
             return value
         if len(value) != 1 or not next(iter(value)).startswith(("Ref", "Fn::")):
             return {k: self(v) for k, v in value.items()}
-        (function, argument), = value.items()
+        ((function, argument),) = value.items()
         if function == "Ref":
             return self._ref(argument)
         if function == "Fn::GetAtt":
@@ -219,7 +219,7 @@ def provision(synth: SynthesizedEnvironment, session) -> ProvisionReport:
             if parameter.get("Type", "").startswith("AWS::SSM::Parameter::Value") and "Default" in parameter:
                 try:
                     evaluator.parameters[name] = ssm.get_parameter(Name=parameter["Default"])["Parameter"]["Value"]
-                except Exception:  # noqa: BLE001 - e.g. the CDK bootstrap version: not needed locally
+                except Exception:  # noqa: BLE001, S110 - e.g. the CDK bootstrap version: not needed locally
                     pass
         by_type: dict[str, list[tuple[str, dict]]] = {}
         for logical, resource in stack.resources.items():
@@ -241,8 +241,9 @@ def provision(synth: SynthesizedEnvironment, session) -> ProvisionReport:
     return report
 
 
-def _create(kind: str, logical: str, p: dict, ev: Evaluator, session, stack: str, report: ProvisionReport) -> str | None:
-    account, region = ev.account, ev.region
+def _create(
+    kind: str, logical: str, p: dict, ev: Evaluator, session, stack: str, report: ProvisionReport
+) -> str | None:
     if kind == "AWS::KMS::Key":
         key = session.client("kms").create_key(Description=f"{stack}/{logical}")["KeyMetadata"]
         ev.refs[logical], ev.attributes[(logical, "Arn")] = key["KeyId"], key["Arn"]

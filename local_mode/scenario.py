@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlops_core import names
 from local_mode.platform import LocalPlatform, RunOutcome
+from mlops_core import names
 
 SUCCESS_COMMIT = "feat: process-event classifier from the model template"
 FAILING_COMMIT = "feat: new features (training breaks on purpose)"
@@ -72,8 +72,17 @@ def _notifications(platform: LocalPlatform, slack_before: int, expect: int = 1, 
             return sns, slack
 
 
-def train(platform: LocalPlatform, journal: Journal, *, label: str, commit: str | None = SUCCESS_COMMIT,
-          retraining: bool = False, hyperparameters: dict[str, Any] | None = None, on_tasks=None) -> TrainingResult:
+def train(
+    platform: LocalPlatform,
+    journal: Journal,
+    *,
+    label: str,
+    commit: str | None = SUCCESS_COMMIT,
+    retraining: bool = False,
+    hyperparameters: dict[str, Any] | None = None,
+    on_tasks=None,
+    notifications: int = 1,
+) -> TrainingResult:
     """CI's version + publish stages (unless retraining), then Training & Evaluation through the
     trigger Lambda (or, for retraining, the scheduled Retraining DAG) until the run finishes."""
     config = platform.config
@@ -88,8 +97,12 @@ def train(platform: LocalPlatform, journal: Journal, *, label: str, commit: str 
         started = time.monotonic()
         version = platform.version_next(commit)
         journal.add(f"{label}: mlops version next + publish", started, version["output"])
-        conf = {"project": config["project"], "model": config["model"], "image_tag": version["IMAGE_TAG"],
-                "source_commit": "0123abc"}
+        conf = {
+            "project": config["project"],
+            "model": config["model"],
+            "image_tag": version["IMAGE_TAG"],
+            "source_commit": "0123abc",
+        }
         if hyperparameters:
             conf["hyperparameters"] = hyperparameters
         started = time.monotonic()
@@ -97,12 +110,18 @@ def train(platform: LocalPlatform, journal: Journal, *, label: str, commit: str 
         run_id = trigger["dag_run_id"]
     run = platform.wait_run(names.DAG_TRAINING, run_id, on_tasks=on_tasks)
     package = platform.package_of_run(run_id)
-    journal.add(f"{label}: Training & Evaluation DAG", started, f"{run.state}, {(package or {}).get('CustomerMetadataProperties', {}).get('model_version', 'no candidate')}")
-    sns, slack = _notifications(platform, slack_before)
+    journal.add(
+        f"{label}: Training & Evaluation DAG",
+        started,
+        f"{run.state}, {(package or {}).get('CustomerMetadataProperties', {}).get('model_version', 'no candidate')}",
+    )
+    sns, slack = _notifications(platform, slack_before, expect=notifications)
     return TrainingResult(version, trigger, run, package, sns, slack)
 
 
-def deploy(platform: LocalPlatform, journal: Journal, *, label: str, model_version: str, on_tasks=None) -> DeploymentResult:
+def deploy(
+    platform: LocalPlatform, journal: Journal, *, label: str, model_version: str, on_tasks=None
+) -> DeploymentResult:
     """The approval (the manual deploy job in GitLab) starts the Deployment DAG through the trigger
     Lambda; then one real invocation of the endpoint."""
     config = platform.config
@@ -119,3 +138,36 @@ def deploy(platform: LocalPlatform, journal: Journal, *, label: str, model_versi
         answer, invoke_seconds = platform.invoke_endpoint()
     sns, slack = _notifications(platform, slack_before)
     return DeploymentResult(trigger, run, endpoint, answer, invoke_seconds, sns, slack)
+
+
+@dataclass
+class FailureResult:
+    training: TrainingResult
+    endpoint_before: dict[str, Any] | None
+    endpoint_after: dict[str, Any] | None
+    packages_before: int
+    packages_after: int
+
+    @property
+    def nothing_deployed(self) -> bool:
+        before = (self.endpoint_before or {}).get("EndpointConfigName")
+        after = (self.endpoint_after or {}).get("EndpointConfigName")
+        return before == after and self.packages_after == self.packages_before
+
+
+def failing_training(
+    platform: LocalPlatform, journal: Journal, *, label: str = "broken commit", on_tasks=None
+) -> FailureResult:
+    """A commit whose training fails (the template's ``fail_training`` hyperparameter): the failure
+    is notified, no candidate is registered, and the endpoint (if any) keeps its version."""
+    endpoint_before, packages_before = platform.endpoint(), len(platform.packages())
+    result = train(
+        platform,
+        journal,
+        label=label,
+        commit=FAILING_COMMIT,
+        hyperparameters={"fail_training": True},
+        on_tasks=on_tasks,
+        notifications=2,  # the task failure and the run failure
+    )
+    return FailureResult(result, endpoint_before, platform.endpoint(), packages_before, len(platform.packages()))

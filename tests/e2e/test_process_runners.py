@@ -44,8 +44,14 @@ def aws(tmp_path_factory, monkeypatch_module):
             s3.upload_file(str(DATA / channel / f"{channel}.csv"), "data", f"m/{channel}/{channel}.csv")
         ecr = boto3.client("ecr")
         ecr.create_repository(repositoryName=REPOSITORY)
-        manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                               "config": {"digest": "sha256:" + "0" * 64}, "layers": []})
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {"digest": "sha256:" + "0" * 64},
+                "layers": [],
+            }
+        )
         ecr.put_image(repositoryName=REPOSITORY, imageManifest=manifest, imageTag="1.0.0")
         yield server
 
@@ -71,8 +77,12 @@ def training_request(name, tag="1.0.0", **hyperparameters):
         "TrainingJobName": name,
         "AlgorithmSpecification": {"TrainingImage": f"{IMAGE}:{tag}", "TrainingInputMode": "File"},
         "RoleArn": ROLE,
-        "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
-            "S3DataType": "S3Prefix", "S3Uri": "s3://data/m/train/"}}}],
+        "InputDataConfig": [
+            {
+                "ChannelName": "train",
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://data/m/train/"}},
+            }
+        ],
         "OutputDataConfig": {"S3OutputPath": "s3://artifacts/out"},
         "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
         "StoppingCondition": {"MaxRuntimeInSeconds": 600},
@@ -98,15 +108,41 @@ def test_train_evaluate_serve_for_real(aws):
         ProcessingJobName="rt-ok",
         RoleArn=ROLE,
         AppSpecification={"ImageUri": f"{IMAGE}:1.0.0", "ContainerEntrypoint": ["evaluate"]},
-        ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 10}},
+        ProcessingResources={
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 10}
+        },
         ProcessingInputs=[
-            {"InputName": "model", "S3Input": {"S3Uri": artifact, "LocalPath": "/opt/ml/processing/model",
-                                               "S3DataType": "S3Prefix", "S3InputMode": "File"}},
-            {"InputName": "test", "S3Input": {"S3Uri": "s3://data/m/test/", "LocalPath": "/opt/ml/processing/test",
-                                              "S3DataType": "S3Prefix", "S3InputMode": "File"}},
+            {
+                "InputName": "model",
+                "S3Input": {
+                    "S3Uri": artifact,
+                    "LocalPath": "/opt/ml/processing/model",
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                },
+            },
+            {
+                "InputName": "test",
+                "S3Input": {
+                    "S3Uri": "s3://data/m/test/",
+                    "LocalPath": "/opt/ml/processing/test",
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                },
+            },
         ],
-        ProcessingOutputConfig={"Outputs": [{"OutputName": "evaluation", "S3Output": {
-            "S3Uri": "s3://artifacts/eval", "LocalPath": "/opt/ml/processing/evaluation", "S3UploadMode": "EndOfJob"}}]},
+        ProcessingOutputConfig={
+            "Outputs": [
+                {
+                    "OutputName": "evaluation",
+                    "S3Output": {
+                        "S3Uri": "s3://artifacts/eval",
+                        "LocalPath": "/opt/ml/processing/evaluation",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
+        },
     )
     done = wait(lambda: sm.describe_processing_job(ProcessingJobName="rt-ok"), "ProcessingJobStatus")
     assert done["ProcessingJobStatus"] == "Completed", done.get("FailureReason")
@@ -116,16 +152,29 @@ def test_train_evaluate_serve_for_real(aws):
     assert s3.head_object(Bucket="artifacts", Key="eval/confusion_matrix.png")["ContentLength"] > 1000
 
     manifest = {"MLOPS_MODEL_NAME": "classifier", "MLOPS_MODEL_VERSION": "1.0.0+r0"}
-    sm.create_model(ModelName="rt-ok", ExecutionRoleArn=ROLE, PrimaryContainer={
-        "Image": f"{IMAGE}:1.0.0", "ModelDataUrl": artifact, "Environment": manifest})
-    sm.create_endpoint_config(EndpointConfigName="rt-ok", ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": "rt-ok", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
+    sm.create_model(
+        ModelName="rt-ok",
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={"Image": f"{IMAGE}:1.0.0", "ModelDataUrl": artifact, "Environment": manifest},
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="rt-ok",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "rt-ok",
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
     sm.create_endpoint(EndpointName="rt-ep", EndpointConfigName="rt-ok")
     endpoint = wait(lambda: sm.describe_endpoint(EndpointName="rt-ep"), "EndpointStatus", ("InService", "Failed"))
     assert endpoint["EndpointStatus"] == "InService", endpoint.get("FailureReason")
     row = (DATA / "test" / "test.csv").read_text().splitlines()[1].rsplit(",", 1)[0]
     answer = boto3.client("sagemaker-runtime").invoke_endpoint(
-        EndpointName="rt-ep", ContentType="text/csv", Accept="application/json", Body=row)
+        EndpointName="rt-ep", ContentType="text/csv", Accept="application/json", Body=row
+    )
     document = json.loads(answer["Body"].read())
     assert document["predictions"][0]["label"] in {"benign", "malicious"}
     assert document["model"]["model_version"] == "1.0.0+r0" and document["model"]["model_name"] == "classifier"

@@ -1,0 +1,81 @@
+"""Wall time of the local pipeline, trigger to serving endpoint, per stage: first training and
+retraining (each followed by its deployment), in one run of local mode.
+
+    .venv/bin/python benchmarks/e2e_local.py [--json results.json]
+
+"Trigger -> serving" starts when the trigger Lambda is called (first) or the Retraining DAG is
+unpaused (retraining) and ends when ``invoke_endpoint`` returns the new version. Per-task seconds
+are Airflow's own task durations. Needs .venvs/airflow-3.3.1 (scripts/airflow_venv.sh 3.3.1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform as host
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from local_mode import scenario  # noqa: E402
+from local_mode.platform import LocalPlatform  # noqa: E402
+
+
+def _cycle(platform, journal, label: str, retraining: bool) -> dict:
+    started = time.monotonic()
+    trained = scenario.train(platform, journal, label=label, retraining=retraining)
+    if trained.run.state != "success":
+        raise SystemExit(f"{label}: training {trained.run.state}: {trained.run.tasks}")
+    deployed = scenario.deploy(platform, journal, label=label, model_version=trained.model_version)
+    if deployed.run.state != "success" or deployed.answer["model"]["model_version"] != trained.model_version:
+        raise SystemExit(f"{label}: deployment {deployed.run.state}: {deployed.run.tasks}")
+    return {
+        "label": label,
+        "model_version": trained.model_version,
+        "trigger_to_serving_seconds": time.monotonic() - started,
+        "training_dag_seconds": trained.run.seconds,
+        "deployment_dag_seconds": deployed.run.seconds,
+        "invoke_ms": deployed.invoke_seconds * 1000,
+        "training_tasks": {k: v["duration"] for k, v in trained.run.tasks.items()},
+        "deployment_tasks": {k: v["duration"] for k, v in deployed.run.tasks.items()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    journal = scenario.Journal()
+    with LocalPlatform(state_dir=Path(tempfile.mkdtemp(prefix="mlops-bench-")), say=lambda _: None) as platform:
+        startup = dict(platform.timings)
+        cycles = [_cycle(platform, journal, "first training", False), _cycle(platform, journal, "retraining", True)]
+    results = {"machine": f"{os.cpu_count()} cores, {host.platform()}", "startup": startup, "cycles": cycles}
+    print(f"machine: {results['machine']}\n")
+    print("| start-up step | seconds |\n|---|---:|")
+    for name, seconds in startup.items():
+        print(f"| {name} | {seconds:.1f} |")
+    print("\n| stage | first training | retraining |\n|---|---:|---:|")
+    first, second = cycles
+    rows = [
+        ("trigger -> serving endpoint (total)", "trigger_to_serving_seconds"),
+        ("Training & Evaluation DAG run", "training_dag_seconds"),
+        ("Deployment DAG run", "deployment_dag_seconds"),
+    ]
+    for label, key in rows:
+        print(f"| {label} | {first[key]:.1f} | {second[key]:.1f} |")
+    for group in ("training_tasks", "deployment_tasks"):
+        for task in first[group]:
+            a, b = first[group].get(task), second[group].get(task)
+            print(f"| &nbsp;&nbsp;task {task} | {a or 0:.1f} | {b or 0:.1f} |")
+    print(f"| invoke_endpoint after deployment (ms) | {first['invoke_ms']:.0f} | {second['invoke_ms']:.0f} |")
+    print(f"\nversions: {first['model_version']} -> {second['model_version']}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""The whole pipeline on one machine, as ``make demo`` runs it: the CDK app's local environment in
+the local AWS, the unmodified DAGs in a real Airflow 3 (its own virtualenv, as subprocesses), the
+model template's real train/evaluate/serve processes, the trigger Lambda's handler, the ``mlops``
+CI tool, SNS read back through SQS and Slack payloads from a local webhook sink.
+
+One platform per module: success path (first training, deployment, retraining, update in place),
+then a commit whose training fails. Needs ``.venvs/airflow-3.3.1`` (scripts/airflow_venv.sh 3.3.1).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from local_mode import scenario
+from local_mode.airflow import DEFAULT_VENV
+from local_mode.platform import LocalPlatform
+from mlops_core import names
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    pytest.mark.integration,
+    pytest.mark.skipif(not (DEFAULT_VENV / "bin" / "airflow").exists(), reason="run scripts/airflow_venv.sh 3.3.1"),
+]
+
+PROJECT, MODEL = "endpoint-security", "process-classifier"
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    state = tmp_path_factory.mktemp("local-mode")
+    with LocalPlatform(state_dir=state, say=lambda text: None) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def story(platform):
+    journal = scenario.Journal()
+    first = scenario.train(platform, journal, label="first")
+    assert first.run.state == "success", (first.run.tasks, platform.log_locations())
+    deployed = scenario.deploy(platform, journal, label="first", model_version=first.model_version)
+    retrained = scenario.train(platform, journal, label="retraining", retraining=True)
+    assert retrained.run.state == "success", (retrained.run.tasks, platform.log_locations())
+    updated = scenario.deploy(platform, journal, label="update", model_version=retrained.model_version)
+    return {"first": first, "deployed": deployed, "retrained": retrained, "updated": updated, "journal": journal}
+
+
+@pytest.fixture(scope="module")
+def failure(platform, story):
+    return scenario.failing_training(platform, story["journal"])
+
+
+def test_first_training_versions_the_image_and_registers_a_candidate(platform, story):
+    first = story["first"]
+    assert first.version["IMAGE_TAG"] == "0.1.0" and first.version["PREVIOUS_VERSION"] == ""  # mlops version next
+    assert first.trigger["status"] == 201 and first.trigger["created"] is True  # through the trigger Lambda
+    assert all(task["state"] == "success" for task in first.run.tasks.values()), first.run.tasks
+    meta = first.package["CustomerMetadataProperties"]
+    assert meta["model_version"] == "0.1.0+r0"
+    assert meta["image_uri"] == f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{PROJECT}/{MODEL}:0.1.0"
+    # Real metrics of the template's classifier on its test split, above the configured gate (0.85).
+    assert 0.85 <= first.metrics["f1"] <= 1.0 and 0.0 < first.metrics["precision"] <= 1.0
+
+
+def test_training_notifications_arrive_by_sns_and_slack(story):
+    first = story["first"]
+    [sns] = first.sns
+    assert sns["subject"] == f"[mlops-local] Training {PROJECT}/{MODEL} 0.1.0+r0: ready to deploy"
+    assert f"f1: {story['first'].metrics['f1']:.4f}" in sns["message"]
+    assert "nothing (first deployment)" in sns["message"]
+    [slack] = first.slack
+    assert slack["text"] == sns["subject"]
+    assert slack["blocks"][0]["type"] == "header"
+
+
+def test_deployment_serves_real_predictions_with_the_manifest(platform, story):
+    deployed = story["deployed"]
+    assert deployed.run.state == "success", deployed.run.tasks
+    assert deployed.trigger["status"] == 201
+    answer = deployed.answer
+    assert [p["label"] for p in answer["predictions"]] == ["benign", "malicious"]  # the first two test rows
+    assert answer["model"]["model_name"] == MODEL
+    assert answer["model"]["model_version"] == "0.1.0+r0"
+    assert answer["model"]["training_data"] == names.training_data_uri(platform.config["data_bucket"], PROJECT, MODEL)
+    assert answer["model"]["source_commit"] == "0123abc"
+    [sns] = deployed.sns
+    assert "0.1.0+r0" in sns["subject"] and names.endpoint_name(PROJECT, MODEL) in sns["message"]
+    [slack] = deployed.slack
+    # SNS cuts subjects at 100 characters ("..."); Slack gets the whole line.
+    assert slack["text"].startswith(sns["subject"].removesuffix("...")) and "0.1.0+r0" in slack["text"]
+
+
+def test_retraining_gives_the_next_version_and_updates_the_endpoint_in_place(platform, story):
+    retrained, deployed = story["retrained"], story["deployed"]
+    assert retrained.trigger["via"] == names.DAG_RETRAINING
+    meta = retrained.package["CustomerMetadataProperties"]
+    assert retrained.model_version == "0.1.0+r1" and meta["retraining"] == "true"
+    assert "0.1.0+r1" in retrained.sns[0]["subject"]
+    assert retrained.sns[0]["subject"].endswith("ready to deploy")
+    updated = story["updated"]
+    assert updated.run.state == "success", updated.run.tasks
+    assert updated.endpoint["EndpointName"] == deployed.endpoint["EndpointName"]
+    assert updated.endpoint["EndpointConfigName"] != deployed.endpoint["EndpointConfigName"]
+    assert updated.answer["model"]["model_version"] == "0.1.0+r1"
+    document, _ = platform.invoke_endpoint()
+    assert document["model"]["model_version"] == "0.1.0+r1"
+
+
+def test_a_failed_training_is_notified_and_deploys_nothing(platform, failure):
+    training = failure.training
+    assert training.version["IMAGE_TAG"] == "0.2.0"  # feat: bumps the minor version
+    assert training.run.state == "failed" and training.run.tasks["train"]["state"] == "failed"
+    assert training.package is None
+    assert failure.nothing_deployed
+    subjects = [m["subject"] for m in training.sns]
+    assert f"[mlops-local] FAILED {names.DAG_TRAINING}.train {PROJECT}/{MODEL}" in subjects
+    text = json.dumps(training.sns)
+    assert "fail_training" in text  # the template's own failure reason, through SageMaker's FailureReason
+    assert any("FAILED" in payload["text"] for payload in training.slack)
+    document, _ = platform.invoke_endpoint()
+    assert document["model"]["model_version"] == "0.1.0+r1"  # still the version that worked
