@@ -11,7 +11,8 @@ Latency: one client, sequential requests, a new connection each time (both serve
 connection after every response), measured in blocks alternating with in-process predictions so
 both see the same machine load. "in-process, paced" is the same prediction after 0.5 ms idle: a
 server's predict runs between network events, with colder CPU caches than a back-to-back loop.
-Throughput: wrk (``apt-get install wrk``) with 8 connections for a fixed time; without wrk, closed
+Throughput: wrk (``apt-get install wrk``) with 8 connections, the median of 5 windows in which the
+servers take turns; without wrk, closed
 loops of a minimal raw-socket Python client in 8 processes, which take more of the machine's CPU
 away from the servers (client and servers share the same cores), so the numbers are lower.
 
@@ -158,22 +159,25 @@ def measure_throughput_wrk(wrk: str, port: int, body: bytes, duration: float, co
     return float(re.search(r"Requests/sec:\s+([0-9.]+)", result.stdout).group(1))
 
 
-def measure_latency(port: int, body: bytes, model, X, requests: int, rounds: int = 10) -> dict[str, list]:
-    """Sequential latencies of HTTP requests and of in-process predictions, in alternating blocks, so
-    that both see the same machine load (other processes come and go during a run)."""
+def measure_latency(ports: dict[str, int], body: bytes, model, X, requests: int, rounds: int = 10) -> dict:
+    """Sequential latencies of each server's HTTP requests and of in-process predictions, in
+    alternating blocks, so that all see the same machine load (other processes come and go)."""
     import team_model
 
-    request = _request_bytes(port, body)
+    requests_by_server = {name: _request_bytes(port, body) for name, port in ports.items()}
     for _ in range(50):  # warm-up: every worker has answered once
-        _roundtrip(port, request)
+        for name, port in ports.items():
+            _roundtrip(port, requests_by_server[name])
         team_model.predict(model, X)
-    samples: dict[str, list] = {"http": [], "hot": [], "paced": []}
+    samples: dict[str, list] = {**{name: [] for name in ports}, "hot": [], "paced": []}
     block = max(1, requests // rounds)
     for _ in range(rounds):
-        for _ in range(block):
-            started = time.perf_counter()
-            _roundtrip(port, request)
-            samples["http"].append(time.perf_counter() - started)
+        for name, port in ports.items():
+            request = requests_by_server[name]
+            for _ in range(block):
+                started = time.perf_counter()
+                _roundtrip(port, request)
+                samples[name].append(time.perf_counter() - started)
         for _ in range(block):  # back to back: the CPU's caches stay warm (the brief's floor)
             started = time.perf_counter()
             team_model.predict(model, X)
@@ -186,10 +190,60 @@ def measure_latency(port: int, body: bytes, model, X, requests: int, rounds: int
     return samples
 
 
-def _summary(latencies: list[float], rps: float | None = None) -> dict:
+def _tree_cpu_seconds(pid: int) -> float:
+    """User+system CPU time of a process and its children (a gunicorn master and its workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # a process that ended while we looked
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:  # fields[1] is the parent pid
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def measure_throughputs(
+    ports: dict[str, int],
+    pids: dict[str, int],
+    body: bytes,
+    duration: float,
+    clients: int,
+    wrk: str | None,
+    rounds: int = 5,
+) -> dict[str, dict]:
+    """Requests/s of each server: the median of ``rounds`` windows, servers alternating, so a burst of
+    load from elsewhere on the machine does not land on one server only. Also the server's own CPU
+    time per request, which other processes' load hardly changes."""
+    window = duration / rounds
+    runs: dict[str, list[float]] = {name: [] for name in ports}
+    cpu: dict[str, float] = dict.fromkeys(ports, 0.0)
+    served: dict[str, float] = dict.fromkeys(ports, 0.0)
+    for _ in range(rounds):
+        for name, port in ports.items():
+            before = _tree_cpu_seconds(pids[name])
+            if wrk:
+                rps = measure_throughput_wrk(wrk, port, body, window, clients)
+            else:
+                rps = measure_throughput(port, body, window, clients)
+            cpu[name] += _tree_cpu_seconds(pids[name]) - before
+            served[name] += rps * window
+            runs[name].append(rps)
+    return {
+        name: {"rps": statistics.median(runs[name]), "cpu_ms_per_request": 1e3 * cpu[name] / served[name]}
+        for name in ports
+    }
+
+
+def _summary(latencies: list[float], throughput: dict | None = None) -> dict:
     p50, p99 = _percentiles(latencies)
-    # In-process requests/s: one caller, back to back, what one Python thread gets without a server.
-    return {"p50_ms": p50, "p99_ms": p99, "rps": rps if rps is not None else len(latencies) / sum(latencies)}
+    if throughput is None:
+        # In-process: one caller, back to back, what one Python thread gets without a server; its CPU
+        # per request is its latency.
+        mean = sum(latencies) / len(latencies)
+        throughput = {"rps": 1 / mean, "cpu_ms_per_request": mean * 1e3}
+    return {"p50_ms": p50, "p99_ms": p99, **throughput}
 
 
 # --------------------------------------------------------------------------- orchestration
@@ -242,7 +296,7 @@ def _prepare_model(root: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000, help="sequential requests for latency")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds of each throughput run")
+    parser.add_argument("--duration", type=float, default=10.0, help="throughput seconds per server and size")
     parser.add_argument("--clients", type=int, default=8, help="concurrent connections (wrk) or client processes")
     parser.add_argument(
         "--load-generator",
@@ -289,22 +343,24 @@ def main(argv: list[str] | None = None) -> None:
             ),
             "flask": lambda port: ([sys.executable, __file__, "--flask-server", str(port)], env),
         }
-        for name, command in servers.items():
-            port = _free_port()
-            server = _start(*command(port), port)
-            try:
-                for n in (1, 100):
-                    samples = measure_latency(port, bodies[n], model, matrices[n], args.requests)
-                    if wrk:
-                        rps = measure_throughput_wrk(wrk, port, bodies[n], args.duration, args.clients)
-                    else:
-                        rps = measure_throughput(port, bodies[n], args.duration, args.clients)
-                    results[name][n] = _summary(samples["http"], rps)
-                    if name == "template":  # the floor measured alongside the template's requests
-                        results["in-process"][n] = _summary(samples["hot"])
-                        results["in-process, paced"][n] = _summary(samples["paced"])
-            finally:
-                _stop(server)
+        ports: dict[str, int] = {}
+        pids: dict[str, int] = {}
+        started: list[subprocess.Popen] = []
+        try:
+            for name, command in servers.items():  # both up for the whole run, used in turns
+                ports[name] = _free_port()
+                started.append(_start(*command(ports[name]), ports[name]))
+                pids[name] = started[-1].pid
+            for n in (1, 100):
+                samples = measure_latency(ports, bodies[n], model, matrices[n], args.requests)
+                throughput = measure_throughputs(ports, pids, bodies[n], args.duration, args.clients, wrk)
+                for name in ports:
+                    results[name][n] = _summary(samples[name], throughput[name])
+                results["in-process"][n] = _summary(samples["hot"])
+                results["in-process, paced"][n] = _summary(samples["paced"])
+        finally:
+            for process in started:
+                _stop(process)
 
     from mlops_runtime.serve import cpu_count
 
@@ -312,22 +368,27 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"\ncores: {cpu_count()}, template workers: {workers}, latency: {args.requests} sequential "
         f"requests, throughput: {'wrk' if wrk else 'Python client processes'}, {args.clients} "
-        f"connections x {args.duration:g} s\n"
+        f"connections, 5 alternating windows, {args.duration:g} s per server\n"
     )
-    print("| implementation | records/request | p50 ms | p99 ms | requests/s |")
-    print("|---|---:|---:|---:|---:|")
+    print("| implementation | records/request | p50 ms | p99 ms | requests/s | CPU ms/request |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, by_n in results.items():
         for n, r in by_n.items():
-            print(f"| {name} | {n} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['rps']:.0f} |")
+            print(
+                f"| {name} | {n} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['rps']:.0f} "
+                f"| {r['cpu_ms_per_request']:.3f} |"
+            )
     print(f"\nload average (1 min) at the end: {os.getloadavg()[0]:.2f}")
     for n in (1, 100):
         template = results["template"][n]["p50_ms"]
         overhead = template - results["in-process"][n]["p50_ms"]
         paced = template - results["in-process, paced"][n]["p50_ms"]
         ratio = results["template"][n]["rps"] / results["flask"][n]["rps"]
+        cpu_ratio = results["flask"][n]["cpu_ms_per_request"] / results["template"][n]["cpu_ms_per_request"]
         print(
             f"{n} record(s): template p50 overhead {overhead:.3f} ms over in-process "
-            f"({paced:.3f} ms over paced in-process); template/flask throughput {ratio:.2f}x"
+            f"({paced:.3f} ms over paced in-process); template/flask throughput {ratio:.2f}x, "
+            f"flask/template CPU per request {cpu_ratio:.2f}x"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

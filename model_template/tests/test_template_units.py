@@ -175,12 +175,12 @@ def test_default_payload_limit_is_sagemakers_6_mb():
     assert inference.DEFAULT_MAX_PAYLOAD == 6 * 1024 * 1024
 
 
-@pytest.mark.parametrize("value", ['"0.5"', "true", "[1]", "1e999"])
+@pytest.mark.parametrize("value", ['"0.5"', "true", "[1]", "{}"])
 def test_numbers_only_even_where_numpy_would_convert(value):
     # The vectorised fast path must not accept what the contract refuses: "0.5" and true convert
     # to floats in numpy, so the parser checks JSON types before it.
     body = ("[[" + ", ".join(["1"] * 11 + [value]) + "]]").encode()
-    with pytest.raises(payload.PayloadError, match="hour_of_day: expected a finite number"):
+    with pytest.raises(payload.PayloadError, match="hour_of_day: expected a number"):
         payload.parse(body, "application/json", FEATURES, 10)
 
 

@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+import orjson
+
 import team_model
 from mlops_runtime import manifest, payload
 from mlops_runtime.paths import MLPaths
@@ -80,7 +82,7 @@ class InferenceApp:
         self.manifest = manifest.from_env(env)
         self.max_payload = int(env.get(MAX_PAYLOAD_ENV) or DEFAULT_MAX_PAYLOAD)
         self.max_records = int(env.get(MAX_RECORDS_ENV) or DEFAULT_MAX_RECORDS)
-        self._manifest_json = json.dumps(self.manifest)
+        self._manifest_json = orjson.dumps(self.manifest)
         self._attributes = manifest.custom_attributes(self.manifest)
         log.info(
             "model loaded from %s in worker pid=%d in %.3f s",
@@ -125,8 +127,16 @@ class InferenceApp:
             columns = list(predictions[0])
             lines = [",".join(columns)] + [",".join(str(p[c]) for c in columns) for p in predictions]
             return self._send(start_response, 200, ("\n".join(lines) + "\n").encode(), payload.CSV)
-        body = '{"predictions":' + json.dumps(predictions) + ',"model":' + self._manifest_json + "}"
-        return self._send(start_response, 200, body.encode(), payload.JSON)
+        try:
+            # NumPy scalars too, in case a team's predict returns them.
+            encoded = orjson.dumps(predictions, option=orjson.OPT_SERIALIZE_NUMPY)
+        except TypeError:
+            log.exception("predict returned something that is not JSON-serialisable")
+            return self._error(
+                start_response, 500, "prediction is not JSON-serialisable; see the endpoint's log"
+            )
+        body = b'{"predictions":' + encoded + b',"model":' + self._manifest_json + b"}"
+        return self._send(start_response, 200, body, payload.JSON)
 
     def _read_body(self, environ) -> bytes:
         length_header = environ.get("CONTENT_LENGTH") or ""

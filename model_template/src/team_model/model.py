@@ -52,7 +52,11 @@ def predict(model: GradientBoostingClassifier, X: np.ndarray) -> list[dict]:
     # scikit-learn's own re-check saves about a quarter of a one-record prediction.
     with config_context(assume_finite=True):
         probabilities = model.predict_proba(X)[:, 1]
-    return [{"label": CLASSES[int(p >= 0.5)], "probability": round(float(p), 6)} for p in probabilities]
+    benign, malicious = CLASSES
+    return [
+        {"label": malicious if p >= 0.5 else benign, "probability": p}
+        for p in probabilities.round(6).tolist()
+    ]
 
 
 def save(model: GradientBoostingClassifier, directory: Path) -> None:
