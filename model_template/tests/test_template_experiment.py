@@ -12,7 +12,8 @@ import boto3
 import pytest
 from template_testing import TEMPLATE
 
-pytestmark = pytest.mark.integration
+# slow: importing the sagemaker SDK and starting moto take 10-20 s on 2 cores.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REGION = "eu-west-1"
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/proj/classifier:1.4.2"
