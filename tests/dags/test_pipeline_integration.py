@@ -273,3 +273,19 @@ def test_bad_conf_is_refused_before_anything_runs(env):
     assert "ParamValidationError" in type(refused.value).__name__
     sm = env["boto"].client("sagemaker")
     assert sm.list_training_jobs(NameContains=names.model_stem(PROJECT, "any"))["TrainingJobSummaries"] == []
+
+
+def test_sns_error_does_not_change_the_outcome_and_slack_is_still_sent(env):
+    # A topic that does not exist (deleted, wrong account): every publish fails with NotFound.
+    missing_topic = "arn:aws:sns:us-east-1:123456789012:mlops-itest-deleted"
+    m = new_model(
+        env,
+        "no-sns",
+        notifications={"sns_topic_arn": missing_topic, "slack_webhook_secret_name": "mlops/itest/slack-no-sns"},
+    )
+    result = train(env, m)
+    assert result.state == "success", result.tasks
+    assert result.tasks["notify_result"] == "success"
+    [slack] = env["slack"].payloads(m.slack_path)
+    assert "ready to deploy" in slack["text"]
+    assert m.sns_messages() == []
