@@ -7,6 +7,8 @@ Scenarios build on each other per model, in file order: train -> deploy -> retra
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from harness import ARTIFACT_BUCKET, PROJECT, closed_port_url, create_model_fixture, run_dag
 
@@ -117,7 +119,8 @@ def test_training_failure_is_notified_and_registers_nothing(env):
     messages = m.sns_messages()
     task_note = next(x for x in messages if "FAILED mlops_training_evaluation.train" in x["subject"])
     assert "AlgorithmError: out of memory" in task_note["message"]
-    assert "Log:" in task_note["message"]
+    # A link to the task's log in the Airflow UI (Airflow 3: /dags/<id>/runs/..., 2: /dags/<id>/grid?...).
+    assert re.search(rf"Log: +http://\S+/dags/{names.DAG_TRAINING}/\S+", task_note["message"]), task_note
     # The DAG-level callback sends one summary of the failed run as well.
     assert any(x["subject"].startswith(f"[mlops-itest] Run of {names.DAG_TRAINING} failed") for x in messages)
     slack = env["slack"].payloads(m.slack_path)
