@@ -19,8 +19,9 @@ fi
 status=0
 for version in "${versions[@]}"; do
   echo "=== DAG tests on Airflow $version"
-  # The repository's pytest addopts ignore tests/dags (they need Airflow): replace them here.
+  # The repository's pytest addopts ignore tests/dags (they need Airflow): replace them here. Only
+  # tests/dags/conftest.py applies: the root conftest serves the CDK tests in the main venv.
   PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" ".venvs/airflow-$version/bin/python" -m pytest tests/dags \
-    -o addopts="-ra --strict-markers" -p no:cacheprovider -q "$@" || status=$?
+    -o addopts="-ra --strict-markers" --confcutdir=tests/dags -p no:cacheprovider -q "$@" || status=$?
 done
 exit "$status"
