@@ -3,8 +3,9 @@ retraining (each followed by its deployment), in one run of local mode.
 
     .venv/bin/python benchmarks/e2e_local.py [--json results.json]
 
-"Trigger -> serving" starts when the trigger Lambda is called (first) or the Retraining DAG is
-unpaused (retraining) and ends when ``invoke_endpoint`` returns the new version. Per-task seconds
+"Trigger -> serving" starts with CI's ``mlops version next`` (first training; the trigger Lambda is
+called right after it) or when the Retraining DAG is unpaused (retraining), and ends when
+``invoke_endpoint`` returns the new version; it includes reading both notifications back. Per-task seconds
 are Airflow's own task durations. Needs .venvs/airflow-3.3.1 (scripts/airflow_venv.sh 3.3.1).
 """
 
