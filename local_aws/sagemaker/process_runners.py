@@ -58,7 +58,8 @@ def parse_image_uri(uri: str) -> dict[str, str]:
     match = IMAGE_URI.match(uri or "")
     if not match:
         raise RunnerFailure(
-            f"ClientError: image {uri!r} is not an ECR image URI (<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>)"
+            f"ClientError: image {uri!r} is not an ECR image URI "
+            "(<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>)"
         )
     parts = match.groupdict()
     if not parts["tag"] and not parts["digest"]:
@@ -109,10 +110,7 @@ def entry_point(source: Path, command: str) -> str:
 def command_line(ctx: RunnerContext, source: Path, command: str, arguments: list[str]) -> list[str]:
     module, _, function = entry_point(source, command).partition(":")
     python = _settings(ctx).get("python") or sys.executable
-    bootstrap = (
-        "import sys; sys.argv = sys.argv[1:]; "
-        f"from {module} import {function} as entry; sys.exit(entry())"
-    )
+    bootstrap = f"import sys; sys.argv = sys.argv[1:]; from {module} import {function} as entry; sys.exit(entry())"
     return [python, "-c", bootstrap, command, *arguments]
 
 
@@ -142,9 +140,7 @@ def local_path(root: Path, container_path: str) -> Path:
     return root / "fs" / container_path.lstrip("/")
 
 
-def run_container_process(
-    ctx: RunnerContext, argv: list[str], *, env: dict[str, str], cwd: Path, on_line=None
-) -> int:
+def run_container_process(ctx: RunnerContext, argv: list[str], *, env: dict[str, str], cwd: Path, on_line=None) -> int:
     """Run one entry point, streaming its output to the job's log; stop it when asked."""
     log_file = ctx.work_dir / f"{ctx.kind}.log"
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
@@ -240,9 +236,7 @@ class ProcessJobRunner:
         config_dir = root / "input" / "config"
         config_dir.mkdir(parents=True, exist_ok=True)
         (config_dir / "hyperparameters.json").write_text(json.dumps(job.get("HyperParameters") or {}))
-        (config_dir / "resourceconfig.json").write_text(
-            json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]})
-        )
+        (config_dir / "resourceconfig.json").write_text(json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]}))
         channels = {}
         for channel in job.get("InputDataConfig", []):
             name = channel["ChannelName"]
@@ -371,8 +365,13 @@ class ProcessEndpointRunner:
         log_path = ctx.work_dir / "serve.log"
         log_file = log_path.open("ab")
         process = subprocess.Popen(  # noqa: S603 - our own entry point
-            argv, cwd=source, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            argv,
+            cwd=source,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         log_file.close()
         ctx.log(f"serve of {image} starting on {url} (pid {process.pid}, log {log_path})")
