@@ -5,6 +5,7 @@ MWAA bundle has them). Its tasks reach the local AWS through boto3's endpoint va
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -113,7 +114,26 @@ class LocalAirflow:
         )
         return base
 
+    @property
+    def migrated_template(self) -> Path:
+        # Inside the virtualenv: scripts/airflow_venv.sh rebuilds it (and so drops this copy)
+        # whenever Airflow or its constraints change.
+        return self.venv / "local-mode-migrated-airflow.db"
+
     def migrate(self) -> None:
+        """``airflow db migrate`` once per Airflow virtualenv; later runs copy the migrated
+        SQLite file (saves ~15 s of CPU at every start)."""
+        database = self.home / "airflow.db"
+        if self.migrated_template.is_file() and not database.exists():
+            shutil.copyfile(self.migrated_template, database)
+            return
+        self._migrate()
+        with contextlib.suppress(OSError):
+            partial = self.migrated_template.with_suffix(f".{os.getpid()}.partial")
+            shutil.copyfile(database, partial)
+            partial.replace(self.migrated_template)
+
+    def _migrate(self) -> None:
         airflow = str(self.venv / "bin" / "airflow")
         log = self.processes.log_dir / "airflow-db-migrate.log"
         self.processes.log_dir.mkdir(parents=True, exist_ok=True)
