@@ -138,7 +138,7 @@ class Evaluator:
                 raise Unresolvable(f"{logical}.{attribute}") from None
         if function == "Fn::Join":
             separator, items = argument
-            return separator.join(str(self(item)) for item in self(items) if True)
+            return separator.join(str(item) for item in self(items))
         if function == "Fn::Select":
             index, items = argument
             return self(items)[int(self(index))]
