@@ -12,7 +12,8 @@ bootstrap:
 	@scripts/bootstrap.sh
 
 tools: bootstrap
-	@scripts/checkov_venv.sh
+	@scripts/tool_venv.sh checkov requirements/checkov.txt
+	@scripts/tool_venv.sh sagemaker-sdk model_template/requirements-experiment.txt
 	@scripts/airflow_venv.sh
 
 synth: bootstrap

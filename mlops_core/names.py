@@ -51,7 +51,7 @@ def pipeline_metric_dimensions(environment: str, dag_id: str) -> dict[str, str]:
 
 
 # Environment variables carrying the model manifest into the serving container. The model
-# template reads exactly these names (tests/test_conventions.py checks that it does).
+# template reads exactly these names (tests/test_template_contract.py checks that it does).
 MANIFEST_ENV = {
     "model_name": "MLOPS_MODEL_NAME",
     "model_version": "MLOPS_MODEL_VERSION",
