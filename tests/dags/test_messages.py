@@ -153,3 +153,20 @@ def test_deployment_message_links_the_dashboard_and_names_the_previous_version()
     assert note.subject == "[mlops-dev] Deployed fraud/scorer 1.4.2+r3 to fraud--scorer"
     assert "updated from fraud--scorer-v1-4-2-r2-20261124000000" in note.text
     assert note.blocks[-1]["elements"][0]["url"].endswith("#dashboards/dashboard/d")
+
+
+def test_redeploying_the_serving_version_says_nothing_changed():
+    note = messages.deployment_succeeded(
+        environment="dev",
+        project="fraud",
+        model="scorer",
+        endpoint_name="fraud--scorer",
+        model_version="1.4.2+r3",
+        run_name="fraud--scorer-v1-4-2-r3-20261125162000",
+        previous_run=None,
+        dashboard_url="https://example.invalid/d",
+        smoke_test="passed",
+        unchanged=True,
+    )
+    assert "(it was already serving: nothing changed)" in note.text
+    assert "created" not in note.text

@@ -388,5 +388,6 @@ def notify_deployed(release: dict, deployed: dict, smoke: str) -> dict:
         previous_run=deployed.get("previous_config"),
         dashboard_url=dashboard_url(region, dashboard),
         smoke_test=smoke,
+        unchanged=deployed.get("action") == "unchanged",
     )
     return notify.send(notify.audience_of(config), note)

@@ -87,9 +87,7 @@ def _confusion_matrix_text(matrix: dict | None) -> list[str]:
     if not matrix or not isinstance(matrix.get("matrix"), list):
         return []
     labels = [str(label) for label in matrix.get("labels") or range(len(matrix["matrix"]))]
-    width = max(
-        [len(label) for label in labels] + [len(str(c)) for row in matrix["matrix"] for c in row] + [4]
-    )
+    width = max([len(label) for label in labels] + [len(str(c)) for row in matrix["matrix"] for c in row] + [4])
     lines = [
         "Confusion matrix (rows: actual, columns: predicted):",
         " " * (width + 1) + " ".join(label.rjust(width) for label in labels),
@@ -136,8 +134,7 @@ def training_result(
     ]
     if passed:
         how = (
-            f"To deploy, trigger the DAG {deployment_dag_id} with the conf "
-            f"{deploy_conf(project, model, model_version)}"
+            f"To deploy, trigger the DAG {deployment_dag_id} with the conf {deploy_conf(project, model, model_version)}"
         )
     else:
         how = "This candidate is recorded as Rejected in the model registry and cannot be deployed."
@@ -163,10 +160,7 @@ def training_result(
     blocks = [
         _header(f"{'✅' if passed else '⛔'} {kind} {project}/{model} {model_version}: {outcome}"),
         *_fields(
-            [
-                (name, _metric_line(name, value, production_metrics.get(name)))
-                for name, value in sorted(metrics.items())
-            ]
+            [(name, _metric_line(name, value, production_metrics.get(name))) for name, value in sorted(metrics.items())]
         ),
         _section(gate_line + "".join(f"\n• {reason}" for reason in verdict.get("reasons", []))),
         _section(
@@ -190,8 +184,12 @@ def deployment_succeeded(
     previous_run: str | None,
     dashboard_url: str,
     smoke_test: str,
+    unchanged: bool = False,
 ) -> Notification:
-    action = f"updated from {previous_run}" if previous_run else "created"
+    if unchanged:  # a redeployment of the version already serving
+        action = "it was already serving: nothing changed"
+    else:
+        action = f"updated from {previous_run}" if previous_run else "created"
     subject = f"[mlops-{environment}] Deployed {project}/{model} {model_version} to {endpoint_name}"
     text = "\n".join(
         [

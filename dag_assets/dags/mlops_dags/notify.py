@@ -108,9 +108,7 @@ def send_slack(secret_name: str, note: Notification) -> bool:
 
     try:
         secret = aws.client("secretsmanager").get_secret_value(SecretId=secret_name)["SecretString"]
-        response = slack_webhook_client(webhook_url_from_secret(secret)).send(
-            text=note.slack_text, blocks=note.blocks
-        )
+        response = slack_webhook_client(webhook_url_from_secret(secret)).send(text=note.slack_text, blocks=note.blocks)
         if response.status_code != 200:
             log.error(
                 "Slack webhook answered %s %r (the pipeline's outcome is unchanged)",
@@ -147,9 +145,7 @@ def _audience_for_context(context) -> tuple[Audience, str | None]:
     project, model = params.get("project"), params.get("model")
     if project and model:
         try:
-            return audience_of(
-                load_pipeline_config(settings.dags_folder(), project, model)
-            ), f"{project}/{model}"
+            return audience_of(load_pipeline_config(settings.dags_folder(), project, model)), f"{project}/{model}"
         except Exception:  # noqa: BLE001 - e.g. a conf naming an unknown model: tell the platform
             log.warning("no readable pipeline configuration for %s/%s; notifying every topic", project, model)
     return platform_audience(list_pipeline_configs(settings.dags_folder())), (

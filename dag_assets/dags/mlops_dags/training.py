@@ -70,9 +70,7 @@ def prepare_run(params: dict, *, airflow_run_id: str) -> dict:
     model = names.validate_name("model", params.get("model"))
     version = names.parse_version(params.get("image_tag"))
     if version.prerelease or version.build:
-        raise names.InvalidName(
-            f"image_tag={params.get('image_tag')!r} must be a release version MAJOR.MINOR.PATCH"
-        )
+        raise names.InvalidName(f"image_tag={params.get('image_tag')!r} must be a release version MAJOR.MINOR.PATCH")
     config = load_config(project, model)
     sm = aws.client("sagemaker")
     known = known_run_names(sm, project, model)
@@ -431,9 +429,7 @@ def register(run: dict, trained: dict, evaluation: dict, production: dict, verdi
             "GeneratedBy": trained["training_job_arn"],
             "ProjectId": run["project"],
         },
-        ModelMetrics={
-            "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": evaluation["uri"]}}
-        },
+        ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": evaluation["uri"]}}},
         CustomerMetadataProperties=metadata,
     )
     log.info("registered %s as %s: %s", run["run_name"], status, response["ModelPackageArn"])
