@@ -1,12 +1,15 @@
-# The two commands a newcomer needs (see README):
+# The two commands a newcomer needs (see README); both install what they need:
+#   make demo    the whole pipeline on this machine: local AWS, real Airflow 3, real model
+#                (make demo FAIL=1: a training that fails)
+#   make test    the whole test suite
+# and for the platform team:
 #   make synth   synthesize every environment (no AWS account needed)
-#   make test    install everything and run the whole test suite
 SHELL := /bin/bash
 # Node 24 from package.json runs the CDK CLI and the jsii runtime behind aws-cdk-lib.
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 CDK := npx --no-install cdk
 
-.PHONY: synth test test-fast bootstrap tools benchmarks lint clean
+.PHONY: demo synth test test-fast bootstrap tools benchmarks lint clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -15,6 +18,9 @@ tools: bootstrap
 	@scripts/tool_venv.sh checkov requirements/checkov.txt
 	@scripts/tool_venv.sh sagemaker-sdk model_template/requirements-experiment.txt
 	@scripts/airflow_venv.sh
+
+demo:
+	@scripts/demo.sh
 
 synth: bootstrap
 	$(CDK) synth --no-lookups --quiet --output cdk.out
@@ -32,6 +38,9 @@ lint: bootstrap
 
 benchmarks: tools
 	.venv/bin/python benchmarks/synth_scaling.py
+	.venv/bin/python benchmarks/serving.py
+	.venv/bin/python benchmarks/dag_parse.py
+	.venv/bin/python benchmarks/e2e_local.py
 
 clean:
 	rm -rf cdk.out .venv .venvs node_modules

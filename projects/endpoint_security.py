@@ -16,7 +16,7 @@ def define(stack: ProjectStack) -> None:
         problem_type="classification",
         training={
             "instance_type": "ml.m5.large",
-            "hyperparameters": {"n_estimators": 200, "max_depth": 12},
+            "hyperparameters": {"n_estimators": 200, "max_depth": 8},
         },
         gate={"metric": "f1", "threshold": 0.85, "max_regression": 0.01},
         endpoint={
