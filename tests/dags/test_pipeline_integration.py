@@ -292,3 +292,30 @@ def test_sns_error_does_not_change_the_outcome_and_slack_is_still_sent(env):
     [slack] = env["slack"].payloads(m.slack_path)
     assert "ready to deploy" in slack["text"]
     assert m.sns_messages() == []
+
+
+def test_rollback_alarm_in_alarm_during_the_update_rolls_it_back(env):
+    m = new_model(env, "guarded")
+    assert train(env, m, tag="3.0.0").state == "success"
+    assert deploy(env, m, "3.0.0+r0").state == "success"
+    serving_before = m.serving()
+    assert train(env, m, tag="3.1.0").state == "success"
+
+    # The model's rollback alarm (from its configuration) fires during the blue/green update.
+    [alarm] = m.config.endpoint.rollback_alarm_names
+    cloudwatch = env["boto"].client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName=alarm,
+        Namespace="AWS/SageMaker",
+        MetricName="Invocation5XXErrors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="test: 5xx on the new fleet")
+    result = deploy(env, m, "3.1.0+r0")
+    assert result.state == "failed" and result.tasks["deploy_endpoint"] == "failed", result.tasks
+    assert m.serving() == serving_before
+    assert any("rolled back" in x["message"] for x in m.sns_messages())
