@@ -100,7 +100,6 @@ class LocalPlatform:
         self._pipeline_id = int(time.time()) % 10**7
         self._job_id = 0
         self.timings: dict[str, float] = {}
-        self.warnings: list[str] = []
 
     # -- start / stop --------------------------------------------------------------------------
     def start(self) -> None:
@@ -203,15 +202,10 @@ class LocalPlatform:
                 f"expected one ModelPipeline in the local environment, found {len(self.report.pipelines)}"
             )
         self.config = self.report.pipelines[0]
-        self.warnings = fit_hyperparameters_to_image(self.config, self.model_source)
-        for warning in self.warnings:
-            self.say(f"warning: {warning}")
-        from mlops_core.platform_names import PlatformNames
-
-        names = PlatformNames(environment="local", account=synth.account, region=synth.region)
-        # The trigger Lambda's environment as the app defines it; the app does not deploy the
-        # DagTrigger construct in this environment yet, so the same value from PlatformNames.
-        self.trigger_env = self.report.trigger_env or {"MWAA_ENVIRONMENT_NAME": names.mwaa_environment}
+        # The trigger Lambda's environment exactly as the app defines it (DagTrigger construct).
+        if not self.report.trigger_env:
+            raise RuntimeError("the synthesized local environment has no trigger Lambda (DagTrigger construct)")
+        self.trigger_env = self.report.trigger_env
         sns, sqs, secrets, s3 = (self.session.client(s) for s in ("sns", "sqs", "secretsmanager", "s3"))
         # Notifications read back: an SQS queue subscribed to the platform's alerts topic.
         topic = self.config["notifications"]["sns_topic_arn"]
@@ -449,45 +443,6 @@ class LocalPlatform:
         )
         document = json.loads(response["Body"].read())
         return document, time.perf_counter() - started
-
-
-def fit_hyperparameters_to_image(config: dict[str, Any], source: Path) -> list[str]:
-    """Clamp the configured hyperparameters into the ranges the model image accepts, and say so.
-
-    The example project's configuration (projects/endpoint_security.py) asks for max_depth=12 while
-    the model template accepts at most 10: on AWS that training fails with a HyperparameterError.
-    Local mode reports the mismatch loudly and runs with the nearest accepted value instead of
-    failing every demo; the fix belongs in the project file.
-    """
-    probe = (
-        "import json, team_model; print(json.dumps({k: [h.minimum, h.maximum] "
-        "for k, h in team_model.HYPERPARAMETERS.items()}))"
-    )
-    done = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", probe],
-        env={**os.environ, "PYTHONPATH": str(source / "src")},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if done.returncode != 0:
-        return [f"could not read the model's hyperparameter ranges: {done.stderr.strip()[-300:]}"]
-    ranges = json.loads(done.stdout)
-    warnings = []
-    hyperparameters = config.get("training", {}).get("hyperparameters", {})
-    for name, value in list(hyperparameters.items()):
-        low, high = ranges.get(name, [None, None])
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            continue
-        fitted = min(value, high) if high is not None else value
-        fitted = max(fitted, low) if low is not None else fitted
-        if fitted != value:
-            hyperparameters[name] = type(value)(fitted)
-            warnings.append(
-                f"pipeline hyperparameter {name}={value} is outside the image's range [{low}, {high}]: "
-                f"training would fail (HyperparameterError); local mode uses {name}={hyperparameters[name]}"
-            )
-    return warnings
 
 
 def _run_seconds(run: dict[str, Any]) -> float | None:
