@@ -7,6 +7,12 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 ensure_uv
 
+# Node 24 (package.json) runs the CDK CLI and jsii; Node 20 is end-of-life for jsii.
+if [ ! -x node_modules/.bin/cdk ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+export PATH="$PWD/node_modules/.bin:$PATH"
+
 if [ ! -x .venv/bin/python ]; then
   uv venv --quiet --python "$(find_python312)" .venv
 fi
@@ -19,6 +25,3 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-if [ ! -x node_modules/.bin/cdk ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund --loglevel=error
-fi
