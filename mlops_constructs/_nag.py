@@ -21,12 +21,23 @@ from constructs import IConstruct
 PACK = "AwsSolutions"
 # Singleton Lambda handlers the CDK itself adds for BucketDeployment, LogRetention and
 # AwsCustomResource; their runtime and managed policy are chosen by the CDK, not by us.
+BASIC_EXECUTION_POLICY = "arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 CDK_HANDLER_ID_PREFIXES = (
     "Custom::CDKBucketDeployment",
     "LogRetention",
     "AWS679f53fac002430cb0da5b7982bd2287",
 )
 MIN_REASON_LENGTH = 20
+# The wildcard actions CDK's bucket.grant_read/grant_read_write emit (with the bucket's KMS key).
+BUCKET_GRANT_ACTIONS = (
+    "Action::s3:GetObject*",
+    "Action::s3:GetBucket*",
+    "Action::s3:List*",
+    "Action::s3:DeleteObject*",
+    "Action::s3:Abort*",
+    "Action::kms:GenerateDataKey*",
+    "Action::kms:ReEncrypt*",
+)
 
 
 def _check_reason(rule: str, reason: str) -> None:
@@ -115,7 +126,7 @@ def acknowledge_cdk_handlers(stack: Stack) -> None:
             acknowledge(
                 child,
                 {
-                    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]": (
+                    f"AwsSolutions-IAM4[Policy::{BASIC_EXECUTION_POLICY}]": (
                         "CDK-provided custom-resource handler (BucketDeployment/LogRetention/AwsCustomResource): "
                         "the CDK attaches the AWS managed basic-execution policy and offers no way to replace it."
                     ),

@@ -28,6 +28,7 @@ class PlatformKey(Construct):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        account_log_groups = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:*"
         # CloudWatch Logs encrypts the platform's log groups (MWAA, Lambda, endpoints, Firehose)
         # with this key; it may only use it for log groups of this account and region.
         self.key.add_to_resource_policy(
@@ -41,11 +42,7 @@ class PlatformKey(Construct):
                     "kms:Describe*",
                 ],
                 resources=["*"],
-                conditions={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:*"
-                    }
-                },
+                conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": account_log_groups}},
             )
         )
         # CloudWatch alarms publish to the encrypted alerts topic.

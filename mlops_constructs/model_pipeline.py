@@ -13,7 +13,7 @@ from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 from pydantic import ValidationError
 
-from mlops_constructs._nag import acknowledge_cdk_handlers, acknowledge_wildcards
+from mlops_constructs._nag import BUCKET_GRANT_ACTIONS, acknowledge_cdk_handlers, acknowledge_wildcards
 from mlops_constructs.encryption import key_usage_statement
 from mlops_constructs.log_forwarder import LogForwarder
 from mlops_constructs.model_repository import ModelRepository
@@ -216,13 +216,7 @@ class ModelPipeline(Construct):
         acknowledge_wildcards(
             role,
             [
-                "Action::s3:GetObject*",
-                "Action::s3:GetBucket*",
-                "Action::s3:List*",
-                "Action::s3:DeleteObject*",
-                "Action::s3:Abort*",
-                "Action::kms:GenerateDataKey*",
-                "Action::kms:ReEncrypt*",
+                *BUCKET_GRANT_ACTIONS,
                 f"Resource::arn:*:s3:::{env.data_bucket}/{prefix}",
                 f"Resource::arn:*:s3:::{env.artifact_bucket}/{prefix}",
                 f"Resource::arn:*:logs:*:log-group:/aws/sagemaker/*/{stem}*",

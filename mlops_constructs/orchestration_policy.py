@@ -8,7 +8,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from mlops_constructs._nag import acknowledge_wildcards, bucket_objects_pattern
+from mlops_constructs._nag import BUCKET_GRANT_ACTIONS, acknowledge_wildcards, bucket_objects_pattern
 from mlops_core.platform_names import PlatformNames
 
 SAGEMAKER_RESOURCE_TYPES = (
@@ -143,13 +143,7 @@ class PipelineOrchestrationPolicy(Construct):
         acknowledge_wildcards(
             role,
             [
-                "Action::s3:GetObject*",
-                "Action::s3:GetBucket*",
-                "Action::s3:List*",
-                "Action::s3:DeleteObject*",
-                "Action::s3:Abort*",
-                "Action::kms:GenerateDataKey*",
-                "Action::kms:ReEncrypt*",
+                *BUCKET_GRANT_ACTIONS,
                 bucket_objects_pattern(data_bucket),
                 bucket_objects_pattern(artifact_bucket),
             ],

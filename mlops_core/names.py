@@ -212,11 +212,9 @@ def parse_version(value: str) -> semver.Version:
         raise InvalidName(f"version={value!r} is not a semantic version (MAJOR.MINOR.PATCH)") from exc
 
 
-def latest_run(names: list[str], project: str, model: str) -> RunName | None:
-    """The newest run of a model among SageMaker names (e.g. from ``list_models``).
-
-    Filters and sorts client-side because the API's NameContains/sorting are partial.
-    """
+def _runs_of(names: list[str], project: str, model: str) -> list[RunName]:
+    """The runs of one model among SageMaker names (e.g. from ``list_models``), filtered
+    client-side because the API's NameContains/sorting are partial."""
     stem = model_stem(project, model)
     runs = []
     for name in names:
@@ -226,19 +224,16 @@ def latest_run(names: list[str], project: str, model: str) -> RunName | None:
             continue
         if run.stem == stem:
             runs.append(run)
-    return max(runs, default=None)
+    return runs
+
+
+def latest_run(names: list[str], project: str, model: str) -> RunName | None:
+    """The newest run of a model among SageMaker names."""
+    return max(_runs_of(names, project, model), default=None)
 
 
 def next_retrain_number(names: list[str], project: str, model: str, version: str | semver.Version) -> int:
     """Retraining number for a new run of ``version``: 0 for its first training, then +1."""
     target = version if isinstance(version, semver.Version) else parse_version(version)
-    stem = model_stem(project, model)
-    numbers = []
-    for name in names:
-        try:
-            run = RunName.parse(name)
-        except InvalidName:
-            continue
-        if run.stem == stem and run.version == target:
-            numbers.append(run.retrain)
+    numbers = [run.retrain for run in _runs_of(names, project, model) if run.version == target]
     return max(numbers) + 1 if numbers else 0
