@@ -50,6 +50,13 @@ def source_hash(platform: str = PIP_PLATFORM, python_version: str = PIP_PYTHON_V
     return digest.hexdigest()
 
 
+def _find_uv() -> str | None:
+    """uv on PATH, else the one installed in this virtualenv (requirements.txt pins it), which is
+    found even when the venv's bin/ is not on PATH (e.g. `.venv/bin/python app.py`)."""
+    beside_python = Path(sys.executable).with_name("uv")
+    return shutil.which("uv") or (str(beside_python) if beside_python.is_file() else None)
+
+
 def _installers(target: Path, platform: str, python_version: str) -> list[list[str]]:
     """Commands to try in order. With uv (on PATH after scripts/bootstrap.sh, and in CI) the
     cache is tried first with ``--offline``, so synth needs no network once the wheels were
@@ -57,7 +64,7 @@ def _installers(target: Path, platform: str, python_version: str) -> list[list[s
     Either way only wheels for the Lambda's platform, nothing is built locally."""
     requirements = str(HANDLER_SOURCE / "requirements.txt")
     common = ["--target", str(target), "--python-version", python_version, "--no-compile", "-r", requirements]
-    uv = shutil.which("uv")
+    uv = _find_uv()
     if uv:
         uv_platform = platform.replace("manylinux2014_", "") + "-manylinux2014"
         command = [uv, "pip", "install", "--quiet", "--python-platform", uv_platform, "--only-binary", ":all:", *common]

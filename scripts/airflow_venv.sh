@@ -12,24 +12,8 @@ cd "$(dirname "$0")/.."
 VERSIONS=("$@")
 [ ${#VERSIONS[@]} -gt 0 ] || VERSIONS=(3.3.1 2.11.2)
 
-find_python312() {
-  local candidate
-  for candidate in python3.12 "$HOME"/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12 \
-      /usr/local/bin/python3.12; do
-    # Run it: a pyenv shim exists on PATH even when it cannot start that version.
-    if command -v "$candidate" >/dev/null 2>&1 \
-        && "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then
-      "$candidate" -c 'import sys; print(sys.executable)'; return
-    fi
-  done
-  echo "Python 3.12 not found (MWAA runs 3.12): install it or put python3.12 on PATH" >&2
-  exit 1
-}
-
-if ! command -v uv >/dev/null 2>&1; then
-  python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
-  export PATH="$HOME/.local/bin:$PATH"
-fi
+source scripts/lib.sh
+ensure_uv
 
 PYTHON=$(find_python312)
 for version in "${VERSIONS[@]}"; do

@@ -17,8 +17,9 @@ find_python312() {
 
 # Makes `uv` (fast pip/venv) available.
 ensure_uv() {
+  export PATH="$HOME/.local/bin:$PATH"   # where an earlier `pip install --user uv` put it
   if ! command -v uv >/dev/null 2>&1; then
-    python3 -m pip install --quiet --user uv 2>/dev/null || python3 -m pip install --quiet uv
-    export PATH="$HOME/.local/bin:$PATH"
+    python3 -m pip install --quiet --user --root-user-action=ignore uv 2>/dev/null \
+      || python3 -m pip install --quiet --root-user-action=ignore uv
   fi
 }

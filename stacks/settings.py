@@ -162,9 +162,8 @@ class Settings(_Strict):
             return list(self.environments)
         unknown = [name for name in wanted if name not in known]
         if unknown:
-            raise ConfigurationError(
-                f"unknown environment {', '.join(repr(u) for u in unknown)}; known environments: {', '.join(sorted(known))}"
-            )
+            names = ", ".join(repr(u) for u in unknown)
+            raise ConfigurationError(f"unknown environment {names}; known environments: {', '.join(sorted(known))}")
         return [known[name] for name in wanted]
 
 
