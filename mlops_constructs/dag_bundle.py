@@ -64,11 +64,12 @@ def write_deterministic_zip(target: Path, entries: dict[str, Path]) -> None:
 class StagedBundle:
     dags_dir: Path
     """Becomes ``dags/`` in the bucket: DAG files and the image constraints."""
-    environment_dir: Path
-    """Becomes ``environment/``: requirements.txt, plugins.zip and startup.sh, whose S3 object
-    versions are pinned on the environment."""
+    environment_files: dict[str, Path]
+    """File name -> staged file, each alone in its own folder: requirements.txt, plugins.zip and
+    startup.sh go to ``environment/`` one deployment each, and their S3 object versions are pinned
+    on the environment."""
     hashes: dict[str, str]
-    """File name in environment_dir -> sha256, to re-read an object version only on change."""
+    """File name -> sha256, to re-read an object version only on change."""
 
 
 def stage_bundle(*, dag_assets: Path = DEFAULT_DAG_ASSETS, airflow_version: str) -> StagedBundle:
@@ -77,9 +78,13 @@ def stage_bundle(*, dag_assets: Path = DEFAULT_DAG_ASSETS, airflow_version: str)
     shutil.copytree(dag_assets / "dags", dags_dir, ignore=shutil.ignore_patterns(*_IGNORED, "*.pyc"))
     shutil.copytree(dag_assets / "constraints", dags_dir / "constraints")
 
-    environment_dir = staging / "environment"
-    environment_dir.mkdir()
-    (environment_dir / "requirements.txt").write_text(requirements_text(dag_assets, airflow_version))
+    def staged(name: str) -> Path:
+        folder = staging / "environment" / name.replace(".", "_")
+        folder.mkdir(parents=True)
+        return folder / name
+
+    files = {"requirements.txt": staged("requirements.txt"), "plugins.zip": staged("plugins.zip")}
+    files["requirements.txt"].write_text(requirements_text(dag_assets, airflow_version))
 
     # plugins.zip puts mlops_core on the workers' Python path (MWAA adds the plugins folder).
     core_root = Path(mlops_core.__file__).parent
@@ -87,11 +92,12 @@ def stage_bundle(*, dag_assets: Path = DEFAULT_DAG_ASSETS, airflow_version: str)
     plugins_root = dag_assets / "plugins"
     if plugins_root.is_dir():
         entries.update({p.relative_to(plugins_root).as_posix(): p for p in _files(plugins_root)})
-    write_deterministic_zip(environment_dir / "plugins.zip", entries)
+    write_deterministic_zip(files["plugins.zip"], entries)
 
     startup = dag_assets / "startup.sh"
     if startup.is_file():
-        shutil.copyfile(startup, environment_dir / "startup.sh")
+        files["startup.sh"] = staged("startup.sh")
+        shutil.copyfile(startup, files["startup.sh"])
 
-    hashes = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(environment_dir.iterdir())}
-    return StagedBundle(dags_dir=dags_dir, environment_dir=environment_dir, hashes=hashes)
+    hashes = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in sorted(files.items())}
+    return StagedBundle(dags_dir=dags_dir, environment_files=files, hashes=hashes)

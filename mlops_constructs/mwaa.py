@@ -82,18 +82,21 @@ class MwaaEnvironment(Construct):
             prune=True,
             retain_on_delete=True,
         )
-        environment_files = s3deploy.BucketDeployment(
-            self,
-            "EnvironmentFiles",
-            destination_bucket=self.bucket,
-            destination_key_prefix=f"{ENVIRONMENT_PREFIX}/",
-            sources=[s3deploy.Source.asset(str(bundle.environment_dir))],
-            prune=True,
-            retain_on_delete=True,
-        )
-        versions = {
-            name: self._object_version(name, digest, environment_files) for name, digest in bundle.hashes.items()
-        }
+        # One deployment per file: a deployment re-uploads every file of its asset, so a shared
+        # one would turn the pinned version of an unchanged file into a noncurrent version, which
+        # the bucket's lifecycle later deletes under the running environment.
+        versions = {}
+        for name, path in bundle.environment_files.items():
+            deployment = s3deploy.BucketDeployment(
+                self,
+                f"EnvironmentFile-{name}",
+                destination_bucket=self.bucket,
+                destination_key_prefix=f"{ENVIRONMENT_PREFIX}/",
+                sources=[s3deploy.Source.asset(str(path.parent))],
+                prune=False,
+                retain_on_delete=True,
+            )
+            versions[name] = self._object_version(name, bundle.hashes[name], deployment)
 
         self.role = iam.Role(
             self,

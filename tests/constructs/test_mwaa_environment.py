@@ -1,5 +1,6 @@
 import json
 import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -75,6 +76,44 @@ def test_a_requirements_change_changes_the_pinned_version_lookup(tmp_path):
     assert before["environment/plugins.zip"] == after["environment/plugins.zip"]
 
 
+def _deployed_assets(template) -> dict[str, list]:
+    """Environment file -> the asset keys its BucketDeployment copies."""
+    return {
+        name: resource["Properties"]["SourceObjectKeys"]
+        for logical_id, resource in template.find_resources("Custom::CDKBucketDeployment").items()
+        for name in ("requirementstxt", "pluginszip", "startupsh")
+        if f"EnvironmentFile{name}" in logical_id
+    }
+
+
+def test_a_requirements_change_re_uploads_only_requirements(tmp_path):
+    """Re-uploading an unchanged file would make its pinned object version noncurrent, and the
+    bucket's lifecycle would then delete the version the environment still runs on."""
+    before = _deployed_assets(_environment_template(_dag_assets(tmp_path / "a", "semver==3.0.4\n")))
+    after = _deployed_assets(_environment_template(_dag_assets(tmp_path / "b", "slack-sdk==3.43.0\n")))
+    assert set(before) == {"requirementstxt", "pluginszip", "startupsh"}
+    assert before["requirementstxt"] != after["requirementstxt"]
+    assert before["pluginszip"] == after["pluginszip"]
+    assert before["startupsh"] == after["startupsh"]
+
+
+def test_each_environment_file_is_staged_alone():
+    bundle = stage_bundle(airflow_version="3.3.1")
+    for name, path in bundle.environment_files.items():
+        assert [p.name for p in path.parent.iterdir()] == [name]
+
+
+def test_the_shipped_startup_script_is_deployed_pinned_and_valid_shell():
+    startup = DEFAULT_DAG_ASSETS / "startup.sh"
+    subprocess.run(["sh", "-n", str(startup)], check=True)
+    # Its exports must reach Airflow: a script that exits early (or under `set -e`) loses them.
+    body = [line.strip() for line in startup.read_text().splitlines() if not line.strip().startswith("#")]
+    assert not any(line.startswith(("exit", "set -e")) for line in body)
+    environment = next(iter(_environment_template().find_resources("AWS::MWAA::Environment").values()))
+    assert environment["Properties"]["StartupScriptS3Path"] == "environment/startup.sh"
+    assert "Fn::GetAtt" in environment["Properties"]["StartupScriptS3ObjectVersion"]
+
+
 def test_private_web_server_logging_and_retention_by_default(tmp_path):
     template = _environment_template(_dag_assets(tmp_path, ""))
     template.has_resource_properties(
@@ -146,6 +185,6 @@ def test_bundle_is_deterministic_and_ships_mlops_core_in_plugins(tmp_path):
         stage_bundle(dag_assets=assets, airflow_version="3.3.1"),
     )
     assert first.hashes == second.hashes
-    with zipfile.ZipFile(first.environment_dir / "plugins.zip") as archive:
+    with zipfile.ZipFile(first.environment_files["plugins.zip"]) as archive:
         assert "mlops_core/names.py" in archive.namelist()
     assert (first.dags_dir / "constraints" / "constraints-3.3.1.txt").is_file()
