@@ -111,6 +111,7 @@ class PlatformStack(Stack):
             environment_name=names.environment,
             mwaa_environment_name=names.mwaa_environment,
             reserved_concurrent_executions=settings.trigger_reserved_concurrency,
+            log_encryption_key=self.key,
         )
         self._ci_access(settings, projects)
 

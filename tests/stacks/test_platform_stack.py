@@ -29,6 +29,18 @@ def test_trigger_lambda_is_the_only_way_in_and_may_only_invoke_the_rest_api_of_t
     assert ":role/mlops-dev/" in policies, "InvokeRestApi is authorised on the environment's Airflow role ARN"
 
 
+def test_every_log_group_of_the_platform_is_encrypted_with_the_platform_key(synthesized):
+    """The CDK's own handler log groups are the only exception (.checkov.yaml, CKV_AWS_158)."""
+    cdk_handlers = ("CustomCDKBucketDeployment", "AWS679f53fac002430cb0da5b7982bd2287")
+    for stage in synthesized.stages():
+        for stack in (stage.platform, *stage.projects):
+            groups = Template.from_json(synthesized.template(stack)).find_resources("AWS::Logs::LogGroup")
+            ours = {lid: g for lid, g in groups.items() if not lid.startswith(cdk_handlers)}
+            assert ours, f"{stack.stack_name} has no log group of its own"
+            for logical_id, group in ours.items():
+                assert "KmsKeyId" in group["Properties"], f"{stack.stack_name}/{logical_id} is not KMS-encrypted"
+
+
 def test_kms_key_arn_is_published_for_model_stacks_and_key_is_retained(synthesized):
     template = _platform(synthesized, "dev")
     template.has_resource_properties("AWS::SSM::Parameter", {"Name": "/mlops/dev/platform/kms-key-arn"})
