@@ -16,7 +16,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from mlops_constructs.validation import ConfigurationError
 from stacks.environment_stage import EnvironmentStage
-from stacks.projects import DEFAULT_PROJECTS_DIR, discover_projects
+from stacks.projects import DEFAULT_PROJECTS_DIR, check_environments, discover_projects
 from stacks.settings import DEFAULT_SETTINGS_FILE, load_settings
 
 
@@ -32,6 +32,7 @@ def build_app(app: cdk.App | None = None, *, nag: bool = True) -> cdk.App:
     app = app or cdk.App()
     settings = load_settings(Path(app.node.try_get_context("settings_file") or DEFAULT_SETTINGS_FILE))
     projects = discover_projects(Path(app.node.try_get_context("projects_dir") or DEFAULT_PROJECTS_DIR))
+    check_environments(projects, [environment.name for environment in settings.environments])
     for environment in settings.select(_context_list(app, "environments")):
         EnvironmentStage(app, environment.name, settings=environment, projects=projects)
     if nag:

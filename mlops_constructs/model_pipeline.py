@@ -19,7 +19,7 @@ from mlops_constructs.log_forwarder import LogForwarder
 from mlops_constructs.model_repository import ModelRepository
 from mlops_constructs.monitoring import EndpointMonitoring
 from mlops_constructs.platform_ref import PlatformRef
-from mlops_constructs.validation import describe
+from mlops_constructs.validation import ConfigurationError, describe
 from mlops_core import names
 from mlops_core.pipeline_config import PipelineConfig
 
@@ -77,7 +77,7 @@ class ModelPipeline(Construct):
         registry = _registry(self)
         key = (env.environment, project, model)
         if key in registry:
-            raise ValueError(
+            raise ConfigurationError(
                 f"duplicate model: project={project!r} model={model!r} in environment {env.environment!r} "
                 f"is defined twice ({registry[key]} and {self.node.path})"
             )
@@ -230,5 +230,5 @@ class ModelPipeline(Construct):
         return role
 
 
-def describe_name_error(exc: ValueError, where: str) -> ValueError:
-    return ValueError(f"invalid configuration in {where}: {exc}")
+def describe_name_error(exc: ValueError, where: str) -> ConfigurationError:
+    return ConfigurationError(f"invalid configuration in {where}: {exc}")

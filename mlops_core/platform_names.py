@@ -55,8 +55,16 @@ class PlatformNames:
         return f"mlops-{self.environment}-alerts"
 
     @property
+    def partition(self) -> str:
+        """The ARN partition of the region: China and GovCloud regions have their own."""
+        for prefix, partition in (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov")):
+            if self.region.startswith(prefix):
+                return partition
+        return "aws"
+
+    @property
     def alerts_topic_arn(self) -> str:
-        return f"arn:aws:sns:{self.region}:{self.account}:{self.alerts_topic}"
+        return f"arn:{self.partition}:sns:{self.region}:{self.account}:{self.alerts_topic}"
 
     @property
     def mwaa_environment(self) -> str:

@@ -10,6 +10,7 @@ from constructs import Construct
 
 from mlops_constructs.model_pipeline import ModelPipeline
 from mlops_constructs.platform_ref import PlatformRef
+from mlops_constructs.validation import ConfigurationError
 from mlops_core import names
 from stacks.settings import EnvironmentSettings
 
@@ -47,7 +48,7 @@ class ProjectStack(Stack):
         define(self)
         count = sum(1 for child in self.node.find_all() if isinstance(child, ModelPipeline))
         if count > MAX_MODELS_PER_STACK:
-            raise ValueError(
+            raise ConfigurationError(
                 f"project={project!r} defines {count} models; one stack holds at most {MAX_MODELS_PER_STACK} "
                 "(CloudFormation's 500-resource limit): split the project file into two projects"
             )

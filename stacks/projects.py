@@ -49,9 +49,24 @@ def load_project_file(path: Path) -> ProjectDefinition:
     except ValueError as exc:
         raise ConfigurationError(f"{path}: {exc}") from exc
     environments = getattr(module, "ENVIRONMENTS", None)
+    if environments is not None and (
+        isinstance(environments, str) or not all(isinstance(e, str) for e in environments)
+    ):
+        raise ConfigurationError(f"{path}: ENVIRONMENTS must be a tuple of environment names, got {environments!r}")
     return ProjectDefinition(
         name=project, source=path, define=define, environments=tuple(environments) if environments else None
     )
+
+
+def check_environments(projects: list[ProjectDefinition], known: list[str]) -> None:
+    """A misspelt name in a project's ENVIRONMENTS would silently deploy it nowhere."""
+    for project in projects:
+        unknown = sorted(set(project.environments or ()) - set(known))
+        if unknown:
+            raise ConfigurationError(
+                f"{project.source}: ENVIRONMENTS names unknown environment(s) {', '.join(map(repr, unknown))}; "
+                f"known environments: {', '.join(sorted(known))}"
+            )
 
 
 def discover_projects(directory: Path = DEFAULT_PROJECTS_DIR) -> list[ProjectDefinition]:

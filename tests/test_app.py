@@ -1,6 +1,7 @@
 """The app as the platform team runs it: environments selected by context, projects discovered
 from projects/*.py, configuration errors reported without a traceback."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from synth_helpers import new_app, write_project_file
 
 from app import build_app
 from mlops_constructs.validation import ConfigurationError
+from stacks.cdk_context import cdk_json_context
 from stacks.projects import discover_projects
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,4 +79,50 @@ def test_unknown_environment_exits_with_a_message_not_a_traceback(tmp_path):
     )
     assert result.returncode == 1
     assert "configuration error: unknown environment 'qa'; known environments: dev, prod, stage" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _synth_in_subprocess(tmp_path, projects: Path):
+    return subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={
+            "PATH": "/usr/bin:/bin",
+            # What the CDK CLI passes: cdk.json's context (feature flags) plus -c values.
+            "CDK_CONTEXT_JSON": json.dumps(cdk_json_context(environments="dev", projects_dir=str(projects))),
+            "CDK_OUTDIR": str(tmp_path / "out"),
+        },
+    )
+
+
+def test_a_misspelt_environment_in_a_project_file_is_refused_naming_it(tmp_path):
+    (tmp_path / "projects").mkdir()
+    projects = _projects(tmp_path / "projects", ("fraud", "fraud", "scorer", 'ENVIRONMENTS = ("dev", "prd")'))
+    result = _synth_in_subprocess(tmp_path, projects)
+    assert result.returncode == 1
+    assert "fraud.py: ENVIRONMENTS names unknown environment(s) 'prd'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_environments_must_be_a_tuple_of_names(tmp_path):
+    _projects(tmp_path, ("fraud", "fraud", "scorer", 'ENVIRONMENTS = "dev"'))
+    with pytest.raises(ConfigurationError, match="ENVIRONMENTS must be a tuple of environment names, got 'dev'"):
+        discover_projects(tmp_path)
+
+
+def test_a_model_defined_twice_stops_synth_with_a_message_not_a_traceback(tmp_path):
+    projects = tmp_path / "projects"
+    projects.mkdir()
+    write_project_file(
+        projects,
+        "fraud",
+        PROJECT_FILE.format(project="fraud", model="scorer", extra="")
+        + '    ModelPipeline(stack, "Again", platform=stack.platform, project=stack.project, model="scorer",\n'
+        + '                  gate={"metric": "f1", "threshold": 0.8})\n',
+    )
+    result = _synth_in_subprocess(tmp_path, projects)
+    assert result.returncode == 1
+    assert "configuration error: duplicate model: project='fraud' model='scorer'" in result.stderr
     assert "Traceback" not in result.stderr

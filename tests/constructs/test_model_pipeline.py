@@ -88,13 +88,6 @@ def test_endpoint_logs_are_retained_encrypted_and_forwarded_when_enabled():
     template.has_resource_properties("AWS::ECR::Repository", {"RepositoryName": "endpoint-security/process-classifier"})
 
 
-def test_no_cross_stack_exports_are_needed():
-    stack, _ = _pipeline()
-    template = template_of(stack).to_json()
-    assert "Fn::ImportValue" not in json.dumps(template)
-    assert "Outputs" not in template or not any("Export" in o for o in template["Outputs"].values())
-
-
 def test_a_model_pipeline_stays_small_enough_for_many_per_stack():
     stack = new_stack()
     for i in range(3):
