@@ -17,6 +17,7 @@ from typing import Any
 from mlops_cli import dag_runs, gitlab_artifacts, images, versioning
 from mlops_cli.dotenv import write_dotenv
 from mlops_cli.errors import EXIT_OK, EXIT_USAGE, CliError
+from mlops_core.names import ci_release_branch
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -139,6 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     target.add_argument("--model-package-arn")
 
+    ci = commands.add_parser("ci", help="checks of the MLOps pipeline itself").add_subparsers(
+        dest="ci_command", required=True
+    )
+    branch = ci.add_parser(
+        "check-branch",
+        help="the pipeline runs on the project's release branch, the only ref its AWS role trusts",
+    )
+    _add_model_args(branch)
+    branch.add_argument("--branch", default=_env("CI_COMMIT_BRANCH"), help="($CI_COMMIT_BRANCH)")
+
     stat = commands.add_parser("status", help="state of a DAG run")
     stat.add_argument("--dag", choices=sorted(dag_runs.DAGS), default=_env("DAG_NAME"), help="($DAG_NAME)")
     stat.add_argument("--run-id", default=_env("DAG_RUN_ID"), help="($DAG_RUN_ID)")
@@ -188,6 +199,20 @@ def _artifacts(args: argparse.Namespace) -> int:
         private_token=_env("GITLAB_TOKEN"),
     )
     print(f"unpacked {len(files)} files from job {args.job_id} into {args.output}")
+    return EXIT_OK
+
+
+def _ci(args: argparse.Namespace) -> int:
+    project = _required(args.project, "--project", "MODEL_PROJECT")
+    expected = ci_release_branch(project)
+    if args.branch != expected:
+        raise CliError(
+            f"project {project!r} releases from branch {expected!r} of the MLOps project (its AWS role trusts "
+            f"only that protected branch), but this pipeline runs on {args.branch or '(no branch)'!r}: "
+            f"trigger branch {expected!r}",
+            EXIT_USAGE,
+        )
+    print(f"project {project} on its release branch {expected}")
     return EXIT_OK
 
 
@@ -256,7 +281,14 @@ def _status(args: argparse.Namespace) -> int:
     return dag_runs.TERMINAL_STATES.get(result.get("state"), EXIT_OK)
 
 
-HANDLERS = {"version": _version, "image": _image, "artifacts": _artifacts, "trigger": _trigger, "status": _status}
+HANDLERS = {
+    "version": _version,
+    "image": _image,
+    "artifacts": _artifacts,
+    "trigger": _trigger,
+    "ci": _ci,
+    "status": _status,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

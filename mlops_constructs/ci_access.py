@@ -3,7 +3,12 @@
 No access keys exist anywhere. Each role trusts the GitLab OIDC provider only for tokens whose
 ``aud`` is :data:`AUDIENCE` and whose ``sub`` names an allowed project path and protected ref:
 ``project_path:<group>/<repo>:ref_type:branch:ref:main``. GitLab only issues a token with a
-protected ref's ``sub`` to a pipeline running for that ref, and only maintainers can push there.
+protected ref's ``sub`` to a pipeline running for that ref, and only the users the branch's
+protection allows can push to it or run pipelines on it (a multi-project trigger included).
+
+A platform project's role trusts only its own release branch of the MLOps project
+(``models/<project>``): the ``sub`` claim carries no more than project and ref, so a branch per
+project is what lets AWS tell one project's pipelines from another's.
 
 Role names are predictable (:func:`model_project_role_name`, :func:`deploy_role_name`) so the CI
 templates can build the ARN from the account id without exports.
@@ -19,7 +24,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from mlops_constructs._nag import acknowledge_wildcards
-from mlops_core.names import validate_name
+from mlops_core.names import ci_release_branch, validate_name
 from mlops_core.platform_names import ENVIRONMENT_PATTERN
 
 DEFAULT_GITLAB_URL = "https://gitlab.com"
@@ -118,15 +123,19 @@ class GitLabCiAccess(Construct):
         project: str,
         gitlab_project_paths: Sequence[str],
         trigger_function: lambda_.IFunction,
-        protected_branches: Sequence[str] = ("main",),
+        protected_branches: Sequence[str] | None = None,
     ) -> iam.Role:
         """Role of one platform project's CI jobs: push/read its own ECR repositories
-        (``<project>/*``) and invoke the trigger Lambda; nothing else."""
+        (``<project>/*``) and invoke the trigger Lambda; nothing else.
+
+        Trusted only for the project's release branch (:func:`mlops_core.names.ci_release_branch`,
+        protected in GitLab) unless ``protected_branches`` says otherwise."""
+        branches = list(protected_branches) if protected_branches is not None else [ci_release_branch(project)]
         role = self._role(
             id,
             role_name=model_project_role_name(self.environment_name, project),
             description=f"GitLab CI of project {project}: push {project}/* images, trigger DAGs",
-            subjects=_subjects(gitlab_project_paths, protected_branches, "branch"),
+            subjects=_subjects(gitlab_project_paths, branches, "branch"),
         )
         stack = Stack.of(self)
         repositories = stack.format_arn(service="ecr", resource="repository", resource_name=f"{project}/*")

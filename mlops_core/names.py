@@ -80,6 +80,17 @@ def validate_name(field: str, value: str) -> str:
     return value
 
 
+# GitLab's OIDC `sub` names only the project and the ref a job runs for, so a platform project's
+# releases run on their own protected branch of the MLOps GitLab project, and the project's CI
+# role trusts only that branch: a pipeline for project A cannot assume project B's role.
+CI_RELEASE_BRANCH_PREFIX = "models/"
+
+
+def ci_release_branch(project: str) -> str:
+    """The MLOps project's branch a platform project's release pipelines run on."""
+    return f"{CI_RELEASE_BRANCH_PREFIX}{validate_name('project', project)}"
+
+
 def ecr_repository_name(project: str, model: str) -> str:
     return f"{validate_name('project', project)}/{validate_name('model', model)}"
 

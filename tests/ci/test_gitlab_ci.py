@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from gitlab_ci_model import BRIDGE_KEYWORDS, CiFile
 
+from mlops_cli import main as cli_main
 from mlops_cli.main import build_parser
 from mlops_cli.versioning import VersionResult
 from mlops_constructs.ci_access import AUDIENCE, deploy_role_name, diff_role_name, model_project_role_name
+from mlops_core.names import CI_RELEASE_BRANCH_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / ".gitlab-ci.yml"
@@ -97,6 +99,9 @@ def check_model_wiring(ci: CiFile) -> list[str]:
         trigger = job["trigger"]
         if trigger.get("strategy") != "depend" or not trigger.get("project"):
             problems.append(f"{name}: must trigger the MLOps project with strategy: depend")
+        release_branch = CI_RELEASE_BRANCH_PREFIX + "$MODEL_PROJECT"
+        if trigger.get("branch") != release_branch:
+            problems.append(f"{name}: must trigger the project's release branch {release_branch}")
         if job.get("rules") != [{"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"}]:
             problems.append(f"{name}: must run on the default branch only")
         needs = job.get("needs", [])
@@ -154,11 +159,15 @@ def test_a_second_model_via_extends_is_wired_and_a_miswired_one_is_caught():
     assert problems == ["release:anomaly: needs test:process-event-classifier, not the test job of anomaly"]
 
 
-def test_forwarded_variables_are_what_the_cli_reads():
+def test_forwarded_variables_are_what_the_cli_reads(monkeypatch):
+    read: set[str] = set()
+    real_env = cli_main._env
+    monkeypatch.setattr(cli_main, "_env", lambda name, default=None: read.add(name) or real_env(name, default))
+    build_parser()
+    from_upstream = {name for name in read if name.startswith(("UPSTREAM_", "MODEL_PROJECT", "MODEL_NAME"))}
+    assert {"UPSTREAM_PROJECT_ID", "UPSTREAM_JOB_ID", "MODEL_PROJECT", "MODEL_NAME"} <= from_upstream
     release = next(j for j in CiFile(MODEL).jobs.values() if "trigger" in j)
-    forwarded = set(release["variables"])
-    parser_defaults = {"UPSTREAM_PROJECT_ID", "UPSTREAM_JOB_ID", "MODEL_PROJECT", "MODEL_NAME"}
-    assert parser_defaults <= forwarded
+    assert from_upstream <= set(release["variables"])
     assert release.get("inherit") == {"variables": False}  # the model repo's own variables stay home
 
 
@@ -185,6 +194,20 @@ def test_mlops_pipeline_runs_only_for_a_model_or_a_retraining_schedule():
     rules = CiFile(MLOPS).raw["workflow"]["rules"]
     assert rules[-1] == {"when": "never"}
     assert all("$MODEL_PROJECT && $MODEL_NAME" in rule["if"] for rule in rules[:-1])
+    prefix = re.escape(CI_RELEASE_BRANCH_PREFIX).replace("/", "\\/")
+    assert all(f"$CI_COMMIT_BRANCH =~ /^{prefix}/" in rule["if"] for rule in rules[:-1])
+
+
+def test_every_aws_job_checks_it_runs_on_its_projects_release_branch():
+    """The project role trusts only models/<project> (ci_access); the check names the problem."""
+    ci = CiFile(MLOPS)
+    aws_jobs = sorted(name for name, job in ci.jobs.items() if "id_tokens" in job)
+    assert aws_jobs == ["deploy", "fetch", "package", "publish", "retrain", "train", "version"]
+    for name in aws_jobs:
+        if name == "package":  # kaniko's image has no Python; STS itself refuses another project's role
+            continue
+        assert "mlops ci check-branch" in ci.jobs[name].get("before_script", []), name
+    build_parser().parse_args(["ci", "check-branch"])
 
 
 def test_release_jobs_run_for_upstream_triggers_and_deploy_is_manual_in_an_environment():
@@ -202,9 +225,10 @@ def test_version_dotenv_feeds_publish_train_and_deploy():
     jobs = CiFile(MLOPS).jobs
     assert jobs["version"]["artifacts"]["reports"]["dotenv"] == "version.env"
     produced = set(VersionResult("r", "u", "1.0.0", "", "patch").dotenv())
+    assert "MODEL_VERSION" in produced
     for name in ("publish", "train", "deploy"):
         used = set(re.findall(r"\$\{?([A-Z_]+)", " ".join(jobs[name]["script"])))
-        assert "MODEL_VERSION" in used and "MODEL_VERSION" in produced, name
+        assert "MODEL_VERSION" in used, name
 
 
 def test_aws_jobs_use_id_tokens_and_the_project_role_of_ci_access():
@@ -238,8 +262,8 @@ def test_diff_per_environment_on_merge_requests_with_the_read_only_role(environm
     job = CiFile(INFRA).jobs[f"diff:{environment}"]
     assert job["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
     assert job["variables"]["MLOPS_ENVIRONMENT"] == environment
-    assert job["variables"]["AWS_ROLE_ARN"].endswith("role/mlops-${MLOPS_ENVIRONMENT}-ci-diff")
-    assert diff_role_name(environment) == f"mlops-{environment}-ci-diff"
+    role_arn = job["variables"]["AWS_ROLE_ARN"].replace("${MLOPS_ENVIRONMENT}", environment)
+    assert role_arn.endswith(":role/" + diff_role_name(environment)), "the role GitLabCiAccess creates"
     assert any(f'"{"${MLOPS_ENVIRONMENT}"}/*"' in line and "cdk diff" in line for line in job["script"])
 
 
@@ -251,7 +275,7 @@ def test_deploy_dev_automatic_stage_and_prod_manual_from_the_default_branch(envi
     assert rule.get("when") == when
     assert job["environment"]["name"] == "$MLOPS_ENVIRONMENT"
     assert job["variables"]["MLOPS_ENVIRONMENT"] == environment
-    assert job["variables"]["AWS_ROLE_ARN"].endswith("role/mlops-${MLOPS_ENVIRONMENT}-ci-deploy")
-    assert deploy_role_name(environment) == f"mlops-{environment}-ci-deploy"
+    role_arn = job["variables"]["AWS_ROLE_ARN"].replace("${MLOPS_ENVIRONMENT}", environment)
+    assert role_arn.endswith(":role/" + deploy_role_name(environment)), "the role GitLabCiAccess creates"
     assert job["id_tokens"] == {"AWS_ID_TOKEN": {"aud": AUDIENCE}}
     assert job["resource_group"] == "deploy-$MLOPS_ENVIRONMENT"

@@ -72,7 +72,7 @@ def test_trigger_training_prints_run_id_and_link_and_writes_dotenv(fake_lambda, 
     }
 
 
-def test_retried_job_gets_the_same_run_not_a_second_one(fake_lambda, tmp_path, capsys):
+def test_a_repeated_trigger_from_the_same_job_gets_the_same_run_not_a_second_one(fake_lambda, tmp_path, capsys):
     assert main(train_args(tmp_path)) == 0
     assert main(train_args(tmp_path)) == 0
     assert "already started: DAG run gl-zsvgrq-5o6aqt1" in capsys.readouterr().out

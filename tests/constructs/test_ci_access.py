@@ -36,8 +36,11 @@ def build(app: App | None = None, **props):
     access.add_model_project_role(
         "Fraud",
         project="fraud",
-        gitlab_project_paths=[MLOPS_PROJECT, "fraud-team/scorer"],
+        gitlab_project_paths=[MLOPS_PROJECT],
         trigger_function=trigger,
+    )
+    access.add_model_project_role(
+        "Malware", project="malware", gitlab_project_paths=[MLOPS_PROJECT], trigger_function=trigger
     )
     access.add_deploy_role("Deploy", gitlab_project_paths=[INFRA_PROJECT])
     access.add_diff_role("Diff", gitlab_project_paths=[INFRA_PROJECT])
@@ -98,22 +101,20 @@ def test_existing_provider_is_reused_not_created():
     assert statement["Principal"] == {"Federated": arn}
 
 
-def test_model_project_role_trusts_only_protected_main_of_named_projects():
+def test_each_project_role_trusts_only_its_own_release_branch_of_the_mlops_project():
     stack, _ = build()
-    statement = role(Template.from_stack(stack), model_project_role_name("dev", "fraud"))["AssumeRolePolicyDocument"][
-        "Statement"
-    ]
-    assert len(statement) == 1
-    assert statement[0]["Action"] == "sts:AssumeRoleWithWebIdentity"
-    assert statement[0]["Condition"] == {
-        "StringEquals": {
-            "gitlab.com:aud": AUDIENCE,
-            "gitlab.com:sub": [
-                f"project_path:{MLOPS_PROJECT}:ref_type:branch:ref:main",
-                "project_path:fraud-team/scorer:ref_type:branch:ref:main",
-            ],
+    template = Template.from_stack(stack)
+    for project in ("fraud", "malware"):
+        statement = role(template, model_project_role_name("dev", project))["AssumeRolePolicyDocument"]["Statement"]
+        assert len(statement) == 1
+        assert statement[0]["Action"] == "sts:AssumeRoleWithWebIdentity"
+        # Exact match (StringEquals, no wildcard): main and the other project's branch are refused.
+        assert statement[0]["Condition"] == {
+            "StringEquals": {
+                "gitlab.com:aud": AUDIENCE,
+                "gitlab.com:sub": [f"project_path:{MLOPS_PROJECT}:ref_type:branch:ref:models/{project}"],
+            }
         }
-    }
 
 
 def test_model_project_role_pushes_only_its_own_repositories_and_invokes_the_trigger():
