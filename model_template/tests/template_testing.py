@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -94,7 +95,9 @@ class Server:
         return self.log.read_text()
 
 
-def start_server(root: Path, log: Path, **env: str) -> Server:
+def start_server(root: Path, log: Path, cpus: set[int] | None = None, **env: str) -> Server:
+    """``serve`` on a free loopback port; ``cpus`` pins it (and so its workers) to those cores, as a
+    container's cpuset would."""
     port = free_port()
     handle = log.open("w")
     process = subprocess.Popen(
@@ -102,6 +105,7 @@ def start_server(root: Path, log: Path, **env: str) -> Server:
         env=entry_point_env(root, MLOPS_SERVE_HOST="127.0.0.1", SAGEMAKER_BIND_TO_PORT=str(port), **env),
         stdout=handle,
         stderr=subprocess.STDOUT,
+        preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
     )
     server = Server(process, port, log)
     deadline = time.monotonic() + 90
@@ -115,6 +119,17 @@ def start_server(root: Path, log: Path, **env: str) -> Server:
             time.sleep(0.2)
     process.kill()
     raise AssertionError(f"serve did not answer /ping within 90 s:\n{log.read_text()}")
+
+
+def loaded_workers(server: Server, count: int, timeout: float = 60) -> list[str]:
+    """The pids of the workers that logged loading the model, once ``count`` have (or ``timeout``
+    passed): ``/ping`` answers as soon as the first worker is up, the others may still be loading."""
+    deadline = time.monotonic() + timeout
+    while True:
+        loaded = re.findall(r"model loaded from .* in worker pid=(\d+)", server.log_text())
+        if len(loaded) >= count or time.monotonic() > deadline:
+            return loaded
+        time.sleep(0.1)
 
 
 def stop_server(server: Server) -> int:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
+import os
 
 import numpy as np
 import pytest
-from template_testing import MANIFEST, start_server, stop_server
+from template_testing import MANIFEST, loaded_workers, start_server, stop_server
 
 import team_model
 from team_model import data
@@ -247,11 +247,28 @@ def test_chunked_upload_over_the_limit_is_refused(server):
 def test_workers_honour_sagemaker_variables_and_load_the_model_once_each(server):
     for _ in range(30):
         assert server.post_json(ROWS)[0] == 200
+    loaded = loaded_workers(server, 2)
     log = server.log_text()
     assert "serve: 2 worker(s) on 127.0.0.1" in log and "timeout 17 s" in log
-    loaded = re.findall(r"model loaded from .* in worker pid=(\d+)", log)
     assert len(loaded) == 2 and len(set(loaded)) == 2, log
     assert "Traceback" not in log
+
+
+def test_one_worker_per_core_when_sagemaker_does_not_say(trained_root, tmp_path):
+    """No SAGEMAKER_MODEL_SERVER_WORKERS (start_server passes none): as many workers as the cores the
+    process may run on. Pinned to at most two cores so the test costs the same on a big machine."""
+    root, _ = trained_root
+    cores = set(sorted(os.sched_getaffinity(0))[:2])
+    running = start_server(root, tmp_path / "serve.log", cpus=cores)
+    try:
+        assert running.post_json(ROWS)[0] == 200
+        loaded = loaded_workers(running, len(cores))
+        log = running.log_text()
+        assert f"serve: {len(cores)} worker(s) on 127.0.0.1" in log, log
+        assert "timeout 60 s" in log, log
+        assert len(loaded) == len(set(loaded)) == len(cores), log
+    finally:
+        stop_server(running)
 
 
 def test_sigterm_stops_the_server_gracefully(trained_root, tmp_path):
@@ -277,6 +294,32 @@ def test_serve_without_a_model_exits_with_a_clear_message(tmp_path):
     )
     assert result.returncode != 0
     assert f"no model at {tmp_path / 'model'}" in result.stderr
+
+
+def test_default_workers_are_the_cores_this_process_may_use(monkeypatch):
+    """Unset or empty SAGEMAKER_MODEL_SERVER_WORKERS: one worker per core of the CPU affinity (a
+    container's cpuset), not the host's core count; os.cpu_count() only where affinity is unknown."""
+    from mlops_runtime import serve
+
+    monkeypatch.setattr(serve.os, "sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)
+    monkeypatch.setattr(serve.os, "cpu_count", lambda: 64)
+    assert serve.server_options({})["workers"] == 3
+    assert serve.server_options({"SAGEMAKER_MODEL_SERVER_WORKERS": ""})["workers"] == 3
+    assert serve.server_options({"SAGEMAKER_MODEL_SERVER_WORKERS": "5"})["workers"] == 5
+
+    monkeypatch.delattr(serve.os, "sched_getaffinity")
+    assert serve.server_options({})["workers"] == 64
+    monkeypatch.setattr(serve.os, "cpu_count", lambda: None)
+    assert serve.server_options({})["workers"] == 1
+
+
+def test_server_defaults_when_sagemaker_sets_nothing():
+    from mlops_runtime.serve import server_options
+
+    options = server_options({})
+    assert options["bind"] == "0.0.0.0:8080"
+    assert options["timeout"] == 60
+    assert options["workers"] == len(os.sched_getaffinity(0))
 
 
 def test_bad_server_variables_are_refused_by_name(trained_root):

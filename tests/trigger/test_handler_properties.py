@@ -11,7 +11,7 @@ from dag_trigger_fn.validation import RUN_ID_PATTERN, RequestError, parse_reques
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlops_core.names import DAG_TRAINING, TRIGGERABLE_DAGS
+from mlops_core.names import TRIGGERABLE_DAGS
 
 
 class RecordingMwaa:
@@ -137,8 +137,12 @@ def events(draw):
     return {key: draw(strategy) for key, strategy in hostile_fields.items() if draw(maybe)}
 
 
+# The one strategy both tests below draw from: the property test, and the check that it is not all junk.
+HOSTILE_EVENTS = events()
+
+
 @settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(event=events())
+@given(event=HOSTILE_EVENTS)
 def test_hostile_events_get_structured_answers_and_only_valid_ones_reach_mwaa(event):
     client = RecordingMwaa()
     service = DagTriggerService(NoRetryApi(client), client, "mlops-dev")
@@ -167,15 +171,39 @@ def test_hostile_events_get_structured_answers_and_only_valid_ones_reach_mwaa(ev
             assert RUN_ID_PATTERN.fullmatch(call["Path"].rsplit("/", 1)[1])
 
 
-def test_the_generator_produces_valid_requests_too():
-    """Guard against a property test that only ever sees invalid input."""
-    valid = {
-        "action": "trigger",
-        "dag_id": DAG_TRAINING,
-        "pipeline_id": 1,
-        "job_id": 2,
-        "conf": {"project": "fraud", "model": "scorer"},
-    }
-    client = RecordingMwaa()
-    assert DagTriggerService(NoRetryApi(client), client, "mlops-dev").handle(valid)["ok"]
-    assert len(client.calls) == 1
+def test_the_hostile_events_include_valid_requests_that_reach_mwaa():
+    """Guard against a property test that only ever sees invalid input: draw from the very strategy it
+    uses and require a meaningful share of valid, allow-listed requests that reach MWAA, for each
+    action and each triggerable DAG. (A third of the events are meant to be valid; some of those are
+    spoiled by a hostile optional value, and some spoiled ones stay valid.)"""
+    drawn = []
+    reached = []
+
+    @settings(
+        max_examples=400,
+        derandomize=True,  # the same sample every run: the share below is stable, not flaky
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(event=HOSTILE_EVENTS)
+    def sample(event):
+        drawn.append(event)
+        client = RecordingMwaa()
+        result = DagTriggerService(NoRetryApi(client), client, "mlops-dev").handle(event)
+        try:
+            request = parse_request(event)
+        except RequestError:
+            return
+        if result["ok"] and client.calls:
+            dags = {call["Path"].split("/")[2] for call in client.calls}
+            assert dags == {request.dag_id} <= set(TRIGGERABLE_DAGS)
+            reached.append((request.action, request.dag_id))
+
+    sample()
+
+    assert len(drawn) >= 200, f"hypothesis drew only {len(drawn)} events"
+    share = len(reached) / len(drawn)
+    assert share >= 0.2, f"only {len(reached)} of {len(drawn)} events ({share:.0%}) were valid and reached MWAA"
+    assert {action for action, _ in reached} == {"trigger", "status"}, "an action never reached MWAA"
+    assert {dag for _, dag in reached} == set(TRIGGERABLE_DAGS), "a triggerable DAG never reached MWAA"
