@@ -138,10 +138,33 @@ def acknowledge_cdk_handlers(stack: Stack) -> None:
             )
             acknowledge_wildcards(
                 child,
-                ["Action::s3:*", "Action::kms:*", "Resource::*"],
-                "CDK-provided custom-resource handler: it copies assets from the CDK asset bucket into the "
-                "destination prefix and sets log retention on named log groups, which needs object-level wildcards.",
+                [*BUCKET_GRANT_ACTIONS, "Resource::arn:*:s3:::cdk-*-assets-*/*"],
+                "CDK-provided BucketDeployment handler: it reads any object of the CDK bootstrap asset bucket and "
+                "writes its destination prefix; the CDK grants these bucket-level wildcard actions itself. Each "
+                "destination bucket is acknowledged by the construct that deploys into it.",
             )
+            if child.node.id.startswith("LogRetention"):
+                acknowledge_wildcards(
+                    child,
+                    ["Resource::*"],
+                    "CDK-provided LogRetention handler: it sets the retention of log groups that other services "
+                    "create (MWAA's) by name; the CDK's policy for it has no resource scoping to offer.",
+                )
+
+
+def acknowledge_deployment_destination(deployment: Any, bucket: Any, *, encrypted_with_platform_key: bool) -> None:
+    """Acknowledge the wildcard a BucketDeployment gives its (shared, stack-wide) handler role on
+    ``bucket``'s objects, and on the platform key when the bucket is encrypted with it."""
+    patterns = [bucket_objects_pattern(bucket)]
+    if encrypted_with_platform_key:
+        patterns.append("Resource::arn:*:kms:*:key/*")
+    acknowledge_wildcards(
+        deployment.handler_role,
+        patterns,
+        "BucketDeployment copies files into this bucket under a prefix whose file names change with the "
+        "content (prune removes stale ones), so it needs every object of the bucket; the platform key is found "
+        "by alias (kms:ResourceAliases condition), not by key id, as the key lives in the platform stack.",
+    )
 
 
 def bucket_objects_pattern(bucket: Any) -> str:

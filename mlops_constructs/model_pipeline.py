@@ -13,7 +13,12 @@ from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 from pydantic import ValidationError
 
-from mlops_constructs._nag import BUCKET_GRANT_ACTIONS, acknowledge_cdk_handlers, acknowledge_wildcards
+from mlops_constructs._nag import (
+    BUCKET_GRANT_ACTIONS,
+    acknowledge_cdk_handlers,
+    acknowledge_deployment_destination,
+    acknowledge_wildcards,
+)
 from mlops_constructs.encryption import key_usage_statement
 from mlops_constructs.log_forwarder import LogForwarder
 from mlops_constructs.model_repository import ModelRepository
@@ -170,6 +175,9 @@ class ModelPipeline(Construct):
             retain_on_delete=False,
         )
         self.config_deployment.handler_role.add_to_principal_policy(key_usage_statement(env, partition=stack.partition))
+        acknowledge_deployment_destination(
+            self.config_deployment, platform.airflow_bucket, encrypted_with_platform_key=True
+        )
         acknowledge_cdk_handlers(stack)
 
     @property

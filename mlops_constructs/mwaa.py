@@ -15,7 +15,12 @@ from aws_cdk import aws_s3_deployment as s3deploy
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from mlops_constructs._nag import acknowledge_cdk_handlers, acknowledge_wildcards, bucket_objects_pattern
+from mlops_constructs._nag import (
+    acknowledge_cdk_handlers,
+    acknowledge_deployment_destination,
+    acknowledge_wildcards,
+    bucket_objects_pattern,
+)
 from mlops_constructs.dag_bundle import DEFAULT_DAG_ASSETS, SUPPORTED_AIRFLOW_VERSIONS, stage_bundle
 from mlops_constructs.storage import SecureBucket
 from mlops_core import names
@@ -162,6 +167,7 @@ class MwaaEnvironment(Construct):
         )
         self.environment.node.add_dependency(dags)
         self.environment.node.add_dependency(self.role)
+        acknowledge_deployment_destination(dags, self.bucket, encrypted_with_platform_key=False)
         acknowledge_cdk_handlers(stack)
 
     def _object_version(self, file_name: str, digest: str, deployment: s3deploy.BucketDeployment) -> str:

@@ -56,3 +56,32 @@ def test_acknowledgement_without_reason_is_refused():
     stack = new_stack()
     with pytest.raises(ValueError, match="needs a real reason"):
         acknowledge(stack, {"AwsSolutions-S1": "because"})
+
+
+def test_cdk_handler_acknowledgements_do_not_cover_what_we_add_to_their_roles():
+    """The CDK's BucketDeployment handler role is shared by the stack: a grant we add to it (here a
+    KMS key wildcard and a second bucket) needs its own acknowledgement, not the CDK's."""
+    from aws_cdk import aws_iam as iam
+    from aws_cdk import aws_s3_deployment as s3deploy
+
+    from mlops_constructs._nag import acknowledge_cdk_handlers
+
+    app = new_app()
+    stack = new_stack(app)
+    logs = s3.Bucket(stack, "Logs", enforce_ssl=True)
+    target = s3.Bucket(stack, "Target", enforce_ssl=True, server_access_logs_bucket=logs)
+    deployment = s3deploy.BucketDeployment(
+        stack, "Deploy", destination_bucket=target, sources=[s3deploy.Source.data("a.txt", "a")]
+    )
+    deployment.handler_role.add_to_principal_policy(
+        iam.PolicyStatement(actions=["kms:Decrypt"], resources=["arn:aws:kms:eu-west-1:111111111111:key/*"])
+    )
+    acknowledge(stack, {"AwsSolutions-S1": "test buckets, access logs are not the point of this test"})
+    acknowledge_cdk_handlers(stack)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    with pytest.raises(Exception) as failure:
+        app.synth()
+    message = str(failure.value)
+    assert "Resource::arn:aws:kms:eu-west-1:111111111111:key/*" in message
+    assert "Target" in message, "the destination bucket's objects are the deploying construct's to acknowledge"
+    assert "cdk-hnb659fds-assets" not in message, "the CDK asset bucket read is the CDK's own"
