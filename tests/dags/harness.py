@@ -8,7 +8,6 @@ seeing each other's jobs, endpoints, topics or Slack payloads.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,11 +25,14 @@ TEST_CSV = "cmdline_length,hour_of_day,label\n120,13,benign\n3400,2,malicious\n"
 
 
 class SlackSink:
-    """Records what Slack would receive; ``status`` per path simulates Slack errors."""
+    """Records every request Slack would receive (each attempt, retries included); ``status`` per
+    path simulates Slack errors, ``drop`` paths simulate Slack unreachable: the connection is
+    closed without any answer, which the client sees as a connection error."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict]] = []
         self.status: dict[str, int] = {}
+        self.drop: set[str] = set()
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -40,6 +42,9 @@ class SlackSink:
                     sink.requests.append((self.path, json.loads(body)))
                 except ValueError:  # e.g. a CSV invocation when the sink stands in for a model
                     sink.requests.append((self.path, body.decode(errors="replace")))
+                if self.path in sink.drop:
+                    self.close_connection = True  # no status line: http.client's RemoteDisconnected
+                    return
                 status = sink.status.get(self.path, 200)
                 payload = b"ok" if status == 200 else b"internal_error"
                 self.send_response(status)
@@ -66,14 +71,6 @@ class SlackSink:
 
     def payloads(self, path: str) -> list[dict]:
         return [body for p, body in self.requests if p == path]
-
-
-def closed_port_url() -> str:
-    """A URL on 127.0.0.1 where nothing listens: Slack unreachable."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/unreachable"
 
 
 @dataclass
@@ -150,8 +147,7 @@ def create_model_fixture(boto, dags_folder: Path, model: str, slack_url: str, **
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
     slack_path = f"/hooks/{model}"
     secret_name = f"mlops/itest/slack-{model}"
-    url = slack_url if slack_url.endswith("/unreachable") else slack_url + slack_path
-    secrets.create_secret(Name=secret_name, SecretString=json.dumps({"webhook_url": url}))
+    secrets.create_secret(Name=secret_name, SecretString=json.dumps({"webhook_url": slack_url + slack_path}))
     document = {
         "environment": "itest",
         "project": PROJECT,
@@ -179,6 +175,18 @@ def create_model_fixture(boto, dags_folder: Path, model: str, slack_url: str, **
 class RunResult:
     state: str
     tasks: dict[str, str]
+    dag_id: str
+    run_id: str
+
+    def returned(self, task_id: str):
+        """What a task of this run returned (its return_value XCom), None if nothing."""
+        from airflow.models.dagrun import DagRun
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            run = session.query(DagRun).filter(DagRun.dag_id == self.dag_id, DagRun.run_id == self.run_id).one()
+            ti = run.get_task_instance(task_id, session=session)
+            return ti.xcom_pull(task_ids=task_id, session=session)
 
 
 def _state(value) -> str:
@@ -197,4 +205,4 @@ def run_dag(dag, conf: dict | None) -> RunResult:
             ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else ""): _state(ti.state)
             for ti in run.get_task_instances(session=session)
         }
-        return RunResult(state=_state(run.state), tasks=tasks)
+        return RunResult(state=_state(run.state), tasks=tasks, dag_id=dag.dag_id, run_id=dag_run.run_id)

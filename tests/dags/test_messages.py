@@ -170,3 +170,48 @@ def test_redeploying_the_serving_version_says_nothing_changed():
     )
     assert "(it was already serving: nothing changed)" in note.text
     assert "created" not in note.text
+
+
+def test_dag_run_failure_names_the_failed_tasks_the_error_and_links_log_and_run():
+    note = messages.dag_run_failed(
+        environment="prod",
+        dag_id="mlops_training_evaluation",
+        run_id="manual__1",
+        failed_tasks=["train", "publish_metrics"],
+        error="a task failed (task_failure)",
+        log_url="http://airflow/dags/mlops_training_evaluation/runs/manual__1/tasks/train?try_number=1",
+        run_url="http://airflow/dags/mlops_training_evaluation/runs/manual__1",
+        subject_of_run="fraud/scorer",
+    )
+    assert note.sns_subject == "[mlops-prod] Run of mlops_training_evaluation failed fraud/scorer"
+    assert "Failed tasks: train, publish_metrics" in note.text
+    assert "Error:        a task failed (task_failure)" in note.text
+    assert (
+        "Log:          http://airflow/dags/mlops_training_evaluation/runs/manual__1/tasks/train?try_number=1"
+        in note.text
+    )
+    assert "Run:          http://airflow/dags/mlops_training_evaluation/runs/manual__1" in note.text
+    texts = block_texts(note)
+    assert "train, publish_metrics" in texts and "a task failed (task_failure)" in texts
+    [actions] = [b for b in note.blocks if b["type"] == "actions"]
+    assert [(e["text"]["text"], e["url"]) for e in actions["elements"]] == [
+        ("View log", "http://airflow/dags/mlops_training_evaluation/runs/manual__1/tasks/train?try_number=1"),
+        ("Open run", "http://airflow/dags/mlops_training_evaluation/runs/manual__1"),
+    ]
+
+
+def test_dag_run_failure_without_tasks_or_links_says_so_and_has_no_buttons():
+    note = messages.dag_run_failed(
+        environment="dev",
+        dag_id="mlops_retraining",
+        run_id="scheduled__2026-01-02",
+        failed_tasks=[],
+        error="the run exceeded its dagrun_timeout (timed_out)",
+        log_url=None,
+        run_url=None,
+        subject_of_run=None,
+    )
+    assert "Failed tasks: none recorded" in note.text
+    assert "Log:          n/a" in note.text and "Run:          n/a" in note.text
+    assert "timed_out" in block_texts(note)
+    assert not [b for b in note.blocks if b["type"] == "actions"]

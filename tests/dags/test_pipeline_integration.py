@@ -8,9 +8,10 @@ Scenarios build on each other per model, in file order: train -> deploy -> retra
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import pytest
-from harness import ARTIFACT_BUCKET, PROJECT, closed_port_url, create_model_fixture, run_dag
+from harness import ARTIFACT_BUCKET, PROJECT, create_model_fixture, run_dag
 
 from mlops_core import names
 
@@ -45,10 +46,10 @@ def env(airflow_db, dags_in_db, local_aws, boto, slack_sink, dagbag, sdk_dag_cal
     return {"aws": local_aws, "boto": boto, "slack": slack_sink, "dags": dagbag.dags}
 
 
-def new_model(env, model: str, *, slack_url: str | None = None, **overrides):
+def new_model(env, model: str, **overrides):
     from conftest import DAGS_FOLDER
 
-    return create_model_fixture(env["boto"], DAGS_FOLDER, model, slack_url or env["slack"].url, **overrides)
+    return create_model_fixture(env["boto"], DAGS_FOLDER, model, env["slack"].url, **overrides)
 
 
 def train(env, m, tag="1.0.0", **conf):
@@ -60,6 +61,26 @@ def train(env, m, tag="1.0.0", **conf):
 
 def deploy(env, m, version):
     return run_dag(env["dags"][names.DAG_DEPLOYMENT], {"project": PROJECT, "model": m.model, "model_version": version})
+
+
+def assert_autoscaling(env, m, autoscaling: dict) -> None:
+    """The serving variant's scalable target and target-tracking policy, from the model's config."""
+    resource = f"endpoint/{m.config.endpoint_name}/variant/AllTraffic"
+    scaling = env["boto"].client("application-autoscaling")
+    [target] = scaling.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[resource])[
+        "ScalableTargets"
+    ]
+    assert target["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (autoscaling["min_capacity"], autoscaling["max_capacity"])
+    [policy] = scaling.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=resource)["ScalingPolicies"]
+    assert policy["PolicyType"] == "TargetTrackingScaling"
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["TargetValue"] == autoscaling["target_invocations_per_instance"]
+    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
+    assert (tracking["ScaleInCooldown"], tracking["ScaleOutCooldown"]) == (
+        autoscaling["scale_in_cooldown_seconds"],
+        autoscaling["scale_out_cooldown_seconds"],
+    )
 
 
 def test_training_success_registers_a_pending_candidate_and_notifies(env):
@@ -121,10 +142,31 @@ def test_training_failure_is_notified_and_registers_nothing(env):
     assert "AlgorithmError: out of memory" in task_note["message"]
     # A link to the task's log in the Airflow UI (Airflow 3: /dags/<id>/runs/..., 2: /dags/<id>/grid?...).
     assert re.search(rf"Log: +http://\S+/dags/{names.DAG_TRAINING}/\S+", task_note["message"]), task_note
-    # The DAG-level callback sends one summary of the failed run as well.
-    assert any(x["subject"].startswith(f"[mlops-itest] Run of {names.DAG_TRAINING} failed") for x in messages)
+    # The DAG-level callback sends one summary of the failed run as well: the failed task, the
+    # error its context carries (Airflow's reason: neither version passes the task's exception)
+    # and links to that task's log and to the run.
+    [run_note] = [
+        x for x in messages if x["subject"] == f"[mlops-itest] Run of {names.DAG_TRAINING} failed {PROJECT}/{m.model}"
+    ]
+    summary = run_note["message"]
+    assert f"The run {result.run_id} of DAG {names.DAG_TRAINING} failed for {PROJECT}/{m.model}." in summary
+    assert re.search(r"^Failed tasks: train$", summary, re.M), summary
+    assert re.search(r"^Error: +a task failed \(task_failure\)$", summary, re.M), summary
+    # Airflow 3: .../dags/<id>/runs/<run>/tasks/train?try_number=1; 2: .../dags/<id>/grid?...&task_id=train...
+    log_link = re.search(rf"^Log: +(http://\S+/dags/{names.DAG_TRAINING}/\S*\btrain\b\S*)$", summary, re.M)
+    assert log_link, summary
+    run_link = re.search(rf"^Run: +(http://\S+/dags/{names.DAG_TRAINING}/\S+)$", summary, re.M)
+    assert run_link and quote(result.run_id) in run_link.group(1), summary
+
     slack = env["slack"].payloads(m.slack_path)
     assert any("AlgorithmError: out of memory" in str(p["blocks"]) for p in slack)
+    [run_slack] = [p for p in slack if p["text"] == run_note["subject"]]
+    assert "train" in str(run_slack["blocks"]) and "task_failure" in str(run_slack["blocks"])
+    [actions] = [b for b in run_slack["blocks"] if b["type"] == "actions"]
+    assert [(e["text"]["text"], e["url"]) for e in actions["elements"]] == [
+        ("View log", log_link.group(1)),
+        ("Open run", run_link.group(1)),
+    ]
     cloudwatch = env["boto"].client("cloudwatch")
     failures = cloudwatch.list_metrics(
         Namespace=names.PIPELINE_METRICS_NAMESPACE, MetricName=names.PIPELINE_FAILURE_METRIC
@@ -158,7 +200,14 @@ def test_candidate_below_the_gate_is_rejected_and_cannot_be_deployed(env):
 
 
 def test_first_deployment_then_update_then_failed_update_keeps_serving(env):
-    m = new_model(env, "served")
+    autoscaling = {
+        "min_capacity": 2,
+        "max_capacity": 5,
+        "target_invocations_per_instance": 250,
+        "scale_in_cooldown_seconds": 600,
+        "scale_out_cooldown_seconds": 90,
+    }
+    m = new_model(env, "served", endpoint={"rollback_alarm_names": ["served-5xx"], "autoscaling": autoscaling})
     assert train(env, m, tag="1.0.0").state == "success"
     m.sns_messages()
 
@@ -174,9 +223,7 @@ def test_first_deployment_then_update_then_failed_update_keeps_serving(env):
     assert environment[names.MANIFEST_ENV["model_version"]] == "1.0.0+r0"
     assert environment[names.MANIFEST_ENV["model_name"]] == m.model
     assert environment[names.MANIFEST_ENV["training_data"]] == m.config.training_data_uri
-    scaling = env["boto"].client("application-autoscaling")
-    [target] = scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"][-1:]
-    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 3)
+    assert_autoscaling(env, m, autoscaling)
     [sns] = m.sns_messages()
     assert sns["subject"] == f"[mlops-itest] Deployed {PROJECT}/{m.model} 1.0.0+r0 to {m.config.endpoint_name}"
     assert f"#dashboards/dashboard/mlops-itest-{PROJECT}--{m.model}" in sns["message"]
@@ -193,6 +240,7 @@ def test_first_deployment_then_update_then_failed_update_keeps_serving(env):
     )
     assert m.serving() == ("InService", run_v2)
     assert any(f"updated from {run_v1}" in x["message"] for x in m.sns_messages())
+    assert_autoscaling(env, m, autoscaling)  # still one target and one policy after the update
 
     # A new image whose update fails: AWS rolls back and the endpoint keeps serving r1.
     assert train(env, m, tag="1.1.0").state == "success"
@@ -225,10 +273,19 @@ def test_first_deployment_then_update_then_failed_update_keeps_serving(env):
 
 
 def test_slack_unreachable_does_not_change_the_outcome_and_sns_is_still_sent(env):
-    m = new_model(env, "no-slack", slack_url=closed_port_url())
+    m = new_model(env, "no-slack")
+    env["slack"].drop.add(m.slack_path)  # every connection closed before an answer
     result = train(env, m)
     assert result.state == "success", result.tasks
     assert result.tasks["notify_result"] == "success"
+    # Slack was tried: once plus the ConnectionErrorRetryHandler's retries, then given up.
+    attempts = env["slack"].payloads(m.slack_path)
+    assert len(attempts) == 3, attempts
+    assert all("ready to deploy" in a["text"] for a in attempts)
+    assert result.returned("notify_result") == {
+        f"sns:{m.config.notifications.sns_topic_arn}": True,
+        f"slack:{m.config.notifications.slack_webhook_secret_name}": False,
+    }
     [sns] = m.sns_messages()
     assert "ready to deploy" in sns["subject"]
 
@@ -278,7 +335,7 @@ def test_bad_conf_is_refused_before_anything_runs(env):
     assert sm.list_training_jobs(NameContains=names.model_stem(PROJECT, "any"))["TrainingJobSummaries"] == []
 
 
-def test_sns_error_does_not_change_the_outcome_and_slack_is_still_sent(env):
+def test_sns_error_does_not_change_the_outcome_and_slack_is_still_sent(env, caplog):
     # A topic that does not exist (deleted, wrong account): every publish fails with NotFound.
     missing_topic = "arn:aws:sns:us-east-1:123456789012:mlops-itest-deleted"
     m = new_model(
@@ -286,12 +343,21 @@ def test_sns_error_does_not_change_the_outcome_and_slack_is_still_sent(env):
         "no-sns",
         notifications={"sns_topic_arn": missing_topic, "slack_webhook_secret_name": "mlops/itest/slack-no-sns"},
     )
+    sns = env["boto"].client("sns")
+    with pytest.raises(sns.exceptions.NotFoundException):
+        sns.get_topic_attributes(TopicArn=missing_topic)
     result = train(env, m)
     assert result.state == "success", result.tasks
     assert result.tasks["notify_result"] == "success"
+    # notify_result returns each channel's outcome: the publish to the missing topic was made and
+    # failed (send_sns returns False only when publish raised), Slack was still notified.
+    assert result.returned("notify_result") == {f"sns:{missing_topic}": False, "slack:mlops/itest/slack-no-sns": True}
+    # ... and logged with AWS's answer.
+    [failed] = [r for r in caplog.records if r.name == "mlops_dags.notify" and missing_topic in r.getMessage()]
+    assert "failed (the pipeline's outcome is unchanged)" in failed.getMessage()
+    assert failed.exc_info and "NotFound" in f"{type(failed.exc_info[1]).__name__} {failed.exc_info[1]}"
     [slack] = env["slack"].payloads(m.slack_path)
     assert "ready to deploy" in slack["text"]
-    assert m.sns_messages() == []
 
 
 def test_rollback_alarm_in_alarm_during_the_update_rolls_it_back(env):

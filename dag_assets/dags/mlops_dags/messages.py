@@ -64,10 +64,21 @@ def _context(text: str) -> dict:
 
 
 def _button(text: str, url: str) -> dict:
-    return {
-        "type": "actions",
-        "elements": [{"type": "button", "text": {"type": "plain_text", "text": text}, "url": url}],
-    }
+    return _buttons([(text, url)])[0]
+
+
+def _buttons(links: list[tuple[str, str]]) -> list[dict]:
+    """One actions block with a link button per (text, url); none when there is no link."""
+    if not links:
+        return []
+    return [
+        {
+            "type": "actions",
+            "elements": [
+                {"type": "button", "text": {"type": "plain_text", "text": text}, "url": url} for text, url in links
+            ],
+        }
+    ]
 
 
 def _fmt(value) -> str:
@@ -259,24 +270,29 @@ def dag_run_failed(
     dag_id: str,
     run_id: str,
     failed_tasks: list[str],
-    reason: str | None,
+    error: str,
+    log_url: str | None,
+    run_url: str | None,
     subject_of_run: str | None,
-    url: str | None,
 ) -> Notification:
     what = f" {subject_of_run}" if subject_of_run else ""
+    tasks = ", ".join(failed_tasks) or "none recorded"
     subject = f"[mlops-{environment}] Run of {dag_id} failed{what}"
     text = "\n".join(
         [
             f"The run {run_id} of DAG {dag_id} failed{(' for ' + subject_of_run) if subject_of_run else ''}.",
             "",
-            f"Failed tasks: {', '.join(failed_tasks) or 'none recorded'}",
-            f"Reason:       {reason or 'a task failed'}",
-            f"Run:          {url or 'n/a'}",
+            f"Failed tasks: {tasks}",
+            f"Error:        {error}",
+            f"Log:          {log_url or 'n/a'}",
+            f"Run:          {run_url or 'n/a'}",
         ]
     )
+    buttons = [("View log", log_url), ("Open run", run_url)]
     blocks = [
         _header(f"🔥 {dag_id} run failed{what}"),
-        *_fields([("DAG run", f"`{run_id}`"), ("Failed tasks", ", ".join(failed_tasks) or "none recorded")]),
-        *([_button("Open run", url)] if url else []),
+        *_fields([("DAG run", f"`{run_id}`"), ("Failed tasks", tasks)]),
+        _section(f"*Error*\n```{_truncate(error, SLACK_TEXT_MAX - 20)}```"),
+        *_buttons([(label, url) for label, url in buttons if url]),
     ]
     return Notification(subject=subject, text=text, blocks=blocks)

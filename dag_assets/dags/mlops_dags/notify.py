@@ -199,29 +199,142 @@ def on_task_failure(context) -> None:
         log.exception("failure notification could not be prepared")
 
 
+# Why Airflow failed a run, as its DAG callback context's "reason" says it.
+DAG_FAILURE_REASONS = {
+    "task_failure": "a task failed",
+    "timed_out": "the run exceeded its dagrun_timeout",
+    "all_tasks_deadlocked": "no task could run any more: their upstream tasks can never succeed",
+}
+
+
+@dataclass(frozen=True)
+class FailedTask:
+    name: str  # task_id, with [map_index] for a mapped task instance
+    log_url: str | None
+
+
+def _log_url(ti) -> str | None:
+    try:
+        return getattr(ti, "log_url", None) or None
+    except Exception:  # noqa: BLE001 - a property that needs what this context lacks
+        return None
+
+
+def _failed_task(ti) -> FailedTask:
+    map_index = getattr(ti, "map_index", -1)
+    suffix = f"[{map_index}]" if isinstance(map_index, int) and map_index >= 0 else ""
+    return FailedTask(name=f"{ti.task_id}{suffix}", log_url=_log_url(ti))
+
+
+def _failure_order(ti) -> tuple:
+    end = getattr(ti, "end_date", None)
+    return (end is None, end.timestamp() if end is not None else 0.0, ti.task_id, getattr(ti, "map_index", -1))
+
+
+def _is_failed(state) -> bool:
+    return str(getattr(state, "value", state)) == "failed"
+
+
+def _failed_task_ids_from_task_sdk(dag_id: str, run_id: str) -> list[str]:
+    """Airflow 3: the run's failed tasks as the DAG processor knows them (GetTaskStates). Empty on
+    Airflow 2, and where no Task SDK supervisor answers (dag.test() runs DAG callbacks in process)."""
+    try:
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+        states = RuntimeTaskInstance.get_task_states(dag_id=dag_id, run_ids=[run_id])
+    except Exception:  # noqa: BLE001 - ImportError on Airflow 2, NameError without a supervisor
+        log.debug("task states not available from the Task SDK in this callback context")
+        return []
+    return sorted(task for task, state in (states.get(run_id) or {}).items() if _is_failed(state))
+
+
+def failed_tasks_of(context, dag_id: str, run_id: str) -> list[FailedTask]:
+    """The failed task instances of the run a DAG callback reports on, as far as its context tells.
+
+    Airflow 2.11 hands the ORM DagRun (database access): every failed task instance and its log
+    URL, first to fail first; its ``ti`` is just the run's last task instance. Airflow 3 hands a
+    DagRun data model and, for a task failure, the task instance whose failure failed the run as
+    ``ti`` (state unset); other failed tasks come from the Task SDK when it answers.
+    """
+    dag_run = context.get("dag_run")
+    get_task_instances = getattr(dag_run, "get_task_instances", None)
+    if callable(get_task_instances):
+        try:
+            # First to fail first: its log is the one to read.
+            tis = sorted(get_task_instances(state="failed"), key=_failure_order)
+            return [_failed_task(ti) for ti in tis]
+        except Exception:  # noqa: BLE001 - e.g. a DagRun detached from its session
+            log.warning("could not list the failed task instances of %s", run_id, exc_info=True)
+    found: list[FailedTask] = []
+    ti = context.get("task_instance") or context.get("ti")
+    state = getattr(ti, "state", None)
+    if ti is not None and context.get("reason") == "task_failure" and (state is None or _is_failed(state)):
+        found.append(_failed_task(ti))
+    known = {t.name for t in found}
+    others = _failed_task_ids_from_task_sdk(dag_id, run_id)
+    found += [FailedTask(name=name, log_url=None) for name in others if name not in known]
+    return found
+
+
+def dag_failure_error(context) -> str:
+    """The error a DAG callback context carries: its exception when there is one, else Airflow's
+    reason for failing the run (Airflow 2.11 and 3 both pass "reason"; neither passes the failed
+    task's exception, which the task-level notice carries)."""
+    exception = context.get("exception")
+    if exception is not None:
+        if isinstance(exception, BaseException):
+            return f"{type(exception).__name__}: {exception}"
+        return str(exception)
+    reason = context.get("reason")
+    if not reason:
+        return "unknown (see the failed tasks' logs)"
+    explained = DAG_FAILURE_REASONS.get(str(reason))
+    return f"{explained} ({reason})" if explained else str(reason)
+
+
+def dag_run_url(dag_id: str, run_id: str) -> str | None:
+    """The DAG run in the Airflow UI: Airflow 3's run page, Airflow 2's grid view of the run."""
+    from urllib.parse import quote
+
+    from mlops_dags.compat import AIRFLOW_3
+
+    try:
+        if AIRFLOW_3:
+            from airflow.sdk.configuration import conf
+
+            base = conf.get("api", "base_url", fallback="http://localhost:8080/")
+            return f"{base.rstrip('/')}/dags/{dag_id}/runs/{quote(run_id)}"
+        from airflow.configuration import conf
+
+        base = conf.get("webserver", "base_url", fallback="http://localhost:8080")
+        return f"{base.rstrip('/')}/dags/{dag_id}/grid?dag_run_id={quote(run_id)}"
+    except Exception:  # noqa: BLE001
+        log.warning("no Airflow base URL for the run's link", exc_info=True)
+        return None
+
+
 def on_dag_failure(context) -> None:
-    """DAG-level on_failure_callback: one summary per failed run (tasks may not have run at all,
-    e.g. a run timeout)."""
+    """DAG-level on_failure_callback: one summary per failed run naming the failed task(s), the
+    error the context carries and links to the failed task's log and to the run (tasks may not
+    have run at all, e.g. a run timeout)."""
     from mlops_dags import messages
 
     try:
         dag_run = context.get("dag_run")
-        dag_id = getattr(dag_run, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
-        failed = []
-        try:
-            failed = sorted(ti.task_id for ti in dag_run.get_task_instances(state="failed"))
-        except Exception:  # noqa: BLE001 - not available in every callback context
-            log.debug("failed task instances not available in this callback context")
+        dag_id = getattr(dag_run, "dag_id", None) or getattr(context.get("dag"), "dag_id", None) or "?"
+        run_id = getattr(dag_run, "run_id", None) or context.get("run_id") or "?"
+        failed = failed_tasks_of(context, dag_id, run_id)
         audience, what = _audience_for_context(context)
         note = messages.dag_run_failed(
             environment=audience.environment,
             dag_id=dag_id,
-            run_id=getattr(dag_run, "run_id", "?"),
-            failed_tasks=failed,
-            reason=context.get("reason"),
+            run_id=run_id,
+            failed_tasks=[t.name for t in failed],
+            error=dag_failure_error(context),
+            log_url=next((t.log_url for t in failed if t.log_url), None),
+            run_url=dag_run_url(dag_id, run_id),
             subject_of_run=what,
-            url=None,
         )
         send(audience, note)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - the callback must not change the run's outcome
         log.exception("DAG failure notification could not be prepared")
