@@ -243,6 +243,11 @@ def latest_run(names: list[str], project: str, model: str) -> RunName | None:
     return max(_runs_of(names, project, model), default=None)
 
 
+def last_trained_at(names: list[str], project: str, model: str) -> datetime | None:
+    """When the model's most recent run started (by time, not by version), or None."""
+    return max((run.trained_at for run in _runs_of(names, project, model)), default=None)
+
+
 def next_retrain_number(names: list[str], project: str, model: str, version: str | semver.Version) -> int:
     """Retraining number for a new run of ``version``: 0 for its first training, then +1."""
     target = version if isinstance(version, semver.Version) else parse_version(version)

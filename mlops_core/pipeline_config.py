@@ -8,6 +8,7 @@ parse time, and a configuration change rolls out with ``cdk deploy``.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -79,10 +80,21 @@ class EndpointSettings(_Strict):
     dashboard_name: str = ""
 
 
+# The Retraining DAG runs at midnight but runs start later: a model trained at 00:20 is one day
+# old only at 00:20 the next day, so "due" allows half a day of slack rather than skip a day.
+RETRAINING_SLACK = timedelta(hours=12)
+
+
 class Retraining(_Strict):
     enabled: bool = True
-    # Informational for humans; the retraining DAG runs daily and retrains enabled models.
-    schedule: str = "@daily"
+    # The daily Retraining DAG retrains a serving model once its newest run is this many days old.
+    interval_days: int = Field(1, ge=1, le=365)
+
+    def is_due(self, last_trained_at: datetime | None, now: datetime) -> bool:
+        """Whether the daily Retraining DAG retrains the model now."""
+        if not self.enabled:
+            return False
+        return last_trained_at is None or now - last_trained_at >= timedelta(days=self.interval_days) - RETRAINING_SLACK
 
 
 class Notifications(_Strict):

@@ -1,10 +1,12 @@
 """Airflow DAG mlops_retraining: every day, train each model with retraining enabled again on
 current data.
 
-For each model whose pipeline configuration enables retraining and that serves on an endpoint,
-starts the Training & Evaluation DAG with the image currently serving and ``retraining: true``;
-the run's retraining number increments (RunName ``-r<n>-``). The new candidate goes through the
-same quality gate and registry as any other.
+For each model whose pipeline configuration enables retraining, that serves on an endpoint and
+whose newest run is ``retraining.interval_days`` old (1 by default; a manual run with
+``{"ignore_interval": true}`` retrains them all now), starts the Training & Evaluation DAG with
+the image currently serving and ``retraining: true``; the run's retraining number increments
+(RunName ``-r<n>-``). The new candidate goes through the same quality gate and registry as any
+other.
 
 The words "Airflow DAG" above also make Airflow's safe-mode file heuristic parse this file.
 """
@@ -15,6 +17,7 @@ from datetime import datetime, timedelta
 
 from mlops_dags import notify, settings
 from mlops_dags.compat import dag, task, trigger_dag_run_operator
+from mlops_dags.params import retraining_params
 
 from mlops_core.names import DAG_RETRAINING, DAG_TRAINING
 
@@ -33,15 +36,16 @@ from mlops_core.names import DAG_RETRAINING, DAG_TRAINING
         "on_failure_callback": notify.on_task_failure,
     },
     on_failure_callback=notify.on_dag_failure,
+    params=retraining_params(),
     tags=["mlops", "retraining"],
     doc_md=__doc__,
 )
 def retraining():
     @task
-    def plan() -> dict:
+    def plan(params: dict | None = None) -> dict:
         from mlops_dags import retraining as steps
 
-        return steps.plan()
+        return steps.plan(ignore_interval=bool((params or {}).get("ignore_interval")))
 
     @task
     def training_confs(planned: dict) -> list[dict]:

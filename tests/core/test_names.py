@@ -80,5 +80,16 @@ def test_latest_run_and_next_retrain_number_filter_client_side():
     assert names.latest_run([], "p", "m") is None
 
 
+def test_last_trained_at_is_the_newest_run_by_time_not_by_version():
+    t = lambda d: datetime(2026, 11, d, tzinfo=UTC)  # noqa: E731
+    listed = [
+        str(names.RunName.new("p", "m", "2.0.0", 0, t(1))),
+        str(names.RunName.new("p", "m", "1.0.0", 3, t(20))),  # a retraining of an older image, later
+        str(names.RunName.new("p", "m-2", "1.0.0", 0, t(28))),  # another model
+    ]
+    assert names.last_trained_at(listed, "p", "m") == t(20)
+    assert names.last_trained_at([], "p", "m") is None
+
+
 def test_pipeline_config_path_is_per_model():
     assert names.pipeline_config_path("p", "m") == "pipelines/p/m/pipeline.json"

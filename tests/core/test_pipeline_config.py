@@ -1,10 +1,11 @@
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
 
 from mlops_core import names
-from mlops_core.pipeline_config import PipelineConfig, dumps, list_pipeline_configs, load_pipeline_config
+from mlops_core.pipeline_config import PipelineConfig, Retraining, dumps, list_pipeline_configs, load_pipeline_config
 
 BASE = {
     "environment": "dev",
@@ -43,3 +44,28 @@ def test_dags_read_what_the_construct_publishes(tmp_path):
 def test_missing_configuration_names_the_model(tmp_path):
     with pytest.raises(FileNotFoundError, match="project='p' model='x'"):
         load_pipeline_config(tmp_path, "p", "x")
+
+
+@pytest.mark.parametrize(
+    ("interval_days", "age", "due"),
+    [
+        (1, timedelta(hours=23, minutes=40), True),  # trained 00:20 yesterday, the DAG runs at midnight
+        (1, timedelta(hours=6), False),  # trained this morning by hand
+        (7, timedelta(days=6, hours=23), True),
+        (7, timedelta(days=3), False),
+    ],
+)
+def test_retraining_is_due_once_the_newest_run_is_interval_days_old(interval_days, age, due):
+    now = datetime(2026, 12, 4, tzinfo=UTC)
+    assert Retraining(interval_days=interval_days).is_due(now - age, now) is due
+
+
+def test_retraining_disabled_is_never_due_and_a_model_never_trained_always_is():
+    now = datetime(2026, 12, 4, tzinfo=UTC)
+    assert not Retraining(enabled=False).is_due(None, now)
+    assert Retraining().is_due(None, now)
+
+
+def test_retraining_interval_is_validated_naming_the_field():
+    with pytest.raises(ValidationError, match="retraining.interval_days"):
+        PipelineConfig.model_validate({**BASE, "retraining": {"interval_days": 0}})

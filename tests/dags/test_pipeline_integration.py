@@ -8,6 +8,7 @@ Scenarios build on each other per model, in file order: train -> deploy -> retra
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
@@ -300,17 +301,29 @@ def test_slack_server_errors_are_retried_then_given_up_without_failing(env):
     assert len(m.sns_messages()) == 1
 
 
-def test_retraining_starts_training_with_the_serving_image(env):
+def test_retraining_starts_training_with_the_serving_image(env, monkeypatch):
+    from mlops_dags import retraining
+
     m = new_model(env, "nightly")
     off = new_model(env, "nightly-off", retraining={"enabled": False})
-    assert train(env, m, tag="2.3.4").state == "success"
-    assert deploy(env, m, "2.3.4+r0").state == "success"
+    weekly = new_model(env, "weekly", retraining={"interval_days": 7})
+    for model in (m, weekly):
+        assert train(env, model, tag="2.3.4").state == "success"
+        assert deploy(env, model, "2.3.4+r0").state == "success"
 
+    # The next night: a day has passed since these trainings, not a week.
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    monkeypatch.setattr(retraining, "_now", lambda: tomorrow)
     result = run_dag(env["dags"][names.DAG_RETRAINING], None)
     assert result.state == "success", result.tasks
+    skipped = result.returned("plan")["skipped"]
+    assert f"{PROJECT}/{off.model}: retraining disabled" in skipped
+    assert any(line.startswith(f"{PROJECT}/{weekly.model}: last trained ") for line in skipped), skipped
+    assert any(line.endswith("retrains every 7 day(s)") for line in skipped), skipped
     from airflow.models.dagrun import DagRun
 
-    runs = [r for r in DagRun.find(dag_id=names.DAG_TRAINING) if (r.conf or {}).get("model") in (m.model, off.model)]
+    models = (m.model, off.model, weekly.model)
+    runs = [r for r in DagRun.find(dag_id=names.DAG_TRAINING) if (r.conf or {}).get("model") in models]
     assert [r.conf for r in runs if r.conf.get("retraining")] == [
         {
             "project": PROJECT,
@@ -320,6 +333,10 @@ def test_retraining_starts_training_with_the_serving_image(env):
             "source_commit": "abc1234",
         }
     ]
+    # A manual run with ignore_interval retrains the weekly model too.
+    now = run_dag(env["dags"][names.DAG_RETRAINING], {"ignore_interval": True})
+    planned = {c["model"] for c in now.returned("plan")["confs"]}
+    assert {m.model, weekly.model} <= planned and off.model not in planned
     # That conf trains retraining number 1 of the serving version.
     retrained = train(env, m, tag="2.3.4", retraining=True)
     assert retrained.state == "success"

@@ -89,3 +89,15 @@ def deployment_params() -> dict[str, Param]:
             description="ARN of the registered model package to deploy (or give model_version).",
         ),
     }
+
+
+def retraining_params() -> dict[str, Param]:
+    return {
+        "ignore_interval": Param(
+            False,
+            type="boolean",
+            title="Retrain now",
+            description="Retrain every enabled, serving model now, whatever its retraining.interval_days "
+            "(e.g. after new training data arrived). Scheduled runs leave it false.",
+        ),
+    }

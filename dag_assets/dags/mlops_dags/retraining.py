@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from mlops_dags import aws, settings
 
@@ -17,16 +18,22 @@ def image_tag(image_uri: str) -> str:
     return tag
 
 
-def plan() -> dict:
-    """Training confs for every model with retraining enabled that serves on an endpoint.
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def plan(*, ignore_interval: bool = False) -> dict:
+    """Training confs for every model with retraining enabled that serves on an endpoint and
+    whose newest run is ``retraining.interval_days`` old (any age with ``ignore_interval``).
 
     A model that cannot be planned (endpoint unreadable, ...) is reported in ``errors`` without
     stopping the others.
     """
-    from mlops_core.names import MANIFEST_ENV
+    from mlops_core.names import MANIFEST_ENV, last_trained_at
     from mlops_core.pipeline_config import list_pipeline_configs
-    from mlops_dags.training import serving_run
+    from mlops_dags.training import known_run_names, serving_run
 
+    now = _now()
     sm = aws.client("sagemaker")
     confs, skipped, errors = [], [], []
     for config in list_pipeline_configs(settings.dags_folder()):
@@ -38,6 +45,14 @@ def plan() -> dict:
             serving = serving_run(sm, config.endpoint_name)
             if serving is None:
                 skipped.append(f"{label}: nothing serving on {config.endpoint_name} yet")
+                continue
+            # Every run counts, deployed or not: a candidate the gate rejected was still a retraining.
+            last = last_trained_at(known_run_names(sm, config.project, config.model), config.project, config.model)
+            if not ignore_interval and not config.retraining.is_due(last, now):
+                skipped.append(
+                    f"{label}: last trained {last:%Y-%m-%d %H:%M} UTC, retrains every "
+                    f"{config.retraining.interval_days} day(s)"
+                )
                 continue
             container = sm.describe_model(ModelName=serving)["PrimaryContainer"]
             confs.append(
