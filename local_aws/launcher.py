@@ -25,6 +25,8 @@ from local_aws import scenario as scenario_module
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Variables that would make the server's own boto3 clients (or moto) point somewhere else.
 _STRIPPED_ENV_PREFIXES = ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+# The server's shutdown takes at most its grace period plus a few seconds (SageMakerService.shutdown).
+SERVER_STOP_TIMEOUT = 20.0
 
 
 def default_python() -> str:
@@ -42,6 +44,57 @@ def _exited(pid: int) -> bool:
         return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None
     except ChildProcessError:
         return True
+
+
+def _session_members(sid: int) -> list[int]:
+    """Processes of session ``sid`` that are still running (zombies excluded), read from /proc."""
+    members = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # no procfs: nothing more than the server's own process group can be found
+        return members
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path("/proc", entry, "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp session ...: comm may contain spaces and parentheses.
+        state, _ppid, _pgrp, session = stat[stat.rindex(")") + 2 :].split()[:4]
+        if int(session) == sid and state not in ("Z", "X"):
+            members.append(int(entry))
+    return members
+
+
+def kill_session(sid: int, timeout: float = 5.0) -> None:
+    """SIGKILL every process of session ``sid``, again until none is left (a member may fork while
+    it is being killed). The caller guarantees that ``sid`` still names its own session: the pid of
+    a session leader it started and has not reaped yet."""
+    deadline = time.monotonic() + timeout
+    try:
+        os.killpg(sid, signal.SIGKILL)  # the leader's own group (all that is found without procfs)
+    except (ProcessLookupError, PermissionError):
+        pass
+    while members := _session_members(sid):
+        for pid in members:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.02)
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class LocalAwsError(RuntimeError):
@@ -142,7 +195,9 @@ class LocalAws:
             stderr=subprocess.STDOUT,
             env=env,
             cwd=str(REPO_ROOT),
-            start_new_session=True,  # its own process group: stop() also reaches runner children
+            # Its own session: the runners' processes (each in its own process group) stay in it,
+            # so stop() finds every one of them even if the server could not stop them itself.
+            start_new_session=True,
         )
         try:
             self.url = self._wait_until_healthy(url_file)
@@ -168,23 +223,24 @@ class LocalAws:
         raise LocalAwsError(f"local AWS not healthy after {self.startup_timeout}s:\n{self._log_tail()}")
 
     def stop(self) -> None:
+        """SIGTERM the server (it stops every job and endpoint process, ``SageMakerService.shutdown``),
+        then SIGKILL whatever is left of its session: also what a hung or SIGKILLed server left."""
         process, self._process = self._process, None
         if process is not None:
             if process.returncode is None:
                 if not _exited(process.pid):
-                    process.send_signal(signal.SIGTERM)  # the server stops its endpoint runners
-                deadline = time.monotonic() + 10
+                    process.send_signal(signal.SIGTERM)
+                deadline = time.monotonic() + SERVER_STOP_TIMEOUT
                 while not _exited(process.pid) and time.monotonic() < deadline:
                     time.sleep(0.05)
-                # The leader is a zombie (or hung) until reaped, so its process group id cannot have
-                # been reused: killing the group reaches only runner children it left behind.
-                os.killpg(process.pid, signal.SIGKILL)
+                # Until it is reaped, the server's pid cannot be reused, nor can its session id: every
+                # process in that session was started by the server or by its runners.
+                kill_session(process.pid)
                 process.wait(timeout=10)
-            else:
-                try:  # reaped earlier (it died during start-up): only leftovers remain, if any
-                    os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            elif not _pid_exists(process.pid):
+                # Reaped earlier (it died during start-up). Its session id is still held while any
+                # member lives; a live process with that pid would mean the pid was reused.
+                kill_session(process.pid)
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None

@@ -190,6 +190,10 @@ def serve(
     except KeyboardInterrupt:
         pass
     finally:
+        # A second SIGTERM or Ctrl-C must not cut the shutdown short (a Python handler, not SIG_IGN,
+        # which processes started meanwhile would inherit).
+        signal.signal(signal.SIGTERM, lambda *_: None)
+        signal.signal(signal.SIGINT, lambda *_: None)
         sagemaker.shutdown()
         server.server_close()
         log.info("local AWS stopped")

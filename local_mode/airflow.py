@@ -11,7 +11,6 @@ import os
 import secrets
 import shutil
 import socket
-import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -136,13 +135,11 @@ class LocalAirflow:
     def _migrate(self) -> None:
         airflow = str(self.venv / "bin" / "airflow")
         log = self.processes.log_dir / "airflow-db-migrate.log"
-        self.processes.log_dir.mkdir(parents=True, exist_ok=True)
-        with log.open("wb") as out:
-            done = subprocess.run(  # noqa: S603
-                [airflow, "db", "migrate"], env=self.env(), stdout=out, stderr=subprocess.STDOUT, timeout=600
-            )
-        if done.returncode != 0:
-            raise AirflowError(f"airflow db migrate failed (log: {log})")
+        log.unlink(missing_ok=True)
+        # In the process group, so that a stop requested meanwhile stops it too.
+        code = self.processes.run("airflow-db-migrate", [airflow, "db", "migrate"], env=self.env(), timeout=600)
+        if code != 0:
+            raise AirflowError(f"airflow db migrate failed (exit {code}; log: {log})")
 
     def start(self) -> None:
         airflow = str(self.venv / "bin" / "airflow")

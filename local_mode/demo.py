@@ -7,10 +7,12 @@ python -m local_mode demo --fail     # a training that fails: notified, nothing 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -165,9 +167,26 @@ def run(fail: bool, state_dir: Path, keep_running: bool) -> int:
         return 1
     finally:
         show.done()
-        with console.status("stopping local AWS, Airflow, endpoints ..."):
+        with _uninterruptible(), console.status("stopping local AWS, Airflow, endpoints ..."):
             platform.stop()
         console.print("logs:\n  " + "\n  ".join(platform.log_locations()))
+
+
+@contextlib.contextmanager
+def _uninterruptible():
+    """Another Ctrl-C (or SIGTERM) must not cut the clean-up short and leave processes behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.getsignal(signum) for signum in signals}
+    for signum in signals:
+        signal.signal(signum, lambda *_: console.print("[yellow]still stopping every process ...[/]"))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _success_story(platform: LocalPlatform, journal: scenario.Journal, show: Show, summary: list) -> bool:

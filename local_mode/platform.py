@@ -36,6 +36,7 @@ SCENARIO = {
     "endpoints": {"create_delay_seconds": 0.5, "update_delay_seconds": 0.5},
     "runner": {"serve_workers": 1},
 }
+BOOT_JOIN_SECONDS = 15.0  # stop(): how long the Airflow start-up thread may take to give up
 README_IMAGE_MANIFEST = {
     "schemaVersion": 2,
     "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
@@ -100,6 +101,7 @@ class LocalPlatform:
         self._pipeline_id = int(time.time()) % 10**7
         self._job_id = 0
         self.timings: dict[str, float] = {}
+        self._booting: threading.Thread | None = None
 
     # -- start / stop --------------------------------------------------------------------------
     def start(self) -> None:
@@ -120,13 +122,15 @@ class LocalPlatform:
 
         # Airflow migrates its database (~15 s) and starts (~30 s of imports) while the app
         # synthesizes and its resources are created: DAG parsing needs neither.
-        booting = threading.Thread(target=start_airflow, name="airflow-start", daemon=True)
-        booting.start()
+        # stop() requests the stop of every process, then joins this thread: once a stop is requested
+        # the process group starts nothing more, so Airflow cannot come up after the stop.
+        self._booting = threading.Thread(target=start_airflow, name="airflow-start", daemon=True)
+        self._booting.start()
         step = time.monotonic()
         self._provision()
         self.timings["CDK synth + provision"] = time.monotonic() - step
         step = time.monotonic()
-        booting.join()
+        self._booting.join()
         if airflow_error:
             raise airflow_error[0]
         self.write_pipeline_configs()
@@ -158,6 +162,13 @@ class LocalPlatform:
     def stop(self) -> None:
         with contextlib.suppress(Exception):
             self.slack.stop()
+        # Refuse new processes and SIGTERM the running ones (`airflow db migrate` included), so the
+        # Airflow boot thread, if still running, ends without starting anything; then stop them all.
+        self.processes.request_stop()
+        if self._booting is not None:
+            self._booting.join(timeout=BOOT_JOIN_SECONDS)
+            if self._booting.is_alive():
+                self.say(f"the Airflow start-up thread did not end within {BOOT_JOIN_SECONDS:.0f} s")
         self.processes.stop_all()
         if self.aws is not None:
             with contextlib.suppress(Exception):

@@ -45,7 +45,8 @@ class SlackSink:
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for serve_forever: forever if it never ran
+            self.server.shutdown()
         self.server.server_close()
 
     def since(self, index: int) -> list[dict]:

@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from local_aws.sagemaker.runners import ChildProcesses
 from local_aws.scenario import Scenario
 from local_aws.wire import AwsError
 
@@ -99,6 +100,7 @@ class ServiceCore:
         self._clients: dict[tuple[str, str], Any] = {}
         self._clients_lock = threading.Lock()
         self._workers: list[threading.Thread] = []
+        self.processes = ChildProcesses()  # every process the runners start (RunnerContext.processes)
 
     # -- state -------------------------------------------------------------------------------
     def region(self, name: str) -> RegionState:

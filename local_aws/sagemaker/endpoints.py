@@ -317,6 +317,7 @@ class EndpointOperations(ServiceCore):
                     config["ProductionVariants"][0]["VariantName"],
                 ),
                 models=target["models"],
+                processes=self.processes,
             )
             try:
                 deployment = self.endpoint_runner.start(ctx) or Deployment()

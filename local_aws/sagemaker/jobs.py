@@ -176,6 +176,7 @@ class JobOperations(ServiceCore):
             client=lambda service: self.client(region, service),
             log=self.log_writer(region, TRAINING_LOG_GROUP, name),
             stop_requested=stop,
+            processes=self.processes,
             model_artifacts_uri=artifacts,
         )
         # As on AWS, StoppingCondition.MaxRuntimeInSeconds stops a job that runs too long (a real
@@ -346,6 +347,7 @@ class JobOperations(ServiceCore):
             client=lambda service: self.client(region, service),
             log=self.log_writer(region, PROCESSING_LOG_GROUP, name),
             stop_requested=stop,
+            processes=self.processes,
         )
         try:
             if stop.wait(step):

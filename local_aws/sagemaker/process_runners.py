@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -48,6 +47,7 @@ IMAGE_URI = re.compile(
 # The line format SageMaker metric definitions scrape from the template's training log.
 METRIC_LINE = re.compile(r"^metric (?P<name>[A-Za-z0-9_:.-]+)=(?P<value>-?[0-9.eE+-]+)\s*$")
 MAX_REASON = 1024  # SageMaker keeps at most 1 KB of FailureReason
+STOP_GRACE_SECONDS = 10.0  # between SIGTERM and SIGKILL when a job or an endpoint is stopped
 
 
 def _settings(ctx: RunnerContext) -> dict[str, Any]:
@@ -144,7 +144,7 @@ def run_container_process(ctx: RunnerContext, argv: list[str], *, env: dict[str,
     """Run one entry point, streaming its output to the job's log; stop it when asked."""
     log_file = ctx.work_dir / f"{ctx.kind}.log"
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(  # noqa: S603 - our own entry point with our own arguments
+    child = ctx.processes.start(
         argv,
         cwd=cwd,
         env=env,
@@ -152,13 +152,12 @@ def run_container_process(ctx: RunnerContext, argv: list[str], *, env: dict[str,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         text=True,
-        start_new_session=True,
     )
 
     def pump() -> None:
-        assert process.stdout is not None
+        assert child.process.stdout is not None
         with log_file.open("a") as sink:
-            for line in process.stdout:
+            for line in child.process.stdout:
                 line = line.rstrip("\n")
                 sink.write(line + "\n")
                 ctx.log(line)
@@ -167,30 +166,13 @@ def run_container_process(ctx: RunnerContext, argv: list[str], *, env: dict[str,
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
-    while process.poll() is None:
+    while not child.exited():
         if ctx.stop_requested.wait(0.2):
-            terminate_group(process)
+            child.stop(STOP_GRACE_SECONDS)
             break
+    code = child.reap()  # the container ends with its main process: nothing it left behind survives
     reader.join(timeout=10)
-    return process.wait()
-
-
-def terminate_group(process: subprocess.Popen, grace: float = 10.0) -> None:
-    """SIGTERM the process group (SageMaker stops a container the same way), then SIGKILL."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait(timeout=5)
+    return code
 
 
 def _read_reason(path: Path, fallback: str) -> str:
@@ -363,27 +345,20 @@ class ProcessEndpointRunner:
         env.update({"SAGEMAKER_BIND_TO_PORT": str(port), "MLOPS_SERVE_HOST": "127.0.0.1"})
         argv = command_line(ctx, source, "serve", [])
         log_path = ctx.work_dir / "serve.log"
-        log_file = log_path.open("ab")
-        process = subprocess.Popen(  # noqa: S603 - our own entry point
-            argv,
-            cwd=source,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        log_file.close()
-        ctx.log(f"serve of {image} starting on {url} (pid {process.pid}, log {log_path})")
+        with log_path.open("ab") as log_file:
+            child = ctx.processes.start(
+                argv, cwd=source, env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        ctx.log(f"serve of {image} starting on {url} (pid {child.pid}, log {log_path})")
         deadline = time.monotonic() + float(settings.get("serve_start_timeout_seconds", 90))
         while time.monotonic() < deadline:
-            if process.poll() is not None:
+            if child.exited():
                 break
             if _ping(url):
                 ctx.log(f"serve on {url} passed the ping health check")
-                return Deployment(url=url, handle={"process": process, "log": str(log_path)})
+                return Deployment(url=url, handle={"process": child, "log": str(log_path)})
             time.sleep(0.25)
-        terminate_group(process)
+        child.stop(STOP_GRACE_SECONDS)
         tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
         raise RunnerFailure(
             f"The primary container for production variant {ctx.description['ProductionVariants'][0]['VariantName']} "
@@ -393,6 +368,6 @@ class ProcessEndpointRunner:
 
     def stop(self, deployment: Deployment) -> None:
         handle = deployment.handle or {}
-        process = handle.get("process")
-        if process is not None:
-            terminate_group(process)
+        child = handle.get("process")
+        if child is not None:
+            child.stop(STOP_GRACE_SECONDS)

@@ -9,6 +9,9 @@ template's real ``train``/``evaluate`` entry points and start its ``serve`` serv
 Runner methods are called from worker threads, one call per job or deployment; they may block for
 as long as the work takes. Raise ``RunnerFailure(reason)`` to fail the job or deployment with
 that ``FailureReason``; any other exception fails it too, with the exception as reason.
+
+A runner that starts processes starts them with ``ctx.processes.start(...)``: the server then stops
+them all when it shuts down or resets, and refuses new ones while it does.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import os
+import signal
+import subprocess
 import tarfile
 import threading
 import time
@@ -42,6 +48,109 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+def _exited(pid: int) -> bool:
+    """True once the child has exited, without reaping it (WNOWAIT)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None
+    except ChildProcessError:
+        return True
+
+
+class ChildProcess:
+    """A process a runner started (a container's main process), leader of its own process group.
+
+    Only this class reaps it, and it signals the group only while the leader is not yet reaped: an
+    unreaped pid cannot be reused, so the group id still names this process's group."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process = process
+        self.pid = process.pid
+        self._lock = threading.Lock()
+
+    def exited(self) -> bool:
+        with self._lock:
+            return self.process.returncode is not None or _exited(self.pid)
+
+    def signal_group(self, sig: int) -> None:
+        with self._lock:
+            if self.process.returncode is None:
+                try:
+                    os.killpg(self.pid, sig)
+                except ProcessLookupError:
+                    pass
+
+    def reap(self) -> int:
+        """End the container: SIGKILL what is left of its group, then reap the leader. As in Docker,
+        processes the main process left behind do not outlive it."""
+        self.signal_group(signal.SIGKILL)
+        with self._lock:
+            return self.process.wait()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait for the main process to exit (None on timeout), then end the container (reap)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.exited():
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
+        return self.reap()
+
+    def stop(self, grace: float = 10.0) -> int:
+        """SIGTERM the group (SageMaker stops a container the same way), SIGKILL after ``grace`` s."""
+        self.signal_group(signal.SIGTERM)
+        self.wait(grace)
+        return self.reap()
+
+
+class ChildProcesses:
+    """Every process the runners of one local SageMaker started, so that shutdown and reset stop all
+    of them, including those of jobs and deployments whose worker thread is busy elsewhere.
+
+    Each process leads its own process group (``process_group=0``: stopping a job stops the
+    children of its entry point) but stays in the server's session: the launcher starts the server
+    as a session leader and, when it stops it, kills whatever is left in that session, so these
+    processes do not outlive a server that was killed before it could stop them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._children: list[ChildProcess] = []
+        self._closed = False
+
+    def start(self, argv: list[str], **popen_kwargs: Any) -> ChildProcess:
+        """``subprocess.Popen(argv, **popen_kwargs)`` in a new process group, tracked; refused (a
+        ``RunnerFailure``) once a shutdown or reset has begun."""
+        with self._lock:
+            if self._closed:
+                raise RunnerFailure("InternalServerError: the local SageMaker is shutting down")
+            process = subprocess.Popen(argv, process_group=0, **popen_kwargs)  # noqa: S603 - runner's own
+            child = ChildProcess(process)
+            self._children = [c for c in self._children if c.process.returncode is None]
+            self._children.append(child)
+        return child
+
+    def running(self) -> list[ChildProcess]:
+        with self._lock:
+            return [c for c in self._children if not c.exited()]
+
+    def stop_all(self, grace: float = 5.0) -> None:
+        """Refuse new processes, SIGTERM every group at once, SIGKILL them after ``grace`` s."""
+        with self._lock:
+            self._closed = True
+            children, self._children = self._children, []
+        for child in children:
+            child.signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for child in children:
+            child.wait(max(0.0, deadline - time.monotonic()))
+        for child in children:
+            child.reap()
+
+    def reopen(self) -> None:
+        """Accept new processes again (after a reset)."""
+        with self._lock:
+            self._closed = False
+
+
 @dataclass
 class RunnerContext:
     """Everything a runner may use: AWS clients bound to this local AWS, the scenario, a work dir."""
@@ -57,6 +166,7 @@ class RunnerContext:
     stop_requested: threading.Event = field(default_factory=threading.Event)
     model_artifacts_uri: str | None = None  # training: where model.tar.gz must be written
     models: list[dict[str, Any]] = field(default_factory=list)  # endpoint: DescribeModel of each variant
+    processes: ChildProcesses = field(default_factory=ChildProcesses)  # the server's: start processes here
 
     def put_bytes(self, uri: str, data: bytes) -> None:
         bucket, key = split_s3_uri(uri)

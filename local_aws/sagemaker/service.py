@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from local_aws.sagemaker.endpoints import EndpointOperations
@@ -12,6 +13,8 @@ from local_aws.sagemaker.registry import RegistryOperations
 from local_aws.wire import AwsError
 
 log = logging.getLogger("local_aws.sagemaker")
+SHUTDOWN_GRACE_SECONDS = 5.0  # SIGTERM to SIGKILL for every job and serve process at shutdown
+WORKER_JOIN_SECONDS = 3.0  # then the workers get this long to record their jobs as Stopped
 
 
 class SageMakerService(JobOperations, EndpointOperations, RegistryOperations):
@@ -33,21 +36,36 @@ class SageMakerService(JobOperations, EndpointOperations, RegistryOperations):
             raise AwsError("ValidationException", f"Missing required parameter {exc}") from exc
 
     def reset(self) -> None:
-        """Forget every resource (running jobs finish into the void; deployments are stopped)."""
+        """Forget every resource; running jobs and deployments are stopped first, with their processes."""
         self.shutdown()
         with self.lock:
             self._regions.clear()
+        self.processes.reopen()
 
-    def shutdown(self) -> None:
-        """Stop every running endpoint deployment (runners may own processes)."""
+    def shutdown(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Stop every running training and processing job and every endpoint deployment, and every
+        process their runners started: each job is told to stop, every process group gets SIGTERM,
+        then SIGKILL after ``grace`` s; no new process starts until ``processes.reopen()``. Waits at
+        most ``grace`` + ``WORKER_JOIN_SECONDS`` (+ whatever custom endpoint runners' stop takes)."""
+        deployments = []
         for _, state in self.all_regions():
             with self.lock:
-                deployments = [e.get("_deployment") for e in state.endpoints.values()]
+                for job in [*state.training_jobs.values(), *state.processing_jobs.values()]:
+                    job["_stop"].set()  # the worker ends the job Stopped (AWS: SIGTERM, then Stopped)
+                deployments += [e.get("_deployment") for e in state.endpoints.values()]
                 for endpoint in state.endpoints.values():
                     endpoint["_deployment"] = None
-            for deployment in deployments:
-                if deployment is not None:
-                    try:
-                        self.endpoint_runner.stop(deployment)
-                    except Exception:  # keep stopping the others
-                        log.exception("could not stop a deployment")
+        # Every process at once, whatever its worker thread is doing (an endpoint's serve may still
+        # be starting; a job's worker may be between two steps).
+        self.processes.stop_all(grace)
+        for deployment in deployments:
+            if deployment is not None:
+                try:
+                    self.endpoint_runner.stop(deployment)  # custom runners may hold other resources
+                except Exception:  # keep stopping the others
+                    log.exception("could not stop a deployment")
+        deadline = time.monotonic() + WORKER_JOIN_SECONDS
+        with self.lock:
+            workers = list(self._workers)
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
