@@ -225,7 +225,7 @@ def _success_story(platform: LocalPlatform, journal: scenario.Journal, show: Sho
         )
     )
 
-    console.rule("[bold]3. The daily Retraining DAG retrains the serving image")
+    console.rule("[bold]3. The Retraining DAG (run now, ignore_interval) retrains the serving image")
     retrained = scenario.train(
         platform,
         journal,

@@ -357,34 +357,27 @@ class LocalPlatform:
                 raise TimeoutError(f"{dag_id} run {run_id} still {run.get('state')} after {timeout:.0f} s")
             time.sleep(1)
 
-    def start_scheduled_retraining(self, timeout: float = 45) -> str:
-        """Unpause the daily Retraining DAG: its schedule fires once for the last day (catchup off),
-        as it does every night on MWAA. Returns the run id of the training run it starts."""
+    def start_retraining(self, timeout: float = 60) -> str:
+        """Run the Retraining DAG as an operator does after new data arrived: a manual run with
+        ``ignore_interval`` (the model was trained minutes ago, so tonight's scheduled run would
+        skip it as not due). Returns the run id of the training run it starts."""
+        from datetime import UTC, datetime
+
         from mlops_core import names
 
         known = {r["dag_run_id"] for r in self.airflow.dag_runs(names.DAG_TRAINING)}
         self.airflow.unpause(names.DAG_RETRAINING)
+        self.airflow.request(
+            "POST",
+            f"/dags/{names.DAG_RETRAINING}/dagRuns",
+            {"logical_date": datetime.now(UTC).isoformat(), "conf": {"ignore_interval": True}},
+        )
         deadline = time.monotonic() + timeout
-        nudged = False
         while True:
             for run in self.airflow.dag_runs(names.DAG_TRAINING):
                 if run["dag_run_id"] not in known:
                     return run["dag_run_id"]
-            if (
-                not nudged
-                and time.monotonic() > deadline - timeout / 2
-                and not self.airflow.dag_runs(names.DAG_RETRAINING)
-            ):
-                # The scheduler has not created the scheduled run yet: start it by hand instead.
-                from datetime import UTC, datetime
-
-                self.airflow.request(
-                    "POST",
-                    f"/dags/{names.DAG_RETRAINING}/dagRuns",
-                    {"logical_date": datetime.now(UTC).isoformat(), "conf": {}},
-                )
-                nudged = True
-            if time.monotonic() > deadline + 60:
+            if time.monotonic() > deadline:
                 raise TimeoutError("the Retraining DAG started no training run")
             time.sleep(1)
 

@@ -84,13 +84,13 @@ def train(
     notifications: int = 1,
 ) -> TrainingResult:
     """CI's version + publish stages (unless retraining), then Training & Evaluation through the
-    trigger Lambda (or, for retraining, the scheduled Retraining DAG) until the run finishes."""
+    trigger Lambda (or, for retraining, the Retraining DAG) until the run finishes."""
     config = platform.config
     slack_before = platform.slack.count()
     version: dict[str, str] = {}
     if retraining:
         started = time.monotonic()
-        run_id = platform.start_scheduled_retraining()
+        run_id = platform.start_retraining()
         trigger = {"dag_run_id": run_id, "via": names.DAG_RETRAINING}
         journal.add(f"{label}: Retraining DAG starts training", started, run_id)
     else:
