@@ -152,11 +152,12 @@ def acknowledge_cdk_handlers(stack: Stack) -> None:
                 )
 
 
-def acknowledge_deployment_destination(deployment: Any, bucket: Any, *, encrypted_with_platform_key: bool) -> None:
+def acknowledge_deployment_destination(deployment: Any, bucket: Any, *, platform_key_by_alias: bool) -> None:
     """Acknowledge the wildcard a BucketDeployment gives its (shared, stack-wide) handler role on
-    ``bucket``'s objects, and on the platform key when the bucket is encrypted with it."""
+    ``bucket``'s objects, and on the platform key when it was granted by alias (``key/*`` with a
+    kms:ResourceAliases condition, for a key defined in another stack)."""
     patterns = [bucket_objects_pattern(bucket)]
-    if encrypted_with_platform_key:
+    if platform_key_by_alias:
         patterns.append("Resource::arn:*:kms:*:key/*")
     acknowledge_wildcards(
         deployment.handler_role,

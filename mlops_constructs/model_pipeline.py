@@ -176,7 +176,7 @@ class ModelPipeline(Construct):
         )
         self.config_deployment.handler_role.add_to_principal_policy(key_usage_statement(env, partition=stack.partition))
         acknowledge_deployment_destination(
-            self.config_deployment, platform.airflow_bucket, encrypted_with_platform_key=True
+            self.config_deployment, platform.airflow_bucket, platform_key_by_alias=True
         )
         acknowledge_cdk_handlers(stack)
 

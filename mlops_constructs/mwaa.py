@@ -167,7 +167,7 @@ class MwaaEnvironment(Construct):
         )
         self.environment.node.add_dependency(dags)
         self.environment.node.add_dependency(self.role)
-        acknowledge_deployment_destination(dags, self.bucket, encrypted_with_platform_key=False)
+        acknowledge_deployment_destination(dags, self.bucket, platform_key_by_alias=False)
         acknowledge_cdk_handlers(stack)
 
     def _object_version(self, file_name: str, digest: str, deployment: s3deploy.BucketDeployment) -> str:
