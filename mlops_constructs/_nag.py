@@ -119,10 +119,21 @@ def acknowledge_wildcards(scope: IConstruct, patterns: Iterable[str], reason: st
     Aspects.of(scope).add(_WildcardAcknowledger(list(patterns), reason))
 
 
+def _first_time(scope: Any, key: str) -> bool:
+    """True the first time ``key`` is seen for ``scope``: constructs built many times per stack
+    (ModelPipeline) acknowledge the same shared handler once, not once per model (each Aspect and
+    acknowledgement is a jsii call at synth, which adds up over hundreds of models)."""
+    seen = scope.__dict__.setdefault("_mlops_nag_acknowledged", set())
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
+
+
 def acknowledge_cdk_handlers(stack: Stack) -> None:
     """Acknowledge findings on the CDK's own singleton handler functions in ``stack``."""
     for child in stack.node.children:
-        if child.node.id.startswith(CDK_HANDLER_ID_PREFIXES):
+        if child.node.id.startswith(CDK_HANDLER_ID_PREFIXES) and _first_time(stack, f"handler:{child.node.id}"):
             acknowledge(
                 child,
                 {
@@ -159,6 +170,8 @@ def acknowledge_deployment_destination(deployment: Any, bucket: Any, *, platform
     patterns = [bucket_objects_pattern(bucket)]
     if platform_key_by_alias:
         patterns.append("Resource::arn:*:kms:*:key/*")
+    if not _first_time(Stack.of(deployment), f"destination:{deployment.handler_role.node.path}:{patterns}"):
+        return
     acknowledge_wildcards(
         deployment.handler_role,
         patterns,
