@@ -66,23 +66,15 @@ def test_uppercase_project_names_are_refused(tmp_path):
 
 
 def test_unknown_environment_exits_with_a_message_not_a_traceback(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "CDK_CONTEXT_JSON": '{"environments": "qa"}',
-            "CDK_OUTDIR": str(tmp_path),
-        },
-    )
+    result = _synth_in_subprocess(tmp_path, environments="qa")
     assert result.returncode == 1
     assert "configuration error: unknown environment 'qa'; known environments: dev, prod, stage" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def _synth_in_subprocess(tmp_path, projects: Path):
+def _synth_in_subprocess(tmp_path, **context: str):
+    """`cdk synth` as the CLI runs the app: cdk.json's context (feature flags) plus -c values."""
+    context = {"environments": "dev", **context}
     return subprocess.run(
         [sys.executable, "app.py"],
         cwd=ROOT,
@@ -90,8 +82,7 @@ def _synth_in_subprocess(tmp_path, projects: Path):
         text=True,
         env={
             "PATH": "/usr/bin:/bin",
-            # What the CDK CLI passes: cdk.json's context (feature flags) plus -c values.
-            "CDK_CONTEXT_JSON": json.dumps(cdk_json_context(environments="dev", projects_dir=str(projects))),
+            "CDK_CONTEXT_JSON": json.dumps(cdk_json_context(**context)),
             "CDK_OUTDIR": str(tmp_path / "out"),
         },
     )
@@ -100,7 +91,7 @@ def _synth_in_subprocess(tmp_path, projects: Path):
 def test_a_misspelt_environment_in_a_project_file_is_refused_naming_it(tmp_path):
     (tmp_path / "projects").mkdir()
     projects = _projects(tmp_path / "projects", ("fraud", "fraud", "scorer", 'ENVIRONMENTS = ("dev", "prd")'))
-    result = _synth_in_subprocess(tmp_path, projects)
+    result = _synth_in_subprocess(tmp_path, projects_dir=str(projects))
     assert result.returncode == 1
     assert "fraud.py: ENVIRONMENTS names unknown environment(s) 'prd'" in result.stderr
     assert "Traceback" not in result.stderr
@@ -122,7 +113,7 @@ def test_a_model_defined_twice_stops_synth_with_a_message_not_a_traceback(tmp_pa
         + '    ModelPipeline(stack, "Again", platform=stack.platform, project=stack.project, model="scorer",\n'
         + '                  gate={"metric": "f1", "threshold": 0.8})\n',
     )
-    result = _synth_in_subprocess(tmp_path, projects)
+    result = _synth_in_subprocess(tmp_path, projects_dir=str(projects))
     assert result.returncode == 1
     assert "configuration error: duplicate model: project='fraud' model='scorer'" in result.stderr
     assert "Traceback" not in result.stderr

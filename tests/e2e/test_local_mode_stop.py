@@ -9,10 +9,10 @@ from __future__ import annotations
 import sys
 import textwrap
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from process_helpers import running
 
 from local_mode.platform import LocalPlatform
 from local_mode.processes import ProcessGroup, StopRequested
@@ -40,13 +40,6 @@ FAKE_AIRFLOW = textwrap.dedent(
     """
 )
 
-
-def running(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "\nState:\tZ" not in status
 
 
 @pytest.mark.parametrize("migrate_ignores_sigterm", [False, True], ids=["migrate-stopped", "migrate-finishes"])

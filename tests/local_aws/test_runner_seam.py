@@ -13,6 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from local_aws_helpers import IMAGE, ROLE, training_request, wait_for
+from process_helpers import running
 
 from local_aws import LocalAws
 
@@ -142,11 +143,3 @@ def test_stop_kills_processes_a_runner_leaked(tmp_path):
         time.sleep(0.05)
     assert not running(pid)
 
-
-def running(pid: int) -> bool:
-    """Alive and not a zombie (an orphaned zombie waits for whoever reaps orphans here)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "\nState:\tZ" not in status

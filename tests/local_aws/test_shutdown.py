@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import pytest
 from local_aws_helpers import IMAGE, ROLE, make_config, wait_for
+from process_helpers import running
 
 from local_aws import LocalAws
 
@@ -171,14 +172,6 @@ def recorded(pid_dir: Path, kind: str, timeout: float = 30) -> dict[str, int]:
     assert all(running(pid) for pid in pids.values()), pids
     return pids
 
-
-def running(pid: int) -> bool:
-    """Alive and not a zombie (an orphaned zombie waits for whoever reaps orphans here)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "\nState:\tZ" not in status
 
 
 def survivors(pids: dict[str, dict[str, int]], timeout: float = 5) -> dict[str, int]:
