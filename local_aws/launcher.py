@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from local_aws import scenario as scenario_module
+from local_aws.child_processes import has_exited, kill_session
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Variables that would make the server's own boto3 clients (or moto) point somewhere else.
@@ -36,55 +37,6 @@ def default_python() -> str:
         return configured
     venv = REPO_ROOT / ".venv" / "bin" / "python"
     return str(venv) if venv.exists() else sys.executable
-
-
-def _exited(pid: int) -> bool:
-    """True once the child has exited, without reaping it (WNOWAIT)."""
-    try:
-        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None
-    except ChildProcessError:
-        return True
-
-
-def _session_members(sid: int) -> list[int]:
-    """Processes of session ``sid`` that are still running (zombies excluded), read from /proc."""
-    members = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:  # no procfs: nothing more than the server's own process group can be found
-        return members
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path("/proc", entry, "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid pgrp session ...: comm may contain spaces and parentheses.
-        state, _ppid, _pgrp, session = stat[stat.rindex(")") + 2 :].split()[:4]
-        if int(session) == sid and state not in ("Z", "X"):
-            members.append(int(entry))
-    return members
-
-
-def kill_session(sid: int, timeout: float = 5.0) -> None:
-    """SIGKILL every process of session ``sid``, again until none is left (a member may fork while
-    it is being killed). The caller guarantees that ``sid`` still names its own session: the pid of
-    a session leader it started and has not reaped yet."""
-    deadline = time.monotonic() + timeout
-    try:
-        os.killpg(sid, signal.SIGKILL)  # the leader's own group (all that is found without procfs)
-    except (ProcessLookupError, PermissionError):
-        pass
-    while members := _session_members(sid):
-        for pid in members:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        if time.monotonic() > deadline:
-            return
-        time.sleep(0.02)
 
 
 def _pid_exists(pid: int) -> bool:
@@ -228,10 +180,10 @@ class LocalAws:
         process, self._process = self._process, None
         if process is not None:
             if process.returncode is None:
-                if not _exited(process.pid):
+                if not has_exited(process.pid):
                     process.send_signal(signal.SIGTERM)
                 deadline = time.monotonic() + SERVER_STOP_TIMEOUT
-                while not _exited(process.pid) and time.monotonic() < deadline:
+                while not has_exited(process.pid) and time.monotonic() < deadline:
                     time.sleep(0.05)
                 # Until it is reaped, the server's pid cannot be reused, nor can its session id: every
                 # process in that session was started by the server or by its runners.

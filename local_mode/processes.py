@@ -11,23 +11,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from local_aws.launcher import kill_session
+from local_aws.child_processes import exit_status, kill_session
 
 
 class StopRequested(RuntimeError):
     """A process was to start after ``ProcessGroup.request_stop()``: it is not started."""
-
-
-def _exit_status(pid: int) -> int | None:
-    """The child's exit code (negative: killed by that signal) once it has exited, else None; it is
-    not reaped (WNOWAIT), so its pid, which is also its process group id, cannot be reused."""
-    try:
-        result = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
-    except ChildProcessError:
-        return -signal.SIGKILL  # reaped elsewhere (not by this module): gone
-    if result is None:
-        return None
-    return result.si_status if result.si_code == os.CLD_EXITED else -result.si_status
 
 
 @dataclass
@@ -38,7 +26,7 @@ class ManagedProcess:
 
     def alive(self) -> bool:
         # Never reaps: only ProcessGroup.stop_all does, after killing what is left of the group.
-        return self.process.returncode is None and _exit_status(self.process.pid) is None
+        return self.process.returncode is None and exit_status(self.process.pid) is None
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -59,10 +47,6 @@ class ProcessGroup:
     finished: list[ManagedProcess] = field(default_factory=list)  # exited one-shot commands, unreaped
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _stopping: bool = False
-
-    @property
-    def stopping(self) -> bool:
-        return self._stopping
 
     def start(self, name: str, argv: list[str], *, env: dict[str, str], cwd: Path | None = None) -> ManagedProcess:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -91,7 +75,7 @@ class ProcessGroup:
         stop is requested meanwhile. Returns its exit code (negative: killed by that signal)."""
         managed = self.start(name, argv, env=env, cwd=cwd)
         deadline = time.monotonic() + timeout
-        while (code := _exit_status(managed.process.pid)) is None:
+        while (code := exit_status(managed.process.pid)) is None:
             if time.monotonic() > deadline:
                 _signal_group(managed.process, signal.SIGKILL)
                 raise subprocess.TimeoutExpired(argv, timeout)

@@ -7,6 +7,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 BUILD = """
@@ -16,11 +18,16 @@ print(build_meta.build_wheel(sys.argv[1]))
 """
 
 
-def test_wheel_ships_constructs_conventions_and_cli(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-c", BUILD, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    wheel = tmp_path / result.stdout.strip().splitlines()[-1]
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The repository built as a wheel once for this module's tests."""
+    out = tmp_path_factory.mktemp("wheel")
+    build = [sys.executable, "-c", BUILD, str(out)]
+    result = subprocess.run(build, cwd=ROOT, capture_output=True, text=True, check=True)
+    return out / result.stdout.strip().splitlines()[-1]
+
+
+def test_wheel_ships_constructs_conventions_and_cli(wheel):
     with zipfile.ZipFile(wheel) as archive:
         files = set(archive.namelist())
         metadata = next(archive.read(n).decode() for n in files if n.endswith("METADATA"))
@@ -58,12 +65,8 @@ print(sorted({r["Type"] for r in template["Resources"].values()}))
 """
 
 
-def test_a_team_uses_the_installed_wheel_from_its_own_cdk_app(tmp_path):
+def test_a_team_uses_the_installed_wheel_from_its_own_cdk_app(wheel, tmp_path):
     """Installed elsewhere, without this repository: ModelPipeline against an existing platform."""
-    build = subprocess.run(
-        [sys.executable, "-c", BUILD, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    wheel = tmp_path / build.stdout.strip().splitlines()[-1]
     target = tmp_path / "site"
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(target)  # what pip install --no-deps puts on sys.path

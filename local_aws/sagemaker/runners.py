@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from local_aws.child_processes import has_exited
 from local_aws.scenario import rule_matches
 
 
@@ -48,14 +49,6 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _exited(pid: int) -> bool:
-    """True once the child has exited, without reaping it (WNOWAIT)."""
-    try:
-        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None
-    except ChildProcessError:
-        return True
-
-
 class ChildProcess:
     """A process a runner started (a container's main process), leader of its own process group.
 
@@ -69,7 +62,7 @@ class ChildProcess:
 
     def exited(self) -> bool:
         with self._lock:
-            return self.process.returncode is not None or _exited(self.pid)
+            return self.process.returncode is not None or has_exited(self.pid)
 
     def signal_group(self, sig: int) -> None:
         with self._lock:
@@ -127,10 +120,6 @@ class ChildProcesses:
             self._children = [c for c in self._children if c.process.returncode is None]
             self._children.append(child)
         return child
-
-    def running(self) -> list[ChildProcess]:
-        with self._lock:
-            return [c for c in self._children if not c.exited()]
 
     def stop_all(self, grace: float = 5.0) -> None:
         """Refuse new processes, SIGTERM every group at once, SIGKILL them after ``grace`` s."""

@@ -41,7 +41,6 @@ FAKE_AIRFLOW = textwrap.dedent(
 )
 
 
-
 @pytest.mark.parametrize("migrate_ignores_sigterm", [False, True], ids=["migrate-stopped", "migrate-finishes"])
 def test_stop_during_airflow_boot_leaves_no_airflow_process(tmp_path, monkeypatch, migrate_ignores_sigterm):
     venv = tmp_path / "venv"

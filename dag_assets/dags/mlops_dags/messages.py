@@ -63,22 +63,12 @@ def _context(text: str) -> dict:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": _truncate(text, SLACK_TEXT_MAX)}]}
 
 
-def _button(text: str, url: str) -> dict:
-    return _buttons([(text, url)])[0]
-
-
-def _buttons(links: list[tuple[str, str]]) -> list[dict]:
-    """One actions block with a link button per (text, url); none when there is no link."""
-    if not links:
-        return []
-    return [
-        {
-            "type": "actions",
-            "elements": [
-                {"type": "button", "text": {"type": "plain_text", "text": text}, "url": url} for text, url in links
-            ],
-        }
+def _buttons(links: list[tuple[str, str | None]]) -> list[dict]:
+    """One actions block with a link button per (text, url) that has a url; none without any."""
+    elements = [
+        {"type": "button", "text": {"type": "plain_text", "text": text}, "url": url} for text, url in links if url
     ]
+    return [{"type": "actions", "elements": elements}] if elements else []
 
 
 def _fmt(value) -> str:
@@ -225,7 +215,7 @@ def deployment_succeeded(
                 ("Smoke test", smoke_test),
             ]
         ),
-        _button("Open dashboard", dashboard_url),
+        *_buttons([("Open dashboard", dashboard_url)]),
     ]
     return Notification(subject=subject, text=text, blocks=blocks)
 
@@ -259,7 +249,7 @@ def task_failed(
         _header(f"🔥 {dag_id}.{task_id} failed{what}"),
         *_fields([("DAG run", f"`{run_id}`"), ("Task", f"`{task_id}` (try {try_number})")]),
         _section(f"*Error*\n```{_truncate(error, SLACK_TEXT_MAX - 20)}```"),
-        *([_button("View log", log_url)] if log_url else []),
+        *_buttons([("View log", log_url)]),
     ]
     return Notification(subject=subject, text=text, blocks=blocks)
 
@@ -288,11 +278,10 @@ def dag_run_failed(
             f"Run:          {run_url or 'n/a'}",
         ]
     )
-    buttons = [("View log", log_url), ("Open run", run_url)]
     blocks = [
         _header(f"🔥 {dag_id} run failed{what}"),
         *_fields([("DAG run", f"`{run_id}`"), ("Failed tasks", tasks)]),
         _section(f"*Error*\n```{_truncate(error, SLACK_TEXT_MAX - 20)}```"),
-        *_buttons([(label, url) for label, url in buttons if url]),
+        *_buttons([("View log", log_url), ("Open run", run_url)]),
     ]
     return Notification(subject=subject, text=text, blocks=blocks)

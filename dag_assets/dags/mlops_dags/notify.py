@@ -174,6 +174,13 @@ def _put_failure_metric(environment: str, dag_id: str) -> None:
         log.exception("could not publish the pipeline failure metric")
 
 
+def _log_url(ti) -> str | None:
+    try:
+        return getattr(ti, "log_url", None) or None
+    except Exception:  # noqa: BLE001 - a property that needs what this context lacks
+        return None
+
+
 def on_task_failure(context) -> None:
     """Task-level on_failure_callback: SNS + Slack with the task, the error and a log link."""
     from mlops_dags import messages
@@ -190,7 +197,7 @@ def on_task_failure(context) -> None:
             run_id=getattr(dag_run, "run_id", None) or getattr(ti, "run_id", "?"),
             try_number=getattr(ti, "try_number", None),
             error=f"{type(error).__name__}: {error}" if error else "unknown error (see the log)",
-            log_url=getattr(ti, "log_url", None),
+            log_url=_log_url(ti),
             subject_of_run=what,
         )
         send(audience, note)
@@ -211,13 +218,6 @@ DAG_FAILURE_REASONS = {
 class FailedTask:
     name: str  # task_id, with [map_index] for a mapped task instance
     log_url: str | None
-
-
-def _log_url(ti) -> str | None:
-    try:
-        return getattr(ti, "log_url", None) or None
-    except Exception:  # noqa: BLE001 - a property that needs what this context lacks
-        return None
 
 
 def _failed_task(ti) -> FailedTask:
