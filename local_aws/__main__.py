@@ -21,6 +21,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--job-runner", default=None, help="module:Class (default: simulated)")
     parser.add_argument("--endpoint-runner", default=None, help="module:Class (default: simulated)")
     parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
+    parser.add_argument(
+        "--no-iam",
+        action="store_true",
+        default=os.environ.get("LOCAL_AWS_IAM", "on") == "off",
+        help="do not authorize requests against IAM and resource policies (default: enforce; LOCAL_AWS_IAM=off)",
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -38,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         job_runner=args.job_runner,
         endpoint_runner=args.endpoint_runner,
         url_file=args.url_file,
+        enforce_iam=not args.no_iam,
     )
 
 

@@ -67,6 +67,7 @@ class LocalAws:
         job_runner: str | None = None,
         endpoint_runner: str | None = None,
         region: str = "us-east-1",
+        enforce_iam: bool = True,
     ) -> None:
         self._scenario = scenario_module.load(scenario)  # validated here: typos fail in the test
         self._owns_state_dir = state_dir is None
@@ -77,6 +78,7 @@ class LocalAws:
         self.job_runner = job_runner
         self.endpoint_runner = endpoint_runner
         self.region = region
+        self.enforce_iam = enforce_iam
         self.url: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: Any = None
@@ -136,6 +138,8 @@ class LocalAws:
             command += ["--job-runner", self.job_runner]
         if self.endpoint_runner:
             command += ["--endpoint-runner", self.endpoint_runner]
+        if not self.enforce_iam:
+            command.append("--no-iam")
         env = {k: v for k, v in os.environ.items() if not k.startswith(_STRIPPED_ENV_PREFIXES)}
         env.update(self.extra_env)
         # The repository root first, so `-m local_aws` is this checkout whatever the caller's path.
@@ -221,9 +225,7 @@ class LocalAws:
             with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
                 return json.loads(response.read())
         except urllib.error.HTTPError as error:
-            raise LocalAwsError(
-                f"{method} {path}: {error.code} {error.read().decode(errors='replace')}"
-            ) from error
+            raise LocalAwsError(f"{method} {path}: {error.code} {error.read().decode(errors='replace')}") from error
 
     def scenario(self) -> dict[str, Any]:
         return self._control("GET", "scenario")
@@ -242,6 +244,27 @@ class LocalAws:
         """Back to a fresh server: no SageMaker resources, no moto resources, no events, and the
         scenario given at start. Lets one server serve many tests."""
         self._control("POST", "reset", {})
+
+    def authorization(self) -> dict[str, Any]:
+        """Every distinct (principal, action, resource) authorized so far and which were denied."""
+        return self._control("GET", "authorization")
+
+    def service_credentials(
+        self, role_arn: str, service: str, *, source_arn: str | None = None, session_name: str | None = None
+    ) -> dict[str, str]:
+        """Credentials of ``role_arn`` as ``service`` (e.g. "airflow.amazonaws.com") obtains them;
+        refused (LocalAwsError) when the role's trust policy does not allow that service."""
+        body = {"role_arn": role_arn, "service": service, "source_arn": source_arn, "session_name": session_name}
+        return self._control("POST", "credentials", body)
+
+    def env_for(self, credentials: Mapping[str, str]) -> dict[str, str]:
+        """``env`` with these credentials instead of the account root's."""
+        return {
+            **self.env,
+            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": credentials["SessionToken"],
+        }
 
     def events(self) -> list[dict[str, Any]]:
         """Recorded state transitions: [{"time", "kind", "name", "status", "detail"}, ...]."""

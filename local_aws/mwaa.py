@@ -35,8 +35,7 @@ class MwaaForwarder:
         if not base:
             raise AwsError(
                 "ResourceNotFoundException",
-                f"Environment {environment} not found "
-                "(no local Airflow configured: scenario mwaa.airflow_url)",
+                f"Environment {environment} not found (no local Airflow configured: scenario mwaa.airflow_url)",
                 status=404,
             )
         params = json.loads(body or b"{}")

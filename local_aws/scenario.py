@@ -51,9 +51,7 @@ class ScenarioError(ValueError):
 
 def _replaced_whole(path: tuple[str, ...]) -> bool:
     """Documents (a file's content, a canned response) are replaced, never merged key by key."""
-    return path == ("endpoints", "invoke", "response") or (
-        len(path) == 3 and path[:2] == ("processing", "files")
-    )
+    return path == ("endpoints", "invoke", "response") or (len(path) == 3 and path[:2] == ("processing", "files"))
 
 
 def deep_merge(base: dict[str, Any], patch: Mapping[str, Any], path: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -78,9 +76,7 @@ def validate(scenario: Mapping[str, Any]) -> None:
                 raise ScenarioError(f"{where} must be an object with a 'when' key")
             unknown = set(rule["when"]) - WHEN_KEYS
             if unknown:
-                raise ScenarioError(
-                    f"{where}.when has unknown keys {sorted(unknown)}; known: {sorted(WHEN_KEYS)}"
-                )
+                raise ScenarioError(f"{where}.when has unknown keys {sorted(unknown)}; known: {sorted(WHEN_KEYS)}")
             allowed = {"when", "fail", "files"} if section == "processing" else {"when", "fail"}
             extra = set(rule) - allowed
             if extra:

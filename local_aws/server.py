@@ -1,7 +1,10 @@
 """The local AWS process: one WSGI app in front of moto server.
 
+Every other request is first authorized against the account's IAM and resource policies
+(``local_aws.iam``) unless enforcement is off; a denied request gets AWS's error and goes no further.
+
 Routing, first match wins:
-- ``/_local_aws/*``: control API (health, scenario, events);
+- ``/_local_aws/*``: control API (health, scenario, events, authorization log, service credentials);
 - ``X-Amz-Target: SageMaker.<Op>`` for an operation the local SageMaker implements: ours
   (other SageMaker operations fall through to moto, with moto's own separate state);
 - ``POST /endpoints/<name>/invocations`` signed for ``sagemaker``: runtime InvokeEndpoint;
@@ -25,6 +28,9 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from local_aws.alarm_actions import alarm_state, run_alarm_actions
+from local_aws.iam.calls import read_body
+from local_aws.iam.enforcer import AccessDenied, LocalIam
 from local_aws.mwaa import INVOKE_PATH, MwaaForwarder
 from local_aws.sagemaker.core import EventLog
 from local_aws.sagemaker.runners import SimulatedEndpointRunner, SimulatedJobRunner, load_runner
@@ -33,6 +39,7 @@ from local_aws.scenario import Scenario, ScenarioError
 from local_aws.wire import DEFAULT_REGION, AwsError, error_response, json_response, signing_scope
 
 log = logging.getLogger("local_aws")
+ACCOUNT = "123456789012"  # moto's default account, the one every local resource lives in
 RUNTIME_PATH = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
 
 
@@ -44,8 +51,10 @@ class LocalAwsApp:
         scenario: Scenario,
         events: EventLog,
         initial_scenario: dict[str, Any] | None = None,
+        iam: LocalIam | None = None,
     ) -> None:
         self.sagemaker = sagemaker
+        self.iam = iam
         self.scenario = scenario
         self.initial_scenario = initial_scenario or {}
         self.events = events
@@ -53,8 +62,12 @@ class LocalAwsApp:
         self.moto = DomainDispatcherApplication(create_backend_app)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        request = Request(environ)  # reading headers only: the body stays unread for moto
         path = environ.get("PATH_INFO", "")
+        if self.iam is not None and not path.startswith("/_local_aws/"):
+            denied = self.iam.authorize_environ(environ, DEFAULT_REGION)
+            if denied is not None:
+                return denied(environ, start_response)
+        request = Request(environ)  # reading headers only: the body stays unread for moto
         response = None
         if path.startswith("/_local_aws/"):
             response = self.control(request, path)
@@ -69,9 +82,7 @@ class LocalAwsApp:
                         lambda: json_response(self.sagemaker.call(operation, region, request.get_data()))
                     )
                 else:
-                    log.warning(
-                        "SageMaker.%s is not implemented locally: served by moto (separate state)", operation
-                    )
+                    log.warning("SageMaker.%s is not implemented locally: served by moto (separate state)", operation)
             elif service == "sagemaker" and request.method == "POST" and RUNTIME_PATH.match(path):
                 response = self._runtime(request, region, RUNTIME_PATH.match(path).group("name"))
             elif service == "airflow":
@@ -94,8 +105,20 @@ class LocalAwsApp:
                         content_type="application/json",
                     )
         if response is None:
+            if request.headers.get("X-Amz-Target", "").endswith(".SetAlarmState"):
+                return self._set_alarm_state(environ, start_response, region)
             return self.moto(environ, start_response)
         return response(environ, start_response)
+
+    def _set_alarm_state(self, environ: dict[str, Any], start_response: Any, region: str) -> Any:
+        """moto changes the alarm's state; the actions that change triggers run here."""
+        name = json.loads(read_body(environ) or b"{}").get("AlarmName", "")
+        old_state = alarm_state(ACCOUNT, region, name)
+        result = self.moto(environ, start_response)
+        run_alarm_actions(
+            account=ACCOUNT, region=region, name=name, old_state=old_state, iam=self.iam, events=self.events
+        )
+        return result
 
     @staticmethod
     def _aws(produce: Any, content_type: str = "application/x-amz-json-1.1") -> Response:
@@ -116,6 +139,28 @@ class LocalAwsApp:
             response.headers[key] = value
         return response
 
+    def _service_credentials(self, request: Request) -> Response:
+        """Credentials of a role as a service gets them (MWAA for its tasks, Lambda for a function):
+        the role's trust policy must allow that service. Local mode plays those services."""
+        body = json.loads(request.get_data() or b"{}")
+        if self.iam is None:
+            return json_response(
+                {"AccessKeyId": "testing", "SecretAccessKey": "testing", "SessionToken": "testing"},
+                content_type="application/json",
+            )
+        try:
+            credentials = self.iam.assume_as_service(
+                body["role_arn"],
+                body["service"],
+                source_arn=body.get("source_arn"),
+                session_name=body.get("session_name"),
+            )
+        except AccessDenied as denied:
+            return json_response({"error": str(denied)}, status=403, content_type="application/json")
+        except KeyError as missing:
+            return json_response({"error": f"missing {missing}"}, status=400, content_type="application/json")
+        return json_response(credentials, content_type="application/json")
+
     def control(self, request: Request, path: str) -> Response:
         if path == "/_local_aws/health":
             return json_response({"status": "ok", "moto": version("moto")}, content_type="application/json")
@@ -125,11 +170,21 @@ class LocalAwsApp:
 
             self.sagemaker.reset()
             self.events.clear()
+            if self.iam is not None:
+                self.iam.decisions.clear()
             self.scenario.replace(self.initial_scenario)
             moto_api_backend.reset()
             return json_response({"status": "reset"}, content_type="application/json")
         if path == "/_local_aws/events":
             return json_response(self.events.all(), content_type="application/json")
+        if path == "/_local_aws/authorization":
+            if self.iam is None:
+                return json_response({"enforced": False}, content_type="application/json")
+            if request.method == "DELETE":
+                self.iam.decisions.clear()
+            return json_response({"enforced": True, **self.iam.decisions.summary()}, content_type="application/json")
+        if path == "/_local_aws/credentials" and request.method == "POST":
+            return self._service_credentials(request)
         if path == "/_local_aws/scenario":
             try:
                 if request.method == "GET":
@@ -144,9 +199,7 @@ class LocalAwsApp:
             return json_response(
                 {"error": f"method {request.method} not allowed"}, status=405, content_type="application/json"
             )
-        return json_response(
-            {"error": f"unknown control path {path}"}, status=404, content_type="application/json"
-        )
+        return json_response({"error": f"unknown control path {path}"}, status=404, content_type="application/json")
 
 
 def serve(
@@ -158,6 +211,7 @@ def serve(
     job_runner: str | None = None,
     endpoint_runner: str | None = None,
     url_file: Path | None = None,
+    enforce_iam: bool = True,
 ) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     scenario = Scenario(scenario_patch)
@@ -169,7 +223,9 @@ def serve(
         endpoint_runner=load_runner(endpoint_runner, SimulatedEndpointRunner),
         state_dir=state_dir,
     )
-    app = LocalAwsApp(sagemaker=sagemaker, scenario=scenario, events=events, initial_scenario=scenario_patch)
+    iam = LocalIam(account=ACCOUNT, sagemaker=sagemaker) if enforce_iam else None
+    sagemaker.iam = iam
+    app = LocalAwsApp(sagemaker=sagemaker, scenario=scenario, events=events, initial_scenario=scenario_patch, iam=iam)
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     url = f"http://{host}:{server.server_port}"
     sagemaker.base_url = url
@@ -195,6 +251,8 @@ def serve(
         signal.signal(signal.SIGTERM, lambda *_: None)
         signal.signal(signal.SIGINT, lambda *_: None)
         sagemaker.shutdown()
+        if iam is not None:
+            iam.close()
         server.server_close()
         log.info("local AWS stopped")
         sys.stderr.flush()

@@ -8,6 +8,12 @@ CloudWatch alarms). CloudFormation intrinsics in the values (``Ref``, ``Fn::GetA
 how each ModelPipeline's configuration (published as ``pipeline.json`` by a BucketDeployment) gets
 its real repository URI, role ARN and key ARN.
 
+Policies are created too, because local AWS enforces them: the roles' inline and attached
+policies (``AWS::IAM::Policy``), the KMS key policy, bucket and topic policies, default bucket
+encryption and topic encryption, the GitLab OIDC provider and the alarms' actions. A policy
+statement that names a resource local mode does not create (a Lambda, the MWAA environment) cannot
+be resolved and is left out, and listed in the report (``dropped_statements``).
+
 Resources that need a cloud to exist (VPC, MWAA, Lambda-backed custom resources, dashboards) are
 listed as skipped: locally, Airflow runs as processes and the trigger Lambda's handler in-process.
 """
@@ -24,10 +30,6 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS_FILE = REPO / "config" / "local.yaml"
 TRIGGER_HANDLER = "dag_trigger_fn.handler.handler"
-SAGEMAKER_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-}
 
 
 class Unresolvable(ValueError):
@@ -186,6 +188,10 @@ class ProvisionReport:
     skipped: dict[str, int] = field(default_factory=dict)  # resource type -> count
     pipelines: list[dict[str, Any]] = field(default_factory=list)  # resolved PipelineConfig documents
     trigger_env: dict[str, str] | None = None  # the trigger Lambda's environment, when the app has it
+    trigger_role_arn: str | None = None  # the role the trigger Lambda runs as
+    # "stack/logical: statement" of policy statements naming resources local mode does not create
+    dropped_statements: list[str] = field(default_factory=list)
+    roles: dict[str, str] = field(default_factory=dict)  # "stack/logical id" -> role ARN
 
 
 # Creation order: what others reference first.
@@ -194,12 +200,17 @@ _ORDER = [
     "AWS::KMS::Alias",
     "AWS::SSM::Parameter",
     "AWS::S3::Bucket",
+    "AWS::S3::BucketPolicy",
     "AWS::SNS::Topic",
+    "AWS::SNS::TopicPolicy",
     "AWS::SNS::Subscription",
     "AWS::ECR::Repository",
-    "AWS::IAM::Role",
-    "AWS::SecretsManager::Secret",
     "AWS::Logs::LogGroup",
+    "AWS::IAM::OIDCProvider",
+    "AWS::IAM::Role",
+    "AWS::IAM::ManagedPolicy",
+    "AWS::IAM::Policy",
+    "AWS::SecretsManager::Secret",
     "AWS::CloudWatch::Alarm",
     "AWS::Lambda::Function",
 ]
@@ -241,11 +252,30 @@ def provision(synth: SynthesizedEnvironment, session) -> ProvisionReport:
     return report
 
 
+def resolve_policy(document: Any, ev: Evaluator, where: str, report: ProvisionReport) -> dict[str, Any] | None:
+    """A policy document with its intrinsics evaluated, statement by statement: a statement naming
+    a resource local mode does not create is left out (and reported), the others stay."""
+    if not document:
+        return None
+    statements = []
+    for statement in document.get("Statement", []):
+        try:
+            statements.append(ev(statement))
+        except Unresolvable as missing:
+            report.dropped_statements.append(f"{where}: {statement.get('Sid') or statement.get('Action')} ({missing})")
+    return {"Version": document.get("Version", "2012-10-17"), "Statement": statements}
+
+
 def _create(
     kind: str, logical: str, p: dict, ev: Evaluator, session, stack: str, report: ProvisionReport
 ) -> str | None:
+    where = f"{stack}/{logical}"
     if kind == "AWS::KMS::Key":
-        key = session.client("kms").create_key(Description=f"{stack}/{logical}")["KeyMetadata"]
+        arguments = {"Description": f"{stack}/{logical}"}
+        policy = resolve_policy(p.get("KeyPolicy"), ev, where, report)
+        if policy:
+            arguments["Policy"] = json.dumps(policy)
+        key = session.client("kms").create_key(**arguments)["KeyMetadata"]
         ev.refs[logical], ev.attributes[(logical, "Arn")] = key["KeyId"], key["Arn"]
         return key["Arn"]
     if kind == "AWS::KMS::Alias":
@@ -267,13 +297,36 @@ def _create(
         except s3.exceptions.BucketAlreadyOwnedByYou:
             pass
         ev.refs[logical], ev.attributes[(logical, "Arn")] = name, f"arn:aws:s3:::{name}"
+        encryption = p.get("BucketEncryption")
+        if encryption:
+            # CloudFormation's ServerSideEncryptionByDefault is the API's ApplyServerSideEncryptionByDefault.
+            rules = [
+                {
+                    "ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+                    **({"BucketKeyEnabled": rule["BucketKeyEnabled"]} if "BucketKeyEnabled" in rule else {}),
+                }
+                for rule in ev(encryption["ServerSideEncryptionConfiguration"])
+            ]
+            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
         return name
+    if kind == "AWS::S3::BucketPolicy":
+        bucket = ev(p["Bucket"])
+        policy = resolve_policy(p["PolicyDocument"], ev, where, report)
+        session.client("s3").put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+        return f"policy of {bucket}"
     if kind == "AWS::SNS::Topic":
         if "TopicName" not in p:
             return None
-        arn = session.client("sns").create_topic(Name=ev(p["TopicName"]))["TopicArn"]
+        attributes = {"KmsMasterKeyId": str(ev(p["KmsMasterKeyId"]))} if p.get("KmsMasterKeyId") else {}
+        arn = session.client("sns").create_topic(Name=ev(p["TopicName"]), Attributes=attributes)["TopicArn"]
         ev.refs[logical], ev.attributes[(logical, "TopicArn")] = arn, arn
         return arn
+    if kind == "AWS::SNS::TopicPolicy":
+        policy = json.dumps(resolve_policy(p["PolicyDocument"], ev, where, report))
+        topics = [ev(topic) for topic in p["Topics"]]
+        for topic in topics:
+            session.client("sns").set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=policy)
+        return f"policy of {', '.join(topics)}"
     if kind == "AWS::SNS::Subscription":
         topic, protocol, endpoint = ev(p["TopicArn"]), ev(p["Protocol"]), ev(p["Endpoint"])
         session.client("sns").subscribe(TopicArn=topic, Protocol=protocol, Endpoint=endpoint)
@@ -288,20 +341,69 @@ def _create(
         ev.refs[logical] = name
         ev.attributes[(logical, "Arn")] = repo["repositoryArn"]
         ev.attributes[(logical, "RepositoryUri")] = repo["repositoryUri"]
+        if p.get("RepositoryPolicyText"):
+            policy = resolve_policy(p["RepositoryPolicyText"], ev, where, report)
+            ecr.set_repository_policy(repositoryName=name, policyText=json.dumps(policy))
         return name
+    if kind == "AWS::IAM::OIDCProvider":
+        iam = session.client("iam")
+        url = ev(p["Url"])
+        arn = iam.create_open_id_connect_provider(
+            Url=url,
+            ClientIDList=[ev(c) for c in p.get("ClientIdList", [])],
+            ThumbprintList=[ev(t) for t in p.get("ThumbprintList", [])] or ["0" * 40],
+        )["OpenIDConnectProviderArn"]
+        ev.refs[logical], ev.attributes[(logical, "Arn")] = arn, arn
+        return arn
     if kind == "AWS::IAM::Role":
         name = ev(p["RoleName"]) if "RoleName" in p else f"{stack}-{logical}"[:64]
-        try:
-            trust = ev(p.get("AssumeRolePolicyDocument")) or SAGEMAKER_TRUST
-        except Unresolvable:
-            trust = SAGEMAKER_TRUST
+        trust = resolve_policy(p["AssumeRolePolicyDocument"], ev, where, report)
         iam = session.client("iam")
         try:
             role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
         except iam.exceptions.EntityAlreadyExistsException:
             role = iam.get_role(RoleName=name)["Role"]
+            iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+        for inline in p.get("Policies", []):
+            document = resolve_policy(inline["PolicyDocument"], ev, where, report)
+            if document["Statement"]:  # IAM refuses an empty policy; nothing was left to grant
+                iam.put_role_policy(
+                    RoleName=name, PolicyName=ev(inline["PolicyName"]), PolicyDocument=json.dumps(document)
+                )
+        for managed in p.get("ManagedPolicyArns", []):
+            try:
+                iam.attach_role_policy(RoleName=name, PolicyArn=ev(managed))
+            except (iam.exceptions.NoSuchEntityException, Unresolvable):
+                # AWS managed policies are not loaded in local IAM: only the CDK's own handler roles
+                # (Lambda basic execution) use them, and nothing runs as those roles locally.
+                report.dropped_statements.append(f"{where}: managed policy {managed}")
         ev.refs[logical], ev.attributes[(logical, "Arn")] = name, role["Arn"]
+        report.roles[where] = role["Arn"]
         return name
+    if kind == "AWS::IAM::ManagedPolicy":
+        iam = session.client("iam")
+        document = resolve_policy(p["PolicyDocument"], ev, where, report)
+        name = ev(p["ManagedPolicyName"]) if "ManagedPolicyName" in p else f"{stack}-{logical}"[:128]
+        arn = iam.create_policy(PolicyName=name, PolicyDocument=json.dumps(document))["Policy"]["Arn"]
+        for role in p.get("Roles", []):
+            iam.attach_role_policy(RoleName=ev(role), PolicyArn=arn)
+        ev.refs[logical] = arn
+        return arn
+    if kind == "AWS::IAM::Policy":
+        iam = session.client("iam")
+        resolved = resolve_policy(p["PolicyDocument"], ev, where, report)
+        if not resolved["Statement"]:
+            return None
+        document = json.dumps(resolved)
+        roles = []
+        for role in p.get("Roles", []):
+            try:
+                roles.append(ev(role))
+            except Unresolvable:
+                continue
+        for role in roles:
+            iam.put_role_policy(RoleName=role, PolicyName=ev(p["PolicyName"]), PolicyDocument=document)
+        return f"{ev(p['PolicyName'])} on {', '.join(roles) or 'no role'}"
     if kind == "AWS::SecretsManager::Secret":
         if "Name" not in p:
             return None
@@ -319,9 +421,10 @@ def _create(
         except logs.exceptions.ResourceAlreadyExistsException:
             pass
         ev.refs[logical] = name
+        ev.attributes[(logical, "Arn")] = f"arn:aws:logs:{ev.region}:{ev.account}:log-group:{name}:*"
         return name
     if kind == "AWS::CloudWatch::Alarm":
-        alarm = {k: ev(v) for k, v in p.items() if k not in ("AlarmActions", "OKActions", "InsufficientDataActions")}
+        alarm = {k: ev(v) for k, v in p.items()}
         if "MetricName" not in alarm:
             return None  # metric-math alarms: moto evaluates none of them anyway
         session.client("cloudwatch").put_metric_alarm(**{k: v for k, v in alarm.items() if v is not None})
@@ -330,6 +433,7 @@ def _create(
         if p.get("Handler") == TRIGGER_HANDLER:
             variables = p.get("Environment", {}).get("Variables", {})
             report.trigger_env = {k: str(ev(v)) for k, v in variables.items()}
+            report.trigger_role_arn = ev(p["Role"])
             return f"trigger Lambda environment ({', '.join(sorted(report.trigger_env))})"
         return None
     return None

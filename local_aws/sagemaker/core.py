@@ -97,10 +97,13 @@ class ServiceCore:
         self.base_url: str | None = None  # set once the server is bound; runners call back through it
         self.lock = threading.RLock()
         self._regions: dict[str, RegionState] = {}
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients: dict[tuple[str, str, str], Any] = {}
         self._clients_lock = threading.Lock()
         self._workers: list[threading.Thread] = []
         self.processes = ChildProcesses()  # every process the runners start (RunnerContext.processes)
+        # local_aws.iam.enforcer.LocalIam when policies are enforced: jobs and endpoints then run
+        # as their role, which SageMaker assumes as the service (trust policy checked).
+        self.iam: Any = None
 
     # -- state -------------------------------------------------------------------------------
     def region(self, name: str) -> RegionState:
@@ -115,22 +118,37 @@ class ServiceCore:
     def arn(region: str, kind: str, name: str) -> str:
         return f"arn:aws:sagemaker:{region}:{ACCOUNT_ID}:{kind}/{name.lower()}"
 
+    # -- what authorization needs to know (local_aws.iam.actions) --------------------------------
+    def endpoint_config_kms_key(self, region: str, name: str) -> str | None:
+        with self.lock:
+            config = self.region(region).endpoint_configs.get(name.lower())
+            return config.get("KmsKeyId") if config else None
+
+    def next_model_package_version(self, region: str, group: str) -> int:
+        with self.lock:
+            name = group.rsplit("/", 1)[-1] if group.startswith("arn:") else group
+            found = self.region(region).package_groups.get(name.lower())
+            return int(found["_next_version"]) if found else 1
+
     def store_tags(self, region: str, arn: str, tags: list[dict[str, str]] | None) -> None:
         if tags:
             self.region(region).tags.setdefault(arn, {}).update({t["Key"]: t["Value"] for t in tags})
 
     # -- collaborators ---------------------------------------------------------------------------
-    def client(self, region: str, service: str) -> Any:
-        """A boto3 client for this same local AWS (runners write S3 objects and logs through it)."""
-        key = (region, service)
+    def client(self, region: str, service: str, credentials: dict[str, str] | None = None) -> Any:
+        """A boto3 client for this same local AWS (runners write S3 objects and logs through it),
+        as the account root or, with ``credentials``, as the role session they belong to."""
+        access_key = (credentials or {}).get("AccessKeyId", "testing")
+        key = (region, service, access_key)
         with self._clients_lock:
             if key not in self._clients:
                 self._clients[key] = boto3.client(
                     service,
                     endpoint_url=self.base_url,
                     region_name=region,
-                    aws_access_key_id="testing",
-                    aws_secret_access_key="testing",  # noqa: S106 - moto's fixed local credentials
+                    aws_access_key_id=access_key,
+                    aws_secret_access_key=(credentials or {}).get("SecretAccessKey", "testing"),
+                    aws_session_token=(credentials or {}).get("SessionToken"),
                     config=Config(retries={"max_attempts": 2, "mode": "standard"}),
                 )
             return self._clients[key]
@@ -155,14 +173,17 @@ class ServiceCore:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def log_writer(self, region: str, group: str, name: str) -> Callable[[str], None]:
-        """A function appending lines to a CloudWatch log stream named as SageMaker names them."""
+    def log_writer(
+        self, region: str, group: str, name: str, credentials: dict[str, str] | None = None
+    ) -> Callable[[str], None]:
+        """A function appending lines to a CloudWatch log stream named as SageMaker names them,
+        written with the job's or endpoint's role session when there is one."""
         stream = f"{name}/algo-1-{int(time.time())}"
         created = False
 
         def write(line: str) -> None:
             nonlocal created
-            logs = self.client(region, "logs")
+            logs = self.client(region, "logs", credentials)
             try:
                 if not created:
                     try:

@@ -10,7 +10,10 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from local_aws.sagemaker.core import ACCOUNT_ID, ServiceCore, public, validate_name
+from botocore.exceptions import ClientError
+
+from local_aws.sagemaker.core import ACCOUNT_ID, public, validate_name
+from local_aws.sagemaker.execution_roles import ExecutionRoles
 from local_aws.sagemaker.listing import ListSpec, list_page
 from local_aws.sagemaker.runners import Deployment, RunnerContext, RunnerFailure
 from local_aws.scenario import rule_matches
@@ -60,19 +63,18 @@ CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 _FORWARDED_HEADERS = {"content-type", "accept", CUSTOM_ATTRIBUTES_HEADER.lower()}
 
 
-class EndpointOperations(ServiceCore):
+class EndpointOperations(ExecutionRoles):
     # -- models ----------------------------------------------------------------------------------
     def op_CreateModel(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
         name = validate_name(p["ModelName"], "modelName")
         arn = self.arn(region, "model", name)
+        credentials = self.assume_execution_role(p["ExecutionRoleArn"], arn) if p.get("ExecutionRoleArn") else None
         with self.lock:
             models = self.region(region).models
             if name.lower() in models:
                 raise AwsError("ValidationException", f'Cannot create already existing model "{arn}".')
             if not p.get("PrimaryContainer") and not p.get("Containers"):
-                raise AwsError(
-                    "ValidationException", "Either PrimaryContainer or Containers must be specified."
-                )
+                raise AwsError("ValidationException", "Either PrimaryContainer or Containers must be specified.")
             for container in [p.get("PrimaryContainer") or {}, *p.get("Containers", [])]:
                 if container.get("ModelPackageName"):
                     self._package(region, container["ModelPackageName"])  # type: ignore[attr-defined]
@@ -81,6 +83,7 @@ class EndpointOperations(ServiceCore):
                 ModelArn=arn,
                 CreationTime=time.time(),
                 EnableNetworkIsolation=p.get("EnableNetworkIsolation", False),
+                _credentials=credentials,
             )
             models[name.lower()] = record
             self.store_tags(region, arn, p.get("Tags"))
@@ -103,9 +106,7 @@ class EndpointOperations(ServiceCore):
     def _model(self, region: str, name: str) -> dict[str, Any]:
         model = self.region(region).models.get(name.lower())
         if model is None:
-            raise AwsError(
-                "ValidationException", f'Could not find model "{self.arn(region, "model", name)}".'
-            )
+            raise AwsError("ValidationException", f'Could not find model "{self.arn(region, "model", name)}".')
         return model
 
     # -- endpoint configs ----------------------------------------------------------------------
@@ -115,9 +116,7 @@ class EndpointOperations(ServiceCore):
         with self.lock:
             configs = self.region(region).endpoint_configs
             if name.lower() in configs:
-                raise AwsError(
-                    "ValidationException", f'Cannot create already existing endpoint configuration "{arn}".'
-                )
+                raise AwsError("ValidationException", f'Cannot create already existing endpoint configuration "{arn}".')
             for variant in p["ProductionVariants"]:
                 self._model(region, variant["ModelName"])
             record = {k: v for k, v in p.items() if k != "Tags"}
@@ -223,18 +222,18 @@ class EndpointOperations(ServiceCore):
     def _endpoint(self, region: str, name: str) -> dict[str, Any]:
         endpoint = self.region(region).endpoints.get(name.lower())
         if endpoint is None:
-            raise AwsError(
-                "ValidationException", f'Could not find endpoint "{self.arn(region, "endpoint", name)}".'
-            )
+            raise AwsError("ValidationException", f'Could not find endpoint "{self.arn(region, "endpoint", name)}".')
         return endpoint
 
     def _deployment_target(self, region: str, config_name: str) -> dict[str, Any]:
         """The endpoint config and its models, captured at request time as AWS does."""
         config = public(self._config(region, config_name))
-        models = [public(self._model(region, v["ModelName"])) for v in config["ProductionVariants"]]
+        records = [self._model(region, v["ModelName"]) for v in config["ProductionVariants"]]
+        models = [public(record) for record in records]
         for model in models:
             model["ResolvedContainer"] = self._resolve_container(region, model)
-        return {"config": config, "models": models}
+        # The session SageMaker holds for each variant's model (execution role), if enforced.
+        return {"config": config, "models": models, "credentials": [r.get("_credentials") for r in records]}
 
     def _resolve_container(self, region: str, model: dict[str, Any]) -> dict[str, Any]:
         """The container that actually runs: a ``ModelPackageName`` container takes the package's
@@ -292,9 +291,7 @@ class EndpointOperations(ServiceCore):
             "StartTime": now,
         }
 
-    def _deploy(
-        self, region: str, name: str, generation: int, target: dict[str, Any], is_update: bool
-    ) -> None:
+    def _deploy(self, region: str, name: str, generation: int, target: dict[str, Any], is_update: bool) -> None:
         scenario = self.scenario.snapshot()
         section = scenario["endpoints"]
         delay = float(section["update_delay_seconds" if is_update else "create_delay_seconds"])
@@ -302,6 +299,17 @@ class EndpointOperations(ServiceCore):
         config = target["config"]
         reason = self._injected_failure(section, name, target, is_update)
         deployment: Deployment | None = None
+        # One role session serves the runner's calls: the first variant's model (one variant is
+        # what the platform deploys).
+        credentials = target["credentials"][0]
+        if reason is None:
+            try:
+                for model, model_credentials in zip(target["models"], target["credentials"], strict=True):
+                    self.prepare_container(
+                        region, model_credentials, self._image(model), config.get("KmsKeyId"), "endpoint"
+                    )
+            except RunnerFailure as failure:
+                reason = failure.reason
         if reason is None:
             ctx = RunnerContext(
                 kind="endpoint",
@@ -310,11 +318,12 @@ class EndpointOperations(ServiceCore):
                 description=config,
                 scenario=scenario,
                 work_dir=self.work_dir("endpoints", f"{name}-{generation}"),
-                client=lambda service: self.client(region, service),
+                client=lambda service: self.client(region, service, credentials),
                 log=self.log_writer(
                     region,
                     ENDPOINT_LOG_GROUP.format(name=name),
                     config["ProductionVariants"][0]["VariantName"],
+                    credentials,
                 ),
                 models=target["models"],
                 processes=self.processes,
@@ -326,7 +335,7 @@ class EndpointOperations(ServiceCore):
             except Exception as exc:  # noqa: BLE001 - a runner crash is a failed deployment
                 reason = f"{type(exc).__name__}: {exc}"
         if reason is None and is_update:
-            reason = self._alarm_rollback_reason(region, name)
+            reason = self._alarm_rollback_reason(region, name, credentials)
         self._settle(region, name, generation, target, is_update, deployment, reason, delay)
 
     def _settle(
@@ -379,9 +388,7 @@ class EndpointOperations(ServiceCore):
                 endpoint = self.region(region).endpoints.get(name.lower())
                 if endpoint is None or endpoint["_generation"] != generation:
                     return
-                endpoint.update(
-                    EndpointStatus="InService", FailureReason=reason, LastModifiedTime=time.time()
-                )
+                endpoint.update(EndpointStatus="InService", FailureReason=reason, LastModifiedTime=time.time())
                 endpoint.pop("PendingDeploymentSummary", None)
             self.events.record("Endpoint", name, "InService", f"rolled back: {reason}")
 
@@ -405,21 +412,22 @@ class EndpointOperations(ServiceCore):
                 return str(rule["fail"]) or DEFAULT_DEPLOY_FAILURE.format(variant=variant)
         return None
 
-    def _alarm_rollback_reason(self, region: str, name: str) -> str | None:
-        """Blue/green guardrails: roll back if an auto-rollback alarm is in ALARM during the update."""
+    def _alarm_rollback_reason(self, region: str, name: str, credentials: dict[str, str] | None = None) -> str | None:
+        """Blue/green guardrails: roll back if an auto-rollback alarm is in ALARM during the update
+        (read as the endpoint's role, which must be allowed cloudwatch:DescribeAlarms)."""
         with self.lock:
             endpoint = self.region(region).endpoints.get(name.lower())
             config = (endpoint or {}).get("_deployment_config") or {}
         alarms = [a["AlarmName"] for a in config.get("AutoRollbackConfiguration", {}).get("Alarms", [])]
         if not alarms:
             return None
-        found = self.client(region, "cloudwatch").describe_alarms(AlarmNames=alarms)["MetricAlarms"]
+        try:
+            found = self.client(region, "cloudwatch", credentials).describe_alarms(AlarmNames=alarms)["MetricAlarms"]
+        except ClientError as error:  # e.g. the role may not read the alarms: no safe update
+            return f"Deployment rolled back: could not read the auto-rollback alarms: {error}"
         firing = sorted(a["AlarmName"] for a in found if a["StateValue"] == "ALARM")
         if firing:
-            return (
-                f"Deployment rolled back: CloudWatch alarm(s) {', '.join(firing)} "
-                "in ALARM state during the update."
-            )
+            return f"Deployment rolled back: CloudWatch alarm(s) {', '.join(firing)} in ALARM state during the update."
         return None
 
     # -- runtime -------------------------------------------------------------------------------
@@ -470,6 +478,4 @@ class EndpointOperations(ServiceCore):
                 LogStreamArn=f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:/aws/sagemaker/Endpoints/{name}",
             ) from error
         except OSError as error:
-            raise AwsError(
-                "ModelError", f"Model container at {url} is unreachable: {error}", status=424
-            ) from error
+            raise AwsError("ModelError", f"Model container at {url} is unreachable: {error}", status=424) from error

@@ -8,7 +8,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local_aws.sagemaker.core import ServiceCore, public, validate_name
+from local_aws.sagemaker.core import public, validate_name
+from local_aws.sagemaker.execution_roles import ExecutionRoles
 from local_aws.sagemaker.listing import ListSpec, list_page
 from local_aws.sagemaker.runners import JobOutcome, RunnerContext, RunnerFailure, split_s3_uri
 from local_aws.scenario import rule_matches
@@ -70,11 +71,12 @@ class _Stopped(Exception):
     pass
 
 
-class JobOperations(ServiceCore):
+class JobOperations(ExecutionRoles):
     # -- training ------------------------------------------------------------------------------
     def op_CreateTrainingJob(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
         name = validate_name(p["TrainingJobName"], "trainingJobName")
         arn = self.arn(region, "training-job", name)
+        credentials = self.assume_execution_role(p["RoleArn"], arn)
         now = time.time()
         with self.lock:
             jobs = self.region(region).training_jobs
@@ -102,6 +104,7 @@ class JobOperations(ServiceCore):
                 EnableInterContainerTrafficEncryption=p.get("EnableInterContainerTrafficEncryption", False),
                 EnableManagedSpotTraining=p.get("EnableManagedSpotTraining", False),
                 _stop=threading.Event(),
+                _credentials=credentials,
             )
             jobs[name.lower()] = record
             self.store_tags(region, arn, p.get("Tags"))
@@ -123,8 +126,7 @@ class JobOperations(ServiceCore):
             if job["TrainingJobStatus"] != "InProgress":
                 raise AwsError(
                     "ValidationException",
-                    "The request was rejected because the training job is in status "
-                    f"{job['TrainingJobStatus']}.",
+                    f"The request was rejected because the training job is in status {job['TrainingJobStatus']}.",
                 )
             job["TrainingJobStatus"] = "Stopping"
             self._transition(job, "Stopping", "Stopping the training job")
@@ -163,6 +165,7 @@ class JobOperations(ServiceCore):
         with self.lock:
             job = self._training(region, name)
             stop: threading.Event = job["_stop"]
+            credentials = job["_credentials"]
             description = public(job)
         output = description["OutputDataConfig"]["S3OutputPath"].rstrip("/")
         artifacts = f"{output}/{name}/output/model.tar.gz"
@@ -173,8 +176,8 @@ class JobOperations(ServiceCore):
             description=description,
             scenario=scenario,
             work_dir=self.work_dir("training", name),
-            client=lambda service: self.client(region, service),
-            log=self.log_writer(region, TRAINING_LOG_GROUP, name),
+            client=lambda service: self.client(region, service, credentials),
+            log=self.log_writer(region, TRAINING_LOG_GROUP, name, credentials),
             stop_requested=stop,
             processes=self.processes,
             model_artifacts_uri=artifacts,
@@ -189,22 +192,25 @@ class JobOperations(ServiceCore):
         try:
             if stop.wait(step):
                 raise _Stopped
-            self._secondary(
-                region, name, "Downloading", "Starting the training job", TrainingStartTime=time.time()
+            self._secondary(region, name, "Downloading", "Starting the training job", TrainingStartTime=time.time())
+            self.prepare_container(
+                region,
+                credentials,
+                description["AlgorithmSpecification"].get("TrainingImage", ""),
+                description.get("ResourceConfig", {}).get("VolumeKmsKeyId"),
+                "training job",
             )
             if section["require_input_data"]:
                 for channel in description.get("InputDataConfig", []):
                     uri = channel.get("DataSource", {}).get("S3DataSource", {}).get("S3Uri")
                     if uri:
                         self._require_objects(
-                            region, uri, description.get("RoleArn", ""), "Data download failed:"
+                            region, uri, description.get("RoleArn", ""), "Data download failed:", credentials
                         )
             reason = self._failure_rule("training", section, description, name)
             if stop.wait(step):
                 raise _Stopped
-            self._secondary(
-                region, name, "Training", "Training image download completed. Training in progress."
-            )
+            self._secondary(region, name, "Training", "Training image download completed. Training in progress.")
             if reason:
                 ctx.log(f"injected failure: {reason}")
                 raise RunnerFailure(reason)
@@ -238,9 +244,7 @@ class JobOperations(ServiceCore):
                 self._finish_training(region, name, "Stopped", "Training job stopped")
         except Exception as exc:  # noqa: BLE001 - every runner error becomes the job's FailureReason
             reason = _reason(exc)
-            self._finish_training(
-                region, name, "Failed", f"Training job failed. {reason}", FailureReason=reason
-            )
+            self._finish_training(region, name, "Failed", f"Training job failed. {reason}", FailureReason=reason)
         finally:
             watchdog.cancel()
 
@@ -268,9 +272,7 @@ class JobOperations(ServiceCore):
             job["TrainingEndTime"] = now
             seconds = max(1, int(round(now - job["TrainingStartTime"])))
             job["TrainingTimeInSeconds"] = seconds
-            job["BillableTimeInSeconds"] = seconds * int(
-                job.get("ResourceConfig", {}).get("InstanceCount", 1)
-            )
+            job["BillableTimeInSeconds"] = seconds * int(job.get("ResourceConfig", {}).get("InstanceCount", 1))
             job.update(fields)
         self.events.record("TrainingJob", name, status, fields.get("FailureReason"))
 
@@ -278,6 +280,7 @@ class JobOperations(ServiceCore):
     def op_CreateProcessingJob(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
         name = validate_name(p["ProcessingJobName"], "processingJobName")
         arn = self.arn(region, "processing-job", name)
+        credentials = self.assume_execution_role(p["RoleArn"], arn)
         now = time.time()
         with self.lock:
             jobs = self.region(region).processing_jobs
@@ -294,6 +297,7 @@ class JobOperations(ServiceCore):
                 CreationTime=now,
                 LastModifiedTime=now,
                 _stop=threading.Event(),
+                _credentials=credentials,
             )
             jobs[name.lower()] = record
             self.store_tags(region, arn, p.get("Tags"))
@@ -336,6 +340,7 @@ class JobOperations(ServiceCore):
         with self.lock:
             job = self._processing(region, name)
             stop: threading.Event = job["_stop"]
+            credentials = job["_credentials"]
             description = public(job)
         ctx = RunnerContext(
             kind="processing",
@@ -344,8 +349,8 @@ class JobOperations(ServiceCore):
             description=description,
             scenario=scenario,
             work_dir=self.work_dir("processing", name),
-            client=lambda service: self.client(region, service),
-            log=self.log_writer(region, PROCESSING_LOG_GROUP, name),
+            client=lambda service: self.client(region, service, credentials),
+            log=self.log_writer(region, PROCESSING_LOG_GROUP, name, credentials),
             stop_requested=stop,
             processes=self.processes,
         )
@@ -354,11 +359,18 @@ class JobOperations(ServiceCore):
                 raise _Stopped
             with self.lock:
                 job["ProcessingStartTime"] = job["LastModifiedTime"] = time.time()
+            self.prepare_container(
+                region,
+                credentials,
+                description.get("AppSpecification", {}).get("ImageUri", ""),
+                description.get("ProcessingResources", {}).get("ClusterConfig", {}).get("VolumeKmsKeyId"),
+                "processing job",
+            )
             if section["require_input_data"]:
                 for item in description.get("ProcessingInputs", []):
                     uri = item.get("S3Input", {}).get("S3Uri")
                     if uri:
-                        self._require_objects(region, uri, description.get("RoleArn", ""), "")
+                        self._require_objects(region, uri, description.get("RoleArn", ""), "", credentials)
             reason = self._failure_rule("processing", section, description, name)
             if reason:
                 ctx.log(f"injected failure: {reason}")
@@ -400,12 +412,15 @@ class JobOperations(ServiceCore):
                 return str(rule["fail"])
         return None
 
-    def _require_objects(self, region: str, uri: str, role: str, prefix: str) -> None:
-        """Fail as SageMaker does when an S3 input has nothing under its prefix."""
+    def _require_objects(
+        self, region: str, uri: str, role: str, prefix: str, credentials: dict[str, str] | None = None
+    ) -> None:
+        """Fail as SageMaker does when an S3 input has nothing under its prefix (or the role may
+        not list it: AWS gives the same message)."""
         bucket, key = split_s3_uri(uri)
         try:
             found = (
-                self.client(region, "s3")
+                self.client(region, "s3", credentials)
                 .list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
                 .get("KeyCount", 0)
             )

@@ -68,13 +68,15 @@ def parse_image_uri(uri: str) -> dict[str, str]:
 
 
 def require_image(ctx: RunnerContext, uri: str) -> None:
-    """As a real pull does: the repository and tag must exist in ECR."""
+    """As a real pull does (BatchGetImage, with the job's or endpoint's role): the repository and
+    tag must exist in ECR and the role must be allowed to pull."""
     parts = parse_image_uri(uri)
     ecr = ctx.client("ecr")
     image_id = {"imageTag": parts["tag"]} if parts["tag"] else {"imageDigest": parts["digest"]}
     try:
-        found = ecr.describe_images(repositoryName=parts["repository"], imageIds=[image_id])["imageDetails"]
-    except Exception as exc:  # noqa: BLE001 - RepositoryNotFound/ImageNotFound both mean "cannot pull"
+        response = ecr.batch_get_image(repositoryName=parts["repository"], imageIds=[image_id])
+        found = response["images"]
+    except Exception as exc:  # noqa: BLE001 - RepositoryNotFound/AccessDenied both mean "cannot pull"
         found = []
         detail = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
     else:

@@ -113,13 +113,11 @@ class RegistryOperations(ServiceCore):
             group = self._group(region, p["ModelPackageGroupName"])
             state = self.region(region)
             if any(
-                pkg.get("ModelPackageGroupName") == group["ModelPackageGroupName"]
-                for pkg in state.packages.values()
+                pkg.get("ModelPackageGroupName") == group["ModelPackageGroupName"] for pkg in state.packages.values()
             ):
                 raise AwsError(
                     "ConflictException",
-                    f"Model Package Group {group['ModelPackageGroupArn']} contains model packages; "
-                    "delete them first.",
+                    f"Model Package Group {group['ModelPackageGroupArn']} contains model packages; delete them first.",
                 )
             del state.package_groups[group["ModelPackageGroupName"].lower()]
         return {}
@@ -188,9 +186,7 @@ class RegistryOperations(ServiceCore):
                 group = self._group(region, p["ModelPackageGroupName"])["ModelPackageGroupName"]
                 packages = [pkg for pkg in packages if pkg.get("ModelPackageGroupName") == group]
             if p.get("ModelApprovalStatus"):
-                packages = [
-                    pkg for pkg in packages if pkg.get("ModelApprovalStatus") == p["ModelApprovalStatus"]
-                ]
+                packages = [pkg for pkg in packages if pkg.get("ModelApprovalStatus") == p["ModelApprovalStatus"]]
             kind = p.get("ModelPackageType", "Both")
             if kind == "Versioned":
                 packages = [pkg for pkg in packages if "ModelPackageVersion" in pkg]
@@ -235,9 +231,7 @@ class RegistryOperations(ServiceCore):
 
     def _package(self, region: str, name_or_arn: str) -> dict[str, Any]:
         packages = self.region(region).packages
-        arn = (
-            name_or_arn if name_or_arn.startswith("arn:") else self.arn(region, "model-package", name_or_arn)
-        )
+        arn = name_or_arn if name_or_arn.startswith("arn:") else self.arn(region, "model-package", name_or_arn)
         package = packages.get(arn) or packages.get(arn.lower())
         if package is None:
             raise AwsError("ValidationException", f"ModelPackage {arn} does not exist.")

@@ -221,9 +221,7 @@ class SimulatedJobRunner:
         assert ctx.model_artifacts_uri is not None
         ctx.put_bytes(ctx.model_artifacts_uri, _tar_gz({"model.json": json.dumps(manifest).encode()}))
         ctx.log(f"model artifacts written to {ctx.model_artifacts_uri}")
-        return JobOutcome(
-            final_metrics=[{"MetricName": "train:loss", "Value": 0.1, "Timestamp": time.time()}]
-        )
+        return JobOutcome(final_metrics=[{"MetricName": "train:loss", "Value": 0.1, "Timestamp": time.time()}])
 
     def run_processing(self, ctx: RunnerContext) -> JobOutcome:
         job = ctx.description

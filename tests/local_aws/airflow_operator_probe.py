@@ -71,17 +71,13 @@ def main() -> None:
         s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket="probe-data", Key="train/a.csv", Body=b"1\n")
 
-    out = SageMakerTrainingOperator(
-        task_id="t", config=training("probe-train"), print_log=False, **FAST
-    ).execute({})
+    out = SageMakerTrainingOperator(task_id="t", config=training("probe-train"), print_log=False, **FAST).execute({})
     results["training"] = [
         out["Training"]["TrainingJobStatus"],
         out["Training"]["ModelArtifacts"]["S3ModelArtifacts"],
     ]
     try:
-        SageMakerTrainingOperator(
-            task_id="t2", config=training("probe-doomed"), print_log=False, **FAST
-        ).execute({})
+        SageMakerTrainingOperator(task_id="t2", config=training("probe-doomed"), print_log=False, **FAST).execute({})
         results["failed_training"] = "no error"
     except Exception as error:  # noqa: BLE001 - the probe reports whatever Airflow raised
         results["failed_training"] = str(error)
@@ -119,16 +115,12 @@ def main() -> None:
         "StoppingCondition": {"MaxRuntimeInSeconds": 600},
     }
     out = SageMakerProcessingOperator(task_id="p", config=processing, **FAST).execute({})
-    evaluation = json.loads(
-        s3.get_object(Bucket="probe-artifacts", Key="eval/evaluation.json")["Body"].read()
-    )
+    evaluation = json.loads(s3.get_object(Bucket="probe-artifacts", Key="eval/evaluation.json")["Body"].read())
     results["processing"] = [out["Processing"]["ProcessingJobStatus"], evaluation["metrics"]["f1"]]
 
     statuses = []
     for task, version, operation in (("e1", "v1", "create"), ("e2", "v2", "create"), ("e3", "v3", "update")):
-        out = SageMakerEndpointOperator(
-            task_id=task, config=endpoint(version), operation=operation, **FAST
-        ).execute({})
+        out = SageMakerEndpointOperator(task_id=task, config=endpoint(version), operation=operation, **FAST).execute({})
         statuses.append([out["Endpoint"]["EndpointStatus"], out["Endpoint"]["EndpointConfigName"]])
     results["endpoint"] = statuses
 

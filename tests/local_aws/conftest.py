@@ -10,8 +10,10 @@ from typing import Any
 
 import boto3
 import pytest
+from local_aws_helpers import ROLE
 
 from local_aws import LocalAws
+from local_aws.roles import ensure_service_role
 
 FAST = {
     "training": {"delay_seconds": 0.2},
@@ -33,6 +35,8 @@ def aws(server: LocalAws, monkeypatch: pytest.MonkeyPatch) -> LocalAws:
         monkeypatch.delenv(key)
     for key, value in server.env.items():
         monkeypatch.setenv(key, value)
+    # Local AWS refuses what AWS refuses: SageMaker must be able to assume the jobs' role.
+    ensure_service_role(boto3.client("iam"), ROLE.rsplit("/", 1)[-1])
     return server
 
 

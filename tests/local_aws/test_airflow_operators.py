@@ -11,10 +11,13 @@ import os
 import subprocess
 from pathlib import Path
 
+import boto3
 import pytest
+from local_aws_helpers import ROLE
 
 from local_aws import LocalAws
 from local_aws.launcher import REPO_ROOT
+from local_aws.roles import ensure_service_role
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PROBE = Path(__file__).with_name("airflow_operator_probe.py")
@@ -39,6 +42,14 @@ def test_airflow_sagemaker_operators_work_unmodified(version, tmp_path):
     if not python.exists():
         pytest.skip(f"no Airflow {version} venv (scripts/airflow_venv.sh {version})")
     with LocalAws(scenario=SCENARIO) as aws:
+        iam = boto3.client(
+            "iam",
+            endpoint_url=aws.url,
+            region_name=aws.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        ensure_service_role(iam, ROLE.rsplit("/", 1)[-1])  # SageMaker assumes it, as on AWS
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update(aws.env, AIRFLOW_HOME=str(tmp_path), AIRFLOW__CORE__LOAD_EXAMPLES="false")
         output = tmp_path / "results.json"

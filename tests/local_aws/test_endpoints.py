@@ -20,9 +20,7 @@ def deployed(sm, unique):
     """An InService endpoint on config v1, and a second config v2 ready for an update."""
     name = unique("ep")
     for version in ("v1", "v2"):
-        make_model(
-            sm, f"{name}-{version}", image=IMAGE.replace("1.2.3", "1.2.3" if version == "v1" else "1.3.0")
-        )
+        make_model(sm, f"{name}-{version}", image=IMAGE.replace("1.2.3", "1.2.3" if version == "v1" else "1.3.0"))
         make_config(sm, f"{name}-{version}", f"{name}-{version}")
     sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-v1")
     wait_for(lambda: sm.describe_endpoint(EndpointName=name), "EndpointStatus", PENDING)
@@ -78,9 +76,7 @@ def test_create_with_unknown_config_is_rejected(sm, unique):
 def test_config_with_unknown_model_is_rejected(sm, unique):
     with pytest.raises(ClientError) as error:
         make_config(sm, unique("conf"), "missing-model")
-    assert 'Could not find model "arn:aws:sagemaker:us-east-1:123456789012:model/missing-model"' in str(
-        error.value
-    )
+    assert 'Could not find model "arn:aws:sagemaker:us-east-1:123456789012:model/missing-model"' in str(error.value)
 
 
 def test_failed_create_ends_failed_and_the_waiter_reports_it(sm, unique, aws):
@@ -90,9 +86,7 @@ def test_failed_create_ends_failed_and_the_waiter_reports_it(sm, unique, aws):
     make_config(sm, name, name)
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
     with pytest.raises(WaiterError):
-        sm.get_waiter("endpoint_in_service").wait(
-            EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 10}
-        )
+        sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 10})
     failed = sm.describe_endpoint(EndpointName=name)
     assert failed["EndpointStatus"] == "Failed"
     assert "did not pass the ping health check" in failed["FailureReason"]
@@ -121,9 +115,7 @@ def test_failed_update_rolls_back_to_the_old_config(sm, deployed, aws):
     aws.update_scenario({"endpoints": {"fail_next_updates": 1}})
     sm.update_endpoint(EndpointName=deployed, EndpointConfigName=f"{deployed}-v2")
     # The waiter Airflow uses succeeds: the status alone does not reveal the failed update, as on AWS.
-    sm.get_waiter("endpoint_in_service").wait(
-        EndpointName=deployed, WaiterConfig={"Delay": 1, "MaxAttempts": 10}
-    )
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=deployed, WaiterConfig={"Delay": 1, "MaxAttempts": 10})
     after = sm.describe_endpoint(EndpointName=deployed)
     assert after["EndpointStatus"] == "InService"
     assert after["EndpointConfigName"] == f"{deployed}-v1"
@@ -139,9 +131,7 @@ def test_failed_update_rolls_back_to_the_old_config(sm, deployed, aws):
 
 
 def test_rule_fails_updates_to_matching_configs_only(sm, deployed, aws):
-    aws.update_scenario(
-        {"endpoints": {"rules": [{"when": {"image_contains": ":1.3.0"}, "fail": "bad image"}]}}
-    )
+    aws.update_scenario({"endpoints": {"rules": [{"when": {"image_contains": ":1.3.0"}, "fail": "bad image"}]}})
     sm.update_endpoint(EndpointName=deployed, EndpointConfigName=f"{deployed}-v2")
     after = wait_for(lambda: sm.describe_endpoint(EndpointName=deployed), "EndpointStatus", PENDING)
     assert (after["EndpointConfigName"], after["FailureReason"]) == (f"{deployed}-v1", "bad image")
@@ -193,9 +183,7 @@ class _Model(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b"model exploded")
             return
-        payload = json.dumps(
-            {"echo": json.loads(body), "content_type": self.headers["Content-Type"]}
-        ).encode()
+        payload = json.dumps({"echo": json.loads(body), "content_type": self.headers["Content-Type"]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -227,9 +215,7 @@ def test_invoke_endpoint_answers_the_canned_response_by_default(deployed, aws):
 def test_invoke_endpoint_forwards_to_a_configured_url(deployed, aws, model_server):
     aws.update_scenario({"endpoints": {"invoke": {"url": model_server}}})
     runtime = boto3.client("sagemaker-runtime")
-    response = runtime.invoke_endpoint(
-        EndpointName=deployed, Body=b'{"x": [1, 2]}', ContentType="application/json"
-    )
+    response = runtime.invoke_endpoint(EndpointName=deployed, Body=b'{"x": [1, 2]}', ContentType="application/json")
     assert json.loads(response["Body"].read()) == {"echo": {"x": [1, 2]}, "content_type": "application/json"}
 
     with pytest.raises(ClientError) as error:
@@ -289,9 +275,7 @@ def test_autoscaling_of_a_local_endpoint_variant_is_plain_moto(deployed):
         PolicyType="TargetTrackingScaling",
         TargetTrackingScalingPolicyConfiguration={
             "TargetValue": 100.0,
-            "PredefinedMetricSpecification": {
-                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
-            },
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
         },
     )
     targets = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[resource])

@@ -112,12 +112,8 @@ def test_other_services_are_plain_moto(aws, unique):
     sns, sqs = boto3.client("sns"), boto3.client("sqs")
     topic = sns.create_topic(Name=unique("topic"))["TopicArn"]
     queue = sqs.create_queue(QueueName=unique("queue"))["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    sns.subscribe(
-        TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"}
-    )
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
     sns.publish(TopicArn=topic, Subject="s", Message="training finished")
     messages = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)["Messages"]
     assert messages[0]["Body"] == "training finished"

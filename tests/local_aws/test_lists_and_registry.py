@@ -6,7 +6,7 @@ import time
 
 import pytest
 from botocore.exceptions import ClientError
-from local_aws_helpers import IMAGE, make_model
+from local_aws_helpers import IMAGE, ROLE, make_model
 
 pytestmark = pytest.mark.integration
 
@@ -34,9 +34,7 @@ def test_default_page_is_ten_and_next_token_pages_the_rest(sm, models):
     stem, names = models
     first = sm.list_models(NameContains=stem, SortBy="Name", SortOrder="Ascending")
     assert [m["ModelName"] for m in first["Models"]] == names[:10]
-    second = sm.list_models(
-        NameContains=stem, SortBy="Name", SortOrder="Ascending", NextToken=first["NextToken"]
-    )
+    second = sm.list_models(NameContains=stem, SortBy="Name", SortOrder="Ascending", NextToken=first["NextToken"])
     assert [m["ModelName"] for m in second["Models"]] == names[10:]
     assert "NextToken" not in second
 
@@ -212,7 +210,7 @@ def test_tags_round_trip(sm, unique):
     sm.create_model(
         ModelName=name,
         PrimaryContainer={"Image": IMAGE},
-        ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+        ExecutionRoleArn=ROLE,
         Tags=[{"Key": "project", "Value": "proj"}],
     )
     arn = sm.describe_model(ModelName=name)["ModelArn"]

@@ -84,9 +84,7 @@ def test_invoke_rest_api_triggers_through_the_local_airflow(airflow, aws):
 
 def test_airflow_4xx_is_a_rest_api_client_exception(airflow):
     with pytest.raises(ClientError) as error:
-        boto3.client("mwaa").invoke_rest_api(
-            Name="mlops-local", Path="/dags/unknown/dagRuns", Method="POST", Body={}
-        )
+        boto3.client("mwaa").invoke_rest_api(Name="mlops-local", Path="/dags/unknown/dagRuns", Method="POST", Body={})
     assert error.value.response["Error"]["Code"] == "RestApiClientException"
     assert error.value.response["RestApiStatusCode"] == 404
     assert "not found" in error.value.response["RestApiResponse"]["detail"]

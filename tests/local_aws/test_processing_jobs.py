@@ -60,9 +60,7 @@ def test_job_completes_and_writes_default_evaluation(sm, s3, buckets, unique):
     sm.create_processing_job(**processing_request(name, buckets))
     assert sm.describe_processing_job(ProcessingJobName=name)["ProcessingJobStatus"] == "InProgress"
 
-    done = wait_for(
-        lambda: sm.describe_processing_job(ProcessingJobName=name), "ProcessingJobStatus", PENDING
-    )
+    done = wait_for(lambda: sm.describe_processing_job(ProcessingJobName=name), "ProcessingJobStatus", PENDING)
     assert done["ProcessingJobStatus"] == "Completed"
     assert done["ProcessingStartTime"] <= done["ProcessingEndTime"]
     evaluation = read_json(s3, buckets["artifacts"], f"runs/{name}/evaluation/evaluation.json")
@@ -83,17 +81,10 @@ def test_rule_files_replace_the_default_outputs(sm, s3, buckets, unique, aws):
     sm.create_processing_job(**processing_request(weak, buckets))
     sm.create_processing_job(**processing_request(strong, buckets))
     for name in (weak, strong):
-        wait_for(
-            lambda n=name: sm.describe_processing_job(ProcessingJobName=n), "ProcessingJobStatus", PENDING
-        )
+        wait_for(lambda n=name: sm.describe_processing_job(ProcessingJobName=n), "ProcessingJobStatus", PENDING)
 
-    assert read_json(s3, buckets["artifacts"], f"runs/{weak}/evaluation/evaluation.json")["metrics"] == {
-        "f1": 0.2
-    }
-    assert (
-        read_json(s3, buckets["artifacts"], f"runs/{strong}/evaluation/evaluation.json")["metrics"]["f1"]
-        == 0.9
-    )
+    assert read_json(s3, buckets["artifacts"], f"runs/{weak}/evaluation/evaluation.json")["metrics"] == {"f1": 0.2}
+    assert read_json(s3, buckets["artifacts"], f"runs/{strong}/evaluation/evaluation.json")["metrics"]["f1"] == 0.9
 
 
 def test_default_files_are_configurable(sm, s3, buckets, unique, aws):
@@ -122,9 +113,7 @@ def test_failure_rule_fails_with_reason_and_writes_nothing(sm, s3, buckets, uniq
     )
     name = unique("eval-fail")
     sm.create_processing_job(**processing_request(name, buckets))
-    done = wait_for(
-        lambda: sm.describe_processing_job(ProcessingJobName=name), "ProcessingJobStatus", PENDING
-    )
+    done = wait_for(lambda: sm.describe_processing_job(ProcessingJobName=name), "ProcessingJobStatus", PENDING)
     assert done["ProcessingJobStatus"] == "Failed"
     assert done["FailureReason"] == "AlgorithmError: eval crashed"
     assert s3.list_objects_v2(Bucket=buckets["artifacts"], Prefix=f"runs/{name}/")["KeyCount"] == 0
@@ -135,9 +124,7 @@ def test_missing_input_fails(sm, buckets, unique):
     request = processing_request(name, buckets)
     request["ProcessingInputs"][0]["S3Input"]["S3Uri"] = f"s3://{buckets['data']}/missing/model.tar.gz"
     sm.create_processing_job(**request)
-    done = wait_for(
-        lambda: sm.describe_processing_job(ProcessingJobName=name), "ProcessingJobStatus", PENDING
-    )
+    done = wait_for(lambda: sm.describe_processing_job(ProcessingJobName=name), "ProcessingJobStatus", PENDING)
     assert done["ProcessingJobStatus"] == "Failed"
     assert "No S3 objects found under S3 URL" in done["FailureReason"]
 
@@ -147,9 +134,7 @@ def test_name_contains_lists_what_airflow_counts(sm, buckets, unique):
     base = unique("eval-count")
     sm.create_processing_job(**processing_request(base, buckets))
     sm.create_processing_job(**processing_request(f"{base}-1", buckets))
-    names = [
-        j["ProcessingJobName"] for j in sm.list_processing_jobs(NameContains=base)["ProcessingJobSummaries"]
-    ]
+    names = [j["ProcessingJobName"] for j in sm.list_processing_jobs(NameContains=base)["ProcessingJobSummaries"]]
     assert names == [base, f"{base}-1"]  # default order: CreationTime Ascending
     assert sm.list_processing_jobs(NameContains="no-such-job-anywhere")["ProcessingJobSummaries"] == []
 
@@ -159,7 +144,5 @@ def test_stop_processing_job(sm, buckets, unique, aws):
     name = unique("eval-stop")
     sm.create_processing_job(**processing_request(name, buckets))
     sm.stop_processing_job(ProcessingJobName=name)
-    done = wait_for(
-        lambda: sm.describe_processing_job(ProcessingJobName=name), "ProcessingJobStatus", PENDING
-    )
+    done = wait_for(lambda: sm.describe_processing_job(ProcessingJobName=name), "ProcessingJobStatus", PENDING)
     assert done["ProcessingJobStatus"] == "Stopped"

@@ -16,6 +16,7 @@ from local_aws_helpers import IMAGE, ROLE, training_request, wait_for
 from process_helpers import running
 
 from local_aws import LocalAws
+from local_aws.roles import ensure_service_role
 
 pytestmark = pytest.mark.integration
 HERE = Path(__file__).resolve().parent
@@ -41,6 +42,7 @@ def clients(custom, monkeypatch):
         monkeypatch.delenv(key)
     for key, value in custom.env.items():
         monkeypatch.setenv(key, value)
+    ensure_service_role(boto3.client("iam"), ROLE.rsplit("/", 1)[-1])
     return boto3.client("sagemaker"), boto3.client("s3"), boto3.client("sagemaker-runtime")
 
 
@@ -53,20 +55,14 @@ def test_custom_job_runner_reads_inputs_and_writes_artifacts(clients):
     s3.put_object(Bucket="seam-data", Key="proj/model/training/b.csv", Body=b"4\n")
 
     sm.create_training_job(**training_request("seam-ok", buckets))
-    done = wait_for(
-        lambda: sm.describe_training_job(TrainingJobName="seam-ok"), "TrainingJobStatus", {"InProgress"}
-    )
+    done = wait_for(lambda: sm.describe_training_job(TrainingJobName="seam-ok"), "TrainingJobStatus", {"InProgress"})
     assert done["TrainingJobStatus"] == "Completed"
     key = done["ModelArtifacts"]["S3ModelArtifacts"].removeprefix("s3://seam-artifacts/")
-    with tarfile.open(
-        fileobj=io.BytesIO(s3.get_object(Bucket="seam-artifacts", Key=key)["Body"].read())
-    ) as tar:
+    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket="seam-artifacts", Key=key)["Body"].read())) as tar:
         assert json.load(tar.extractfile("model.json")) == {"rows": 4}
 
     sm.create_training_job(**training_request("seam-bad", buckets, HyperParameters={"explode": "yes"}))
-    failed = wait_for(
-        lambda: sm.describe_training_job(TrainingJobName="seam-bad"), "TrainingJobStatus", {"InProgress"}
-    )
+    failed = wait_for(lambda: sm.describe_training_job(TrainingJobName="seam-bad"), "TrainingJobStatus", {"InProgress"})
     assert failed["FailureReason"] == "AlgorithmError: exploded on purpose"
 
 
@@ -87,9 +83,7 @@ def test_custom_endpoint_runner_serves_invocations_and_failed_start_rolls_back(c
 
     def invoke():
         return json.loads(
-            runtime.invoke_endpoint(EndpointName="seam", Body=b"{}", ContentType="application/json")[
-                "Body"
-            ].read()
+            runtime.invoke_endpoint(EndpointName="seam", Body=b"{}", ContentType="application/json")["Body"].read()
         )
 
     def settle():
@@ -142,4 +136,3 @@ def test_stop_kills_processes_a_runner_leaked(tmp_path):
     while running(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not running(pid)
-

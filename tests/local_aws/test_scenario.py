@@ -45,9 +45,7 @@ def test_free_form_documents_accept_any_keys():
 
 
 def test_merge_replaces_file_documents_but_merges_settings():
-    merged = deep_merge(
-        DEFAULT_SCENARIO, {"processing": {"files": {"evaluation.json": {"metrics": {"mse": 1}}}}}
-    )
+    merged = deep_merge(DEFAULT_SCENARIO, {"processing": {"files": {"evaluation.json": {"metrics": {"mse": 1}}}}})
     assert merged["processing"]["files"]["evaluation.json"] == {"metrics": {"mse": 1}}
     assert merged["processing"]["delay_seconds"] == DEFAULT_SCENARIO["processing"]["delay_seconds"]
 

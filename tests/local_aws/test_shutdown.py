@@ -21,6 +21,7 @@ from local_aws_helpers import IMAGE, ROLE, make_config, wait_for
 from process_helpers import running
 
 from local_aws import LocalAws
+from local_aws.roles import ensure_service_role
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -111,6 +112,7 @@ def clients(aws: LocalAws) -> tuple[Any, Any, Any]:
         region_name="us-east-1",
     )
     sm, s3, ecr = (session.client(service, endpoint_url=aws.url) for service in ("sagemaker", "s3", "ecr"))
+    ensure_service_role(session.client("iam", endpoint_url=aws.url), ROLE.rsplit("/", 1)[-1])
     repository, tag = IMAGE.split("/", 1)[1].rsplit(":", 1)
     ecr.create_repository(repositoryName=repository)
     manifest = {
@@ -171,7 +173,6 @@ def recorded(pid_dir: Path, kind: str, timeout: float = 30) -> dict[str, int]:
     pids = json.loads(path.read_text())
     assert all(running(pid) for pid in pids.values()), pids
     return pids
-
 
 
 def survivors(pids: dict[str, dict[str, int]], timeout: float = 5) -> dict[str, int]:

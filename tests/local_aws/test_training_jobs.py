@@ -28,9 +28,7 @@ def test_job_goes_in_progress_then_completed_with_artifacts_in_s3(sm, s3, bucket
     assert done["SecondaryStatus"] == "Completed"
     uri = done["ModelArtifacts"]["S3ModelArtifacts"]
     assert uri == f"s3://{buckets['artifacts']}/proj/model/runs/{name}/output/model.tar.gz"
-    body = s3.get_object(Bucket=buckets["artifacts"], Key=f"proj/model/runs/{name}/output/model.tar.gz")[
-        "Body"
-    ].read()
+    body = s3.get_object(Bucket=buckets["artifacts"], Key=f"proj/model/runs/{name}/output/model.tar.gz")["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(body)) as archive:
         manifest = json.load(archive.extractfile("model.json"))
     assert manifest["training_job_name"] == name
@@ -86,9 +84,7 @@ def test_logs_are_written_where_airflow_print_log_tails_them(sm, buckets, unique
         logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=name + "/", orderBy="LogStreamName"
     )["logStreams"]
     assert len(streams) == 1
-    events = logs.get_log_events(
-        logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=streams[0]["logStreamName"]
-    )
+    events = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=streams[0]["logStreamName"])
     assert any("model artifacts written" in e["message"] for e in events["events"])
 
 
@@ -104,9 +100,7 @@ def test_logs_are_written_where_airflow_print_log_tails_them(sm, buckets, unique
     ],
     ids=["hyperparameter", "name", "image"],
 )
-def test_failure_rule_fails_the_job_with_reason_and_no_artifacts(
-    sm, s3, buckets, unique, aws, rule, overrides
-):
+def test_failure_rule_fails_the_job_with_reason_and_no_artifacts(sm, s3, buckets, unique, aws, rule, overrides):
     aws.update_scenario({"training": {"rules": [{"when": rule, "fail": "AlgorithmError: boom"}]}})
     name = unique("doomed")
     sm.create_training_job(**training_request(name, buckets, **overrides))
@@ -120,9 +114,7 @@ def test_failure_rule_fails_the_job_with_reason_and_no_artifacts(
 
 
 def test_rule_that_does_not_match_leaves_jobs_alone(sm, buckets, unique, aws):
-    aws.update_scenario(
-        {"training": {"rules": [{"when": {"hyperparameters": {"fail": "true"}}, "fail": "x"}]}}
-    )
+    aws.update_scenario({"training": {"rules": [{"when": {"hyperparameters": {"fail": "true"}}, "fail": "x"}]}})
     name = unique("fine")
     sm.create_training_job(**training_request(name, buckets, HyperParameters={"fail": "false"}))
     done = wait_for(lambda: sm.describe_training_job(TrainingJobName=name), "TrainingJobStatus", PENDING)
@@ -132,9 +124,7 @@ def test_rule_that_does_not_match_leaves_jobs_alone(sm, buckets, unique, aws):
 def test_empty_input_prefix_fails_as_on_aws(sm, buckets, unique):
     name = unique("no-data")
     request = training_request(name, buckets)
-    request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = (
-        f"s3://{buckets['data']}/nothing-here/"
-    )
+    request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = f"s3://{buckets['data']}/nothing-here/"
     sm.create_training_job(**request)
     done = wait_for(lambda: sm.describe_training_job(TrainingJobName=name), "TrainingJobStatus", PENDING)
     assert done["TrainingJobStatus"] == "Failed"
