@@ -202,6 +202,17 @@ class LocalAwsApp:
         return json_response({"error": f"unknown control path {path}"}, status=404, content_type="application/json")
 
 
+def _bucket_policies_evaluated_by_local_iam() -> None:
+    """moto applies a bucket policy's Deny statements while ignoring their conditions, so the
+    SSL-only policy every bucket of the platform has ("Deny s3:* if aws:SecureTransport is false")
+    refuses every upload. local_aws.iam evaluates bucket policies with their conditions instead
+    (or nothing does, with enforcement off, as before bucket policies were provisioned)."""
+    from moto.iam.access_control import PermissionResult
+    from moto.s3.models import FakeBucket
+
+    FakeBucket.get_permission = lambda self, action, resource: PermissionResult.NEUTRAL
+
+
 def serve(
     *,
     host: str,
@@ -214,6 +225,7 @@ def serve(
     enforce_iam: bool = True,
 ) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
+    _bucket_policies_evaluated_by_local_iam()
     scenario = Scenario(scenario_patch)
     events = EventLog()
     sagemaker = SageMakerService(

@@ -55,6 +55,7 @@ class SynthesizedEnvironment:
     # (stack name, the ModelPipeline's configuration with CloudFormation values for its tokens)
     pipelines: list[tuple[str, dict[str, Any]]]
     seconds: float = 0.0
+    ci: Any = None  # local_mode.identities.CiIdentity of the environment's GitLab settings
 
 
 def synthesize(environment: str = "local", settings_file: Path = SETTINGS_FILE) -> SynthesizedEnvironment:
@@ -101,6 +102,10 @@ def synthesize(environment: str = "local", settings_file: Path = SETTINGS_FILE) 
             pipelines.append((stack.stack_name, stack.resolve(construct.config.model_dump(mode="json"))))
     if not stacks:
         raise RuntimeError(f"environment {environment!r} has no stacks in {settings_file}")
+    from local_mode.identities import CiIdentity
+    from stacks.settings import load_settings
+
+    (settings,) = load_settings(Path(settings_file)).select([environment])
     return SynthesizedEnvironment(
         environment=environment,
         account=account or "123456789012",
@@ -108,6 +113,9 @@ def synthesize(environment: str = "local", settings_file: Path = SETTINGS_FILE) 
         stacks=stacks,
         pipelines=pipelines,
         seconds=time.monotonic() - started,
+        ci=CiIdentity(
+            gitlab_url=str(settings.ci.gitlab_url).rstrip("/"), mlops_project_path=settings.ci.mlops_project_path
+        ),
     )
 
 
@@ -189,6 +197,9 @@ class ProvisionReport:
     pipelines: list[dict[str, Any]] = field(default_factory=list)  # resolved PipelineConfig documents
     trigger_env: dict[str, str] | None = None  # the trigger Lambda's environment, when the app has it
     trigger_role_arn: str | None = None  # the role the trigger Lambda runs as
+    trigger_function_name: str | None = None
+    mwaa_environment_name: str | None = None
+    mwaa_execution_role_arn: str | None = None  # the role DAG tasks run as
     # "stack/logical: statement" of policy statements naming resources local mode does not create
     dropped_statements: list[str] = field(default_factory=list)
     roles: dict[str, str] = field(default_factory=dict)  # "stack/logical id" -> role ARN
@@ -213,6 +224,7 @@ _ORDER = [
     "AWS::SecretsManager::Secret",
     "AWS::CloudWatch::Alarm",
     "AWS::Lambda::Function",
+    "AWS::MWAA::Environment",
 ]
 
 
@@ -429,11 +441,17 @@ def _create(
             return None  # metric-math alarms: moto evaluates none of them anyway
         session.client("cloudwatch").put_metric_alarm(**{k: v for k, v in alarm.items() if v is not None})
         return alarm["AlarmName"]
+    if kind == "AWS::MWAA::Environment":
+        # Airflow itself runs as local processes; what they need is who its tasks run as.
+        report.mwaa_environment_name = ev(p["Name"])
+        report.mwaa_execution_role_arn = ev(p["ExecutionRoleArn"])
+        return None
     if kind == "AWS::Lambda::Function":
         if p.get("Handler") == TRIGGER_HANDLER:
             variables = p.get("Environment", {}).get("Variables", {})
             report.trigger_env = {k: str(ev(v)) for k, v in variables.items()}
             report.trigger_role_arn = ev(p["Role"])
+            report.trigger_function_name = ev(p.get("FunctionName", logical))
             return f"trigger Lambda environment ({', '.join(sorted(report.trigger_env))})"
         return None
     return None

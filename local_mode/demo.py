@@ -169,7 +169,20 @@ def run(fail: bool, state_dir: Path, keep_running: bool) -> int:
         show.done()
         with _uninterruptible(), console.status("stopping local AWS, Airflow, endpoints ..."):
             platform.stop()
+        _authorization(platform.authorization)
         console.print("logs:\n  " + "\n  ".join(platform.log_locations()))
+
+
+def _authorization(summary: dict | None) -> None:
+    if not summary or not summary.get("enforced"):
+        return
+    denied = summary["denied"]
+    console.print(
+        f"IAM: local AWS authorized {summary['requests_checked']} requests, {summary['distinct_checks']} distinct "
+        f"(principal, action, resource) checks; {len(denied)} denied"
+    )
+    for entry in denied:
+        console.print(f"  [red]denied[/] {escape(entry['message'])}")
 
 
 @contextlib.contextmanager

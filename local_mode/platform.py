@@ -21,6 +21,7 @@ from typing import Any
 
 from local_mode.airflow import FINISHED, LocalAirflow
 from local_mode.cdk_env import ProvisionReport, provision, synthesize
+from local_mode.identities import Identities, credentials_env, write_credentials_file
 from local_mode.processes import ProcessGroup
 from local_mode.slack_sink import SlackSink
 
@@ -102,6 +103,12 @@ class LocalPlatform:
         self._job_id = 0
         self.timings: dict[str, float] = {}
         self._booting: threading.Thread | None = None
+        self.identities: Identities | None = None
+        self.ci = None  # CiIdentity: the GitLab instance and MLOps project the CI roles trust
+        self.lambda_credentials: dict[str, str] | None = None
+        self.authorization: dict[str, Any] | None = None  # local AWS's authorization log, at stop
+        # DAG tasks read the MWAA execution role's session from here (written once provisioned).
+        self.mwaa_credentials_file = self.state_dir / "mwaa-execution-role.credentials"
 
     # -- start / stop --------------------------------------------------------------------------
     def start(self) -> None:
@@ -110,7 +117,12 @@ class LocalPlatform:
         started = time.monotonic()
         self._start_aws()
         self.timings["local AWS up"] = time.monotonic() - started
-        self.airflow.aws_env = dict(self.aws.env)
+        # Airflow's tasks run as the MWAA execution role: no keys of the account in their
+        # environment, the role's session from a credentials file written once it exists.
+        self.airflow.aws_env = {
+            **{k: v for k, v in self.aws.env.items() if not k.startswith(("AWS_ACCESS", "AWS_SECRET", "AWS_SESSION"))},
+            "AWS_SHARED_CREDENTIALS_FILE": str(self.mwaa_credentials_file),
+        }
         airflow_error: list[BaseException] = []
 
         def start_airflow() -> None:
@@ -172,6 +184,8 @@ class LocalPlatform:
         self.processes.stop_all()
         if self.aws is not None:
             with contextlib.suppress(Exception):
+                self.record_authorization()
+            with contextlib.suppress(Exception):
                 self.aws.stop()
         for key, value in self._saved_env.items():
             if value is None:
@@ -179,6 +193,14 @@ class LocalPlatform:
             else:
                 os.environ[key] = value
         self._saved_env.clear()
+
+    def record_authorization(self) -> None:
+        """What local AWS authorized during the run (``logs/authorization.json``): every distinct
+        (principal, action, resource) and every denial with AWS's message."""
+        summary = self.aws.authorization()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        (self.log_dir / "authorization.json").write_text(json.dumps(summary, indent=2))
+        self.authorization = summary
 
     def __enter__(self) -> LocalPlatform:
         try:
@@ -200,14 +222,27 @@ class LocalPlatform:
     # -- provisioning --------------------------------------------------------------------------
     @property
     def session(self):
+        """The account's own session: provisioning, and the demo reading results."""
         import boto3
 
-        return boto3.session.Session(region_name=self.aws.region)
+        return boto3.session.Session(
+            region_name=self.aws.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - local AWS's account credentials
+        )
 
     def _provision(self) -> None:
         synth = synthesize("local")
         self.say(f"synthesized {len(synth.stacks)} stacks of the 'local' environment in {synth.seconds:.1f} s")
         self.report = provision(synth, self.session)
+        self.ci = synth.ci
+        self.identities = Identities(self.aws, account=synth.account, region=synth.region)
+        if not self.report.mwaa_execution_role_arn:
+            raise RuntimeError("the synthesized local environment has no MWAA environment (its execution role)")
+        write_credentials_file(
+            self.mwaa_credentials_file,
+            self.identities.mwaa_tasks(self.report.mwaa_execution_role_arn, self.report.mwaa_environment_name),
+        )
         if len(self.report.pipelines) != 1:
             raise RuntimeError(
                 f"expected one ModelPipeline in the local environment, found {len(self.report.pipelines)}"
@@ -264,11 +299,24 @@ class LocalPlatform:
                 s3.put_object(Bucket=airflow_bucket, Key=f"dags/{relative}", Body=dumps(config).encode())
 
     # -- CI ------------------------------------------------------------------------------------
+    @property
+    def report_account(self) -> str:
+        return self.config["sagemaker_role_arn"].split(":")[4]
+
     def version_next(self, commit_message: str) -> dict[str, str]:
         """`mlops version next` as the CI version stage runs it, then the publish stage's push
-        (a manifest under the new tag in ECR; the image's content is the model source here)."""
+        (a manifest under the new tag in ECR; the image's content is the model source here), both
+        as the project's CI role."""
+        import boto3
+
+        from mlops_constructs.ci_access import model_project_role_name
+        from mlops_core.names import ci_release_branch
+
         out = self.state_dir / "version.env"
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        project = self.config["project"]
+        role = f"arn:aws:iam::{self.report_account}:role/{model_project_role_name(self.config['environment'], project)}"
+        ci_credentials = self.identities.ci(role, self.ci, ci_release_branch(project))
+        env = {**os.environ, **credentials_env(ci_credentials), "PYTHONPATH": str(REPO)}
         done = subprocess.run(  # noqa: S603
             [
                 sys.executable,
@@ -296,7 +344,13 @@ class LocalPlatform:
         values = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
         values = {k: v.strip().strip('"').strip("'") for k, v in values.items()}
         values["output"] = done.stdout.strip()
-        self.session.client("ecr").put_image(
+        ci_session = boto3.session.Session(
+            region_name=self.aws.region,
+            aws_access_key_id=ci_credentials["AccessKeyId"],
+            aws_secret_access_key=ci_credentials["SecretAccessKey"],
+            aws_session_token=ci_credentials["SessionToken"],
+        )
+        ci_session.client("ecr").put_image(
             repositoryName=values["ECR_REPOSITORY"],
             imageManifest=json.dumps(README_IMAGE_MANIFEST),
             imageTag=values["IMAGE_TAG"],
@@ -304,7 +358,12 @@ class LocalPlatform:
         return values
 
     def invoke_trigger_lambda(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The trigger Lambda's handler, called in this process with the Lambda's environment."""
+        """The trigger Lambda's handler, called in this process with the Lambda's environment and,
+        as the Lambda runtime provides them, its role's credentials in AWS_* variables."""
+        if self.lambda_credentials is None:
+            self.lambda_credentials = self.identities.trigger_lambda(
+                self.report.trigger_role_arn, self.report.trigger_function_name or "dag-trigger"
+            )
         if self._handler is None:
             for key, value in self.trigger_env.items():
                 self._saved_env.setdefault(key, os.environ.get(key))
@@ -318,8 +377,9 @@ class LocalPlatform:
                 stream = (self.log_dir / "trigger-lambda.log").open("a")
                 module.logger.registered_handler.setStream(stream)
             self._handler = module.handler
-        context = LambdaContext(function_name="mlops-local-dag-trigger")
-        return self._handler(event, context)
+        context = LambdaContext(function_name=self.report.trigger_function_name or "mlops-local-dag-trigger")
+        with _environment(credentials_env(self.lambda_credentials)):
+            return self._handler(event, context)
 
     def trigger(self, dag_id: str, conf: dict[str, Any]) -> dict[str, Any]:
         self._job_id += 1
@@ -447,6 +507,20 @@ class LocalPlatform:
         )
         document = json.loads(response["Body"].read())
         return document, time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]):
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _run_seconds(run: dict[str, Any]) -> float | None:
