@@ -1,7 +1,8 @@
 """Wall time of the local pipeline, trigger to serving endpoint, per stage: first training and
-retraining (each followed by its deployment), in one run of local mode.
+retraining (each followed by its deployment), in one run of local mode; then the same with local
+AWS's IAM enforcement off, to measure what authorizing every request costs.
 
-    .venv/bin/python benchmarks/e2e_local.py [--json results.json]
+    .venv/bin/python benchmarks/e2e_local.py [--json results.json] [--iam on,off] [--rounds 1]
 
 "Trigger -> serving" starts with CI's ``mlops version next`` (first training; the trigger Lambda is
 called right after it) or when the Retraining DAG is unpaused (retraining), and ends when
@@ -46,16 +47,54 @@ def _cycle(platform, journal, label: str, retraining: bool) -> dict:
     }
 
 
+def _run(enforce_iam: bool) -> dict:
+    journal = scenario.Journal()
+    platform = LocalPlatform(
+        state_dir=Path(tempfile.mkdtemp(prefix="mlops-bench-")), say=lambda _: None, enforce_iam=enforce_iam
+    )
+    with platform:
+        startup = dict(platform.timings)
+        cycles = [_cycle(platform, journal, "first training", False), _cycle(platform, journal, "retraining", True)]
+    return {"iam": enforce_iam, "startup": startup, "cycles": cycles, "authorization": platform.authorization or {}}
+
+
+def _iam_table(runs: list[dict]) -> None:
+    """Enforcement on against off, rounds interleaved (on, off, on, off ...) so drift hits both."""
+    print(
+        "\n| IAM enforcement | first training: trigger -> serving (s) | retraining (s) | requests authorized "
+        "| distinct checks | denied | time authorizing (s) |\n|---|---:|---:|---:|---:|---:|---:|"
+    )
+    for run in runs:
+        first, second = run["cycles"]
+        auth = run["authorization"]
+        print(
+            f"| {'on' if run['iam'] else 'off'} | {first['trigger_to_serving_seconds']:.1f} "
+            f"| {second['trigger_to_serving_seconds']:.1f} | {auth.get('requests_checked', '-')} "
+            f"| {auth.get('distinct_checks', '-')} | {len(auth.get('denied', [])) if auth else '-'} "
+            f"| {auth.get('authorization_seconds', '-')} |"
+        )
+
+    def mean(enforced: bool, index: int) -> float:
+        values = [r["cycles"][index]["trigger_to_serving_seconds"] for r in runs if r["iam"] == enforced]
+        return sum(values) / len(values) if values else float("nan")
+
+    for index, label in ((0, "first training"), (1, "retraining")):
+        on, off = mean(True, index), mean(False, index)
+        print(f"{label}: enforcement adds {on - off:+.1f} s ({(on - off) / off * 100:+.1f} %) to trigger -> serving")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--iam", default="on,off", help="on, off or on,off (default: both, in that order)")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the on/off pair this many times")
     args = parser.parse_args()
-    journal = scenario.Journal()
-    with LocalPlatform(state_dir=Path(tempfile.mkdtemp(prefix="mlops-bench-")), say=lambda _: None) as platform:
-        startup = dict(platform.timings)
-        cycles = [_cycle(platform, journal, "first training", False), _cycle(platform, journal, "retraining", True)]
-    results = {"machine": f"{os.cpu_count()} cores, {host.platform()}", "startup": startup, "cycles": cycles}
-    print(f"machine: {results['machine']}\n")
+    modes = [mode.strip() == "on" for mode in args.iam.split(",")]
+    runs = [_run(enforced) for _ in range(args.rounds) for enforced in modes]
+    startup, cycles = runs[0]["startup"], runs[0]["cycles"]
+    results = {"machine": f"{os.cpu_count()} cores, {host.platform()}", "runs": runs}
+    print(f"machine: {results['machine']}")
+    print(f"first run (IAM enforcement {'on' if runs[0]['iam'] else 'off'}):\n")
     print("| start-up step | seconds |\n|---|---:|")
     for name, seconds in startup.items():
         print(f"| {name} | {seconds:.1f} |")
@@ -74,6 +113,8 @@ def main() -> None:
             print(f"| &nbsp;&nbsp;task {task} | {a or 0:.1f} | {b or 0:.1f} |")
     print(f"| invoke_endpoint after deployment (ms) | {first['invoke_ms']:.0f} | {second['invoke_ms']:.0f} |")
     print(f"\nversions: {first['model_version']} -> {second['model_version']}")
+    if len(runs) > 1:
+        _iam_table(runs)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

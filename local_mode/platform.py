@@ -82,11 +82,13 @@ class LocalPlatform:
         say: Callable[[str], None] = print,
         airflow_venv: Path | None = None,
         model_source: Path = TEMPLATE,
+        enforce_iam: bool = True,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.log_dir = self.state_dir / "logs"
         self.say = say
         self.model_source = model_source
+        self.enforce_iam = enforce_iam  # local AWS authorizes every call (benchmarks compare without)
         self.processes = ProcessGroup(self.log_dir)
         self.aws = None
         self.airflow = LocalAirflow(home=self.state_dir / "airflow", processes=self.processes, aws_env={})
@@ -162,6 +164,7 @@ class LocalPlatform:
             scenario={**SCENARIO, "runner": {**SCENARIO["runner"], "default_model_source": str(self.model_source)}},
             job_runner=f"{RUNNERS}:ProcessJobRunner",
             endpoint_runner=f"{RUNNERS}:ProcessEndpointRunner",
+            enforce_iam=self.enforce_iam,
         )
         self.aws.start()
         # This process plays CI, the trigger Lambda and the endpoint's client: boto3 reaches the

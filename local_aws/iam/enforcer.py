@@ -61,6 +61,7 @@ class DecisionLog:
 
     checks: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     unmapped: dict[str, int] = field(default_factory=dict)  # root calls with no rule (allowed)
+    seconds: float = 0.0  # time spent authorizing HTTP requests (parsing, rules, evaluation)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, principal: str, action: str, resource: str, allowed: bool, message: str = "") -> None:
@@ -83,12 +84,14 @@ class DecisionLog:
                 "denied": [c for c in checks if c["denied"]],
                 "checks": checks,
                 "unmapped_root_calls": dict(sorted(self.unmapped.items())),
+                "authorization_seconds": round(self.seconds, 3),
             }
 
     def clear(self) -> None:
         with self.lock:
             self.checks.clear()
             self.unmapped.clear()
+            self.seconds = 0.0
 
 
 class ServerState(AccountState):
@@ -120,6 +123,15 @@ class LocalIam:
     # -- HTTP ----------------------------------------------------------------------------------------
     def authorize_environ(self, environ: dict[str, Any], default_region: str) -> Response | None:
         """None to let the request through; otherwise the error response AWS would send."""
+        started = time.perf_counter()
+        try:
+            return self._authorize_environ(environ, default_region)
+        finally:
+            elapsed = time.perf_counter() - started
+            with self.decisions.lock:
+                self.decisions.seconds += elapsed
+
+    def _authorize_environ(self, environ: dict[str, Any], default_region: str) -> Response | None:
         body = read_body(environ)
         call = parse(environ, body, default_region)
         if call is None:
