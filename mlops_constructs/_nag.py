@@ -14,19 +14,26 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import jsii
-from aws_cdk import Acknowledgment, Aspects, IAspect, Stack, Validations
+from aws_cdk import Acknowledgment, Aspects, CfnResource, IAspect, Stack, Validations
 from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 
-PACK = "AwsSolutions"
-# Singleton Lambda handlers the CDK itself adds for BucketDeployment, LogRetention and
-# AwsCustomResource; their runtime and managed policy are chosen by the CDK, not by us.
-BASIC_EXECUTION_POLICY = "arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-CDK_HANDLER_ID_PREFIXES = (
-    "Custom::CDKBucketDeployment",
-    "LogRetention",
-    "AWS679f53fac002430cb0da5b7982bd2287",
+from mlops_constructs._checkov import (
+    CDK_BUCKET_DEPLOYMENT_FUNCTION,
+    CDK_HANDLER_FUNCTION,
+    CDK_HANDLER_LOG_GROUP,
+    skip_checks,
 )
+
+PACK = "AwsSolutions"
+# Singleton Lambda handlers the CDK itself adds to a stack (their construct ids): BucketDeployment,
+# AwsCustomResource, and the provider of the VPC's default-security-group restriction. Their runtime,
+# managed policy and function settings are chosen by the CDK, not by us.
+BASIC_EXECUTION_POLICY = "arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+BUCKET_DEPLOYMENT_HANDLER = "Custom::CDKBucketDeployment"
+AWS_CUSTOM_RESOURCE_HANDLER = "AWS679f53fac002430cb0da5b7982bd2287"
+VPC_DEFAULT_SG_HANDLER = "Custom::VpcRestrictDefaultSGCustomResourceProvider"
+CDK_HANDLER_ID_PREFIXES = (BUCKET_DEPLOYMENT_HANDLER, AWS_CUSTOM_RESOURCE_HANDLER, VPC_DEFAULT_SG_HANDLER)
 MIN_REASON_LENGTH = 20
 # The wildcard actions CDK's bucket.grant_read/grant_read_write emit (with the bucket's KMS key).
 BUCKET_GRANT_ACTIONS = (
@@ -131,22 +138,29 @@ def _first_time(scope: Any, key: str) -> bool:
 
 
 def acknowledge_cdk_handlers(stack: Stack) -> None:
-    """Acknowledge findings on the CDK's own singleton handler functions in ``stack``."""
+    """Acknowledge cdk-nag findings and skip checkov checks on the CDK's own singleton handler
+    functions in ``stack`` (call it after creating the construct that adds them)."""
     for child in stack.node.children:
-        if child.node.id.startswith(CDK_HANDLER_ID_PREFIXES) and _first_time(stack, f"handler:{child.node.id}"):
-            acknowledge(
-                child,
-                {
-                    f"AwsSolutions-IAM4[Policy::{BASIC_EXECUTION_POLICY}]": (
-                        "CDK-provided custom-resource handler (BucketDeployment/LogRetention/AwsCustomResource): "
-                        "the CDK attaches the AWS managed basic-execution policy and offers no way to replace it."
-                    ),
-                    "AwsSolutions-L1": (
-                        "CDK-provided custom-resource handler: its runtime is pinned by the aws-cdk-lib release "
-                        "and moves forward when aws-cdk-lib is upgraded."
-                    ),
-                },
-            )
+        handler = child.node.id
+        if not handler.startswith(CDK_HANDLER_ID_PREFIXES) or not _first_time(stack, f"handler:{handler}"):
+            continue
+        _skip_checkov_on_handler(child, bucket_deployment=handler.startswith(BUCKET_DEPLOYMENT_HANDLER))
+        if handler.startswith(VPC_DEFAULT_SG_HANDLER):
+            continue  # a CfnResource-level provider: cdk-nag raises nothing on it
+        acknowledge(
+            child,
+            {
+                f"AwsSolutions-IAM4[Policy::{BASIC_EXECUTION_POLICY}]": (
+                    "CDK-provided custom-resource handler (BucketDeployment/AwsCustomResource): the CDK attaches "
+                    "the AWS managed basic-execution policy and offers no way to replace it."
+                ),
+                "AwsSolutions-L1": (
+                    "CDK-provided custom-resource handler: its runtime is pinned by the aws-cdk-lib release "
+                    "and moves forward when aws-cdk-lib is upgraded."
+                ),
+            },
+        )
+        if handler.startswith(BUCKET_DEPLOYMENT_HANDLER):
             acknowledge_wildcards(
                 child,
                 [*BUCKET_GRANT_ACTIONS, "Resource::arn:*:s3:::cdk-*-assets-*/*"],
@@ -154,30 +168,28 @@ def acknowledge_cdk_handlers(stack: Stack) -> None:
                 "writes its destination prefix; the CDK grants these bucket-level wildcard actions itself. Each "
                 "destination bucket is acknowledged by the construct that deploys into it.",
             )
-            if child.node.id.startswith("LogRetention"):
-                acknowledge_wildcards(
-                    child,
-                    ["Resource::*"],
-                    "CDK-provided LogRetention handler: it sets the retention of log groups that other services "
-                    "create (MWAA's) by name; the CDK's policy for it has no resource scoping to offer.",
-                )
 
 
-def acknowledge_deployment_destination(deployment: Any, bucket: Any, *, platform_key_by_alias: bool) -> None:
+def _skip_checkov_on_handler(handler: IConstruct, *, bucket_deployment: bool) -> None:
+    for node in handler.node.find_all():
+        if isinstance(node, CfnResource) and node.cfn_resource_type == "AWS::Lambda::Function":
+            skip_checks(node, CDK_BUCKET_DEPLOYMENT_FUNCTION if bucket_deployment else CDK_HANDLER_FUNCTION)
+        elif isinstance(node, CfnResource) and node.cfn_resource_type == "AWS::Logs::LogGroup":
+            skip_checks(node, CDK_HANDLER_LOG_GROUP)
+
+
+def acknowledge_deployment_destination(deployment: Any, bucket: Any) -> None:
     """Acknowledge the wildcard a BucketDeployment gives its (shared, stack-wide) handler role on
-    ``bucket``'s objects, and on the platform key when it was granted by alias (``key/*`` with a
-    kms:ResourceAliases condition, for a key defined in another stack)."""
-    patterns = [bucket_objects_pattern(bucket)]
-    if platform_key_by_alias:
-        patterns.append("Resource::arn:*:kms:*:key/*")
-    if not _first_time(Stack.of(deployment), f"destination:{deployment.handler_role.node.path}:{patterns}"):
+    ``bucket``'s objects."""
+    pattern = bucket_objects_pattern(bucket)
+    if not _first_time(Stack.of(deployment), f"destination:{deployment.handler_role.node.path}:{pattern}"):
         return
     acknowledge_wildcards(
         deployment.handler_role,
-        patterns,
+        [pattern],
         "BucketDeployment copies files into this bucket under a prefix whose file names change with the "
-        "content (prune removes stale ones), so it needs every object of the bucket; the platform key is found "
-        "by alias (kms:ResourceAliases condition), not by key id, as the key lives in the platform stack.",
+        "content (prune removes stale ones), so it needs every object of the bucket. Only the platform stack "
+        "deploys into it; model stacks publish their configuration through PipelineConfigPublisher.",
     )
 
 

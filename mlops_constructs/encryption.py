@@ -26,6 +26,9 @@ class PlatformKey(Construct):
             alias=names.kms_alias,
             description=f"MLOps platform {names.environment}: data, artifacts, notifications, logs",
             enable_key_rotation=True,
+            # RETAIN even when the first create rolls back: a bucket CloudFormation could not delete
+            # then (it already held objects) stays encrypted with this key. Unlike the buckets, the
+            # key has no fixed name (its alias is deleted with the rollback), so it never blocks a retry.
             removal_policy=RemovalPolicy.RETAIN,
         )
         account_log_groups = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:*"
@@ -54,6 +57,26 @@ class PlatformKey(Construct):
                 conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
             )
         )
+
+
+def key_grant_statement(names: PlatformNames, *, partition: str = "aws") -> iam.PolicyStatement:
+    """kms:CreateGrant on the platform key (found by alias), only for grants an AWS service creates
+    for its own resources on the caller's behalf (kms:GrantIsForAWSResource).
+
+    SageMaker encrypts training and processing volumes (``VolumeKmsKeyId``) and endpoint volumes
+    (an endpoint config's ``KmsKeyId``) through a grant: the job's role needs kms:CreateGrant
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html, "If you specify a volume
+    KMS key ... kms:CreateGrant"), and so does whoever calls CreateEndpoint with such a config
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/api-permissions-reference.html).
+    """
+    return iam.PolicyStatement(
+        actions=["kms:CreateGrant"],
+        resources=[f"arn:{partition}:kms:{names.region}:{names.account}:key/*"],
+        conditions={
+            "ForAnyValue:StringEquals": {"kms:ResourceAliases": names.kms_alias},
+            "Bool": {"kms:GrantIsForAWSResource": "true"},
+        },
+    )
 
 
 def key_usage_statement(

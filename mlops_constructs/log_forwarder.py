@@ -94,8 +94,9 @@ class LogForwarder(Construct):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             versioned=True,
-            # Undelivered logs may be the only copy of an incident's evidence: never deleted by a stack.
-            removal_policy=RemovalPolicy.RETAIN,
+            # Undelivered logs may be the only copy of an incident's evidence: never deleted by a stack
+            # (only by the rollback of the deploy that created it, before any record arrived).
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
             server_access_logs_bucket=access_logs_bucket,
             server_access_logs_prefix="log-forwarder-failed-records/" if access_logs_bucket else None,
             lifecycle_rules=[
@@ -123,7 +124,8 @@ class LogForwarder(Construct):
             log_group_name=delivery_error_log_group_name(names),
             retention=delivery_error_log_retention,
             encryption_key=key,
-            removal_policy=RemovalPolicy.RETAIN,
+            # Fixed name: kept on delete, removed by the rollback of a failed first create.
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         # CloudWatch Logs encrypts with the key only if the key policy lets the regional logs service
         # use it for this log group (no effect on an imported key: its policy is managed elsewhere).
@@ -159,7 +161,7 @@ class LogForwarder(Construct):
                 stream_id,
                 log_group=self.delivery_error_log_group,
                 log_stream_name=stream_name,
-                removal_policy=RemovalPolicy.RETAIN,
+                removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
             )
 
         # Role Firehose uses to write failed records, log delivery errors and read the access key.

@@ -9,21 +9,17 @@ from typing import Any
 from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 from pydantic import ValidationError
 
-from mlops_constructs._nag import (
-    BUCKET_GRANT_ACTIONS,
-    acknowledge_cdk_handlers,
-    acknowledge_deployment_destination,
-    acknowledge_wildcards,
-)
-from mlops_constructs.encryption import key_usage_statement
+from mlops_constructs._nag import BUCKET_GRANT_ACTIONS, acknowledge_cdk_handlers, acknowledge_wildcards
+from mlops_constructs.encryption import key_grant_statement, key_usage_statement
 from mlops_constructs.log_forwarder import LogForwarder
 from mlops_constructs.model_repository import ModelRepository
 from mlops_constructs.monitoring import EndpointMonitoring
+from mlops_constructs.pipeline_config_publisher import PipelineConfigPublisher
 from mlops_constructs.platform_ref import PlatformRef
+from mlops_constructs.sagemaker_access import sagemaker_log_statements, sagemaker_log_wildcards, sagemaker_principal
 from mlops_constructs.validation import ConfigurationError, describe
 from mlops_core import names
 from mlops_core.pipeline_config import PipelineConfig
@@ -99,7 +95,8 @@ class ModelPipeline(Construct):
             log_group_name=f"/aws/sagemaker/Endpoints/{names.endpoint_name(project, model)}",
             retention=log_retention,
             encryption_key=platform.key,
-            removal_policy=RemovalPolicy.RETAIN,
+            # Kept on delete; a failed first create removes it, so a retry does not hit its name.
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         if platform.log_forwarding:
             LogForwarder.subscribe(
@@ -163,20 +160,16 @@ class ModelPipeline(Construct):
         except ValidationError as exc:
             raise describe(exc, where=f"{where} (project={project!r}, model={model!r})") from exc
 
-        self.config_deployment = s3deploy.BucketDeployment(
+        # Only the publisher's own role may write this model's pipeline.json, and nothing else of the
+        # MWAA bucket (its DAGs, plugins and startup script run as the MWAA execution role).
+        self.config_deployment = PipelineConfigPublisher(
             self,
             "PublishConfiguration",
-            destination_bucket=platform.airflow_bucket,
-            destination_key_prefix=f"dags/{names.pipeline_config_dir(project, model)}/",
-            sources=[s3deploy.Source.json_data(names.PIPELINE_CONFIG_FILE, json.loads(self.config.model_dump_json()))],
-            prune=True,
-            # Removing the model from the app removes its configuration, so the retraining DAG
-            # stops retraining it.
-            retain_on_delete=False,
-        )
-        self.config_deployment.handler_role.add_to_principal_policy(key_usage_statement(env, partition=stack.partition))
-        acknowledge_deployment_destination(
-            self.config_deployment, platform.airflow_bucket, platform_key_by_alias=True
+            platform=env,
+            key=platform.key,
+            project=project,
+            model=model,
+            document=json.loads(self.config.model_dump_json()),
         )
         acknowledge_cdk_handlers(stack)
 
@@ -188,32 +181,26 @@ class ModelPipeline(Construct):
         """The role SageMaker jobs and the endpoint run as: this model's data, artifacts and image only."""
         stack = Stack.of(self)
         env = platform.names
+        partition, region, account = stack.partition, stack.region, stack.account
         role = iam.Role(
             self,
             "SageMakerRole",
             role_name=env.sagemaker_role(stem),
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            assumed_by=sagemaker_principal(partition=partition, region=region, account=account),
             description=f"SageMaker jobs and endpoint of {project}/{model} ({env.environment})",
         )
         prefix = f"{project}/{model}/*"
         platform.data_bucket.grant_read(role, prefix)
         platform.artifact_bucket.grant_read_write(role, prefix)
-        role.add_to_policy(key_usage_statement(env, partition=stack.partition))
+        role.add_to_policy(key_usage_statement(env, partition=partition))
+        # Training/processing volumes (VolumeKmsKeyId) and endpoint volumes are encrypted through a
+        # grant SageMaker creates as this role.
+        role.add_to_policy(key_grant_statement(env, partition=partition))
         role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "logs:CreateLogGroup",
-                    "logs:CreateLogStream",
-                    "logs:PutLogEvents",
-                    "logs:DescribeLogStreams",
-                ],
-                resources=[
-                    f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:/aws/sagemaker/{kind}/{stem}*"
-                    for kind in ("TrainingJobs", "ProcessingJobs", "Endpoints")
-                ],
-            )
-        )
+        for statement in sagemaker_log_statements(
+            partition=partition, region=region, account=account, stem=stem, endpoint=names.endpoint_name(project, model)
+        ):
+            role.add_to_policy(statement)
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["cloudwatch:PutMetricData"],
@@ -227,13 +214,14 @@ class ModelPipeline(Construct):
                 *BUCKET_GRANT_ACTIONS,
                 f"Resource::arn:*:s3:::{env.data_bucket}/{prefix}",
                 f"Resource::arn:*:s3:::{env.artifact_bucket}/{prefix}",
-                f"Resource::arn:*:logs:*:log-group:/aws/sagemaker/*/{stem}*",
+                *sagemaker_log_wildcards(stem=stem, endpoint=names.endpoint_name(project, model)),
                 "Resource::arn:*:kms:*:key/*",
                 "Resource::[*]",
             ],
-            "Only this model's S3 prefixes and its SageMaker log groups (names carry per-run suffixes); the "
-            "platform key is matched by its alias (kms:ResourceAliases condition) because it lives in another "
-            "stack; ecr:GetAuthorizationToken and cloudwatch:PutMetricData (namespace-conditioned) take no ARN.",
+            "Only this model's S3 prefixes; SageMaker's shared job log groups (their streams are named after "
+            "the run, <stem>-v...) and this endpoint's log group; the platform key is matched by its alias "
+            "(kms:ResourceAliases condition) because it lives in another stack; ecr:GetAuthorizationToken and "
+            "cloudwatch:PutMetricData (namespace-conditioned) take no ARN.",
         )
         return role
 

@@ -39,7 +39,9 @@ class ModelRepository(Construct):
             # also needs kms:CreateGrant for whoever creates the repository).
             encryption=ecr.RepositoryEncryption.KMS,
             encryption_key=encryption_key,
-            removal_policy=RemovalPolicy.RETAIN,
+            # Kept on stack deletion (a serving model must stay pullable); a failed first create
+            # removes the still-empty repository, so a retry does not hit its fixed name.
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
             lifecycle_rules=[
                 ecr.LifecycleRule(
                     rule_priority=1,

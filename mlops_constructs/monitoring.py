@@ -51,6 +51,12 @@ LABEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 ALARM_KINDS = ("5xx-errors", "4xx-error-rate", "model-latency-p99", "memory-utilization")
 
 
+def alarm_name_prefix(environment: str) -> str:
+    """Every alarm of an environment starts with this: the alerts topic lets CloudWatch publish for
+    these alarms only (``Notifications(alarm_name_prefix=...)``)."""
+    return f"mlops-{environment}-"
+
+
 def endpoint_alarm_name(environment: str, project: str, model: str, kind: str) -> str:
     """Deterministic alarm name: the pipeline configuration lists these as rollback alarms."""
     if kind not in ALARM_KINDS:
@@ -362,7 +368,7 @@ class PlatformDashboard(Construct):
         self.scheduler_heartbeat_alarm = cw.Alarm(
             self,
             "SchedulerHeartbeat",
-            alarm_name=f"mlops-{environment}-mwaa-scheduler-heartbeat",
+            alarm_name=f"{alarm_name_prefix(environment)}mwaa-scheduler-heartbeat",
             metric=self.metric_scheduler_heartbeat(period=Duration.minutes(5)),
             threshold=1,
             comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -374,7 +380,7 @@ class PlatformDashboard(Construct):
         self.dag_failures_alarm = cw.Alarm(
             self,
             "DagFailures",
-            alarm_name=f"mlops-{environment}-dag-task-failures",
+            alarm_name=f"{alarm_name_prefix(environment)}dag-task-failures",
             metric=self.metric_dag_failures(period=Duration.minutes(5)),
             threshold=dag_failures_threshold,
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -471,7 +477,7 @@ class PlatformDashboard(Construct):
         alarm = cw.Alarm(
             self,
             f"LambdaErrors{label}",
-            alarm_name=f"mlops-{self.environment}-lambda-{label}-errors",
+            alarm_name=f"{alarm_name_prefix(self.environment)}lambda-{label}-errors",
             metric=fn.metric_errors(period=Duration.minutes(5), statistic="Sum"),
             threshold=errors_threshold,
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

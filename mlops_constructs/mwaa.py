@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -27,6 +27,11 @@ from mlops_core import names
 
 ENVIRONMENT_PREFIX = "environment"
 LOG_TYPES = ("DAGProcessing", "Scheduler", "Task", "WebServer", "Worker")
+
+
+def mwaa_log_group_name(environment_name: str, log_type: str) -> str:
+    """The log group MWAA writes one log type of an environment to."""
+    return f"airflow-{environment_name}-{log_type}"
 
 
 class MwaaEnvironment(Construct):
@@ -128,12 +133,22 @@ class MwaaEnvironment(Construct):
             webserver_logs=module_logging,
             worker_logs=module_logging,
         )
-        self.log_groups = []
-        for log_type in LOG_TYPES:
-            # MWAA creates its log groups without expiry; LogRetention sets (and creates) them.
-            name = f"airflow-{environment_name}-{log_type}"
-            logs.LogRetention(self, f"{log_type}LogRetention", log_group_name=name, retention=log_retention)
-            self.log_groups.append(name)
+        # MWAA writes into airflow-<environment>-<type> and uses a group that already exists; left to
+        # itself it creates them without expiry and without the customer key. Created here first,
+        # with the platform key and a retention (the key policy lets CloudWatch Logs use the key for
+        # this account's log groups, as MWAA's customer-managed-key documentation requires).
+        self.log_groups = [mwaa_log_group_name(environment_name, log_type) for log_type in LOG_TYPES]
+        log_groups = [
+            logs.LogGroup(
+                self,
+                f"{log_type}Logs",
+                log_group_name=name,
+                retention=log_retention,
+                encryption_key=key,
+                removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+            )
+            for log_type, name in zip(LOG_TYPES, self.log_groups, strict=True)
+        ]
 
         self.environment = mwaa.CfnEnvironment(
             self,
@@ -166,8 +181,10 @@ class MwaaEnvironment(Construct):
             },
         )
         self.environment.node.add_dependency(dags)
+        for group in log_groups:
+            self.environment.node.add_dependency(group)
         self.environment.node.add_dependency(self.role)
-        acknowledge_deployment_destination(dags, self.bucket, platform_key_by_alias=False)
+        acknowledge_deployment_destination(dags, self.bucket)
         acknowledge_cdk_handlers(stack)
 
     def _object_version(self, file_name: str, digest: str, deployment: s3deploy.BucketDeployment) -> str:

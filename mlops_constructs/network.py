@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+
+from mlops_constructs._nag import acknowledge_cdk_handlers
 
 
 class MwaaNetwork(Construct):
@@ -48,7 +50,8 @@ class MwaaNetwork(Construct):
             "FlowLogs",
             retention=flow_log_retention,
             encryption_key=flow_log_key,
-            removal_policy=RemovalPolicy.RETAIN,
+            # Kept on delete and update; a failed first create removes it.
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         flow_log_role = iam.Role(self, "FlowLogsRole", assumed_by=iam.ServicePrincipal("vpc-flow-logs.amazonaws.com"))
         self.vpc.add_flow_log(
@@ -56,6 +59,8 @@ class MwaaNetwork(Construct):
             destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group, flow_log_role),
             traffic_type=ec2.FlowLogTrafficType.ALL,
         )
+        # restrict_default_security_group adds a CDK custom-resource provider to the stack.
+        acknowledge_cdk_handlers(Stack.of(self))
 
     @property
     def private_subnets(self) -> list[ec2.ISubnet]:

@@ -9,8 +9,12 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from mlops_constructs._nag import BUCKET_GRANT_ACTIONS, acknowledge_wildcards, bucket_objects_pattern
+from mlops_constructs.encryption import key_grant_statement
 from mlops_core.platform_names import PlatformNames
 
+# What the Deployment DAG registers (dag_assets/dags/mlops_dags/deployment.py SCALABLE_DIMENSION).
+SAGEMAKER_SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+AUTOSCALING_SERVICE_LINKED_ROLE = "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
 SAGEMAKER_RESOURCE_TYPES = (
     "training-job",
     "processing-job",
@@ -64,6 +68,8 @@ class PipelineOrchestrationPolicy(Construct):
                         "sagemaker:CreateEndpoint",
                         "sagemaker:UpdateEndpoint",
                         "sagemaker:DescribeEndpoint",
+                        # A failed first endpoint is deleted before it is created again.
+                        "sagemaker:DeleteEndpoint",
                         "sagemaker:InvokeEndpoint",
                         "sagemaker:CreateModelPackageGroup",
                         "sagemaker:DescribeModelPackageGroup",
@@ -93,11 +99,27 @@ class PipelineOrchestrationPolicy(Construct):
                     resources=[f"{arn}:iam::{stack.account}:role/{names.sagemaker_role('*')}"],
                     conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
                 ),
+                # Writes on a scalable target take no predictable ARN (its id is generated), so they are
+                # scoped by the documented condition keys: SageMaker endpoint variants only
+                # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsapplicationautoscaling.html).
                 iam.PolicyStatement(
                     sid="EndpointAutoscaling",
                     actions=[
                         "application-autoscaling:RegisterScalableTarget",
+                        "application-autoscaling:DeregisterScalableTarget",
                         "application-autoscaling:PutScalingPolicy",
+                    ],
+                    resources=["*"],
+                    conditions={
+                        "StringEquals": {
+                            "application-autoscaling:service-namespace": "sagemaker",
+                            "application-autoscaling:scalable-dimension": SAGEMAKER_SCALABLE_DIMENSION,
+                        }
+                    },
+                ),
+                iam.PolicyStatement(
+                    sid="EndpointAutoscalingReads",
+                    actions=[
                         "application-autoscaling:DescribeScalableTargets",
                         "application-autoscaling:DescribeScalingPolicies",
                     ],
@@ -107,12 +129,16 @@ class PipelineOrchestrationPolicy(Construct):
                     sid="AutoscalingServiceLinkedRole",
                     actions=["iam:CreateServiceLinkedRole"],
                     resources=[
-                        f"{arn}:iam::{stack.account}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/*"
+                        f"{arn}:iam::{stack.account}:role/aws-service-role/"
+                        f"sagemaker.application-autoscaling.amazonaws.com/{AUTOSCALING_SERVICE_LINKED_ROLE}"
                     ],
                     conditions={
                         "StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}
                     },
                 ),
+                # CreateEndpoint/UpdateEndpoint with an endpoint config that names a KmsKeyId: SageMaker
+                # creates the volume grant as the caller.
+                key_grant_statement(names, partition=stack.partition),
             ],
         )
         self.policy.attach_to_role(role)
@@ -133,12 +159,14 @@ class PipelineOrchestrationPolicy(Construct):
             [
                 *(f"Resource::arn:*:sagemaker:*:{kind}/*" for kind in SAGEMAKER_RESOURCE_TYPES),
                 f"Resource::arn:*:iam::*:role/{names.sagemaker_role('*')}",
-                "Resource::arn:*:iam::*:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/*",
+                "Resource::arn:*:kms:*:key/*",
                 "Resource::[*]",
             ],
             "SageMaker job/model/endpoint names are generated per run (mlops_core.names.RunName), so they are "
             "scoped by resource type in this account and region; SageMaker List* and Application Auto Scaling "
-            "calls take no resource ARN; PassRole only reaches the platform's model roles (mlops-<env>-*-sm).",
+            "calls take no resource ARN (its writes are conditioned on the SageMaker namespace and dimension); "
+            "PassRole only reaches the platform's model roles (mlops-<env>-*-sm); kms:CreateGrant reaches the "
+            "platform key by its alias, for AWS-resource grants only.",
         )
         acknowledge_wildcards(
             role,

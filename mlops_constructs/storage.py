@@ -9,6 +9,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from mlops_constructs._checkov import skip_checks
 from mlops_constructs._nag import acknowledge
 
 
@@ -35,7 +36,7 @@ class AccessLogsBucket(s3.Bucket):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             versioned=True,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-access-logs",
@@ -47,17 +48,19 @@ class AccessLogsBucket(s3.Bucket):
                 ),
             ],
         )
-        acknowledge(
-            self,
-            {"AwsSolutions-S1": "This is the access-log target bucket; logging it to itself would loop."},
-        )
+        reason = "This is the access-log target bucket; logging it to itself would loop."
+        acknowledge(self, {"AwsSolutions-S1": reason})
+        skip_checks(self, {"CKV_AWS_18": reason})
 
 
 class SecureBucket(s3.Bucket):
     """KMS-encrypted, versioned, SSL-only, private, access-logged bucket retained on deletion.
 
-    ``cdk destroy`` never deletes data: buckets are retained and must be emptied and deleted by
-    hand if that is really wanted.
+    ``cdk destroy`` never deletes data: buckets are retained on stack deletion and replacement
+    and must be emptied and deleted by hand if that is really wanted. Only the rollback of the
+    deploy that created the bucket removes it (CloudFormation's ``RetainExceptOnCreate``), so a
+    retried first deploy does not fail on the bucket's fixed name; CloudFormation cannot delete a
+    bucket that already holds objects, though, and then leaves it behind.
     """
 
     def __init__(
@@ -93,7 +96,7 @@ class SecureBucket(s3.Bucket):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             versioned=True,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
             server_access_logs_bucket=access_logs_bucket,
             server_access_logs_prefix=f"{id.lower()}/",
             lifecycle_rules=[

@@ -14,7 +14,7 @@ from mlops_constructs.ci_access import GitLabCiAccess
 from mlops_constructs.dag_trigger import DagTrigger
 from mlops_constructs.encryption import PlatformKey
 from mlops_constructs.log_forwarder import LogForwarder
-from mlops_constructs.monitoring import PlatformDashboard
+from mlops_constructs.monitoring import PlatformDashboard, alarm_name_prefix
 from mlops_constructs.mwaa import MwaaEnvironment
 from mlops_constructs.network import MwaaNetwork
 from mlops_constructs.notifications import Notifications
@@ -69,6 +69,7 @@ class PlatformStack(Stack):
             key=self.key,
             emails=settings.alert_emails,
             slack_webhook_secret_name=settings.slack_secret,
+            alarm_name_prefix=alarm_name_prefix(names.environment),
         )
 
         network = MwaaNetwork(

@@ -133,7 +133,8 @@ def test_failed_records_bucket_is_encrypted_private_versioned_expiring_and_retai
     key_id = template.find_resources("AWS::KMS::Key").popitem()[0]
     bucket_id = logical_id(stack, fwd.failed_records_bucket)
     bucket = template.to_json()["Resources"][bucket_id]
-    assert bucket["DeletionPolicy"] == "Retain" and bucket["UpdateReplacePolicy"] == "Retain"
+    # Retained on delete and replacement; only the rollback of its own create removes it.
+    assert bucket["DeletionPolicy"] == "RetainExceptOnCreate" and bucket["UpdateReplacePolicy"] == "Retain"
     props = bucket["Properties"]
     sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
     assert sse["ServerSideEncryptionByDefault"] == {

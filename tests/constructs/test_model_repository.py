@@ -17,7 +17,8 @@ def test_repository_is_named_project_slash_model_scanned_and_immutable():
         },
     )
     repository = next(iter(template.find_resources("AWS::ECR::Repository").values()))
-    assert repository["DeletionPolicy"] == "Retain"
+    # Kept when the stack goes; removed (still empty) when the deploy that created it rolls back.
+    assert repository["DeletionPolicy"] == "RetainExceptOnCreate" and repository["UpdateReplacePolicy"] == "Retain"
     rules = repository["Properties"]["LifecyclePolicy"]["LifecyclePolicyText"]
     assert '"tagStatus":"untagged"' in rules
     # Release tags (x.y.z) are never expired: a serving model must stay pullable.

@@ -129,12 +129,29 @@ def test_private_web_server_logging_and_retention_by_default(tmp_path):
             },
         },
     )
-    retention = template.find_resources("Custom::LogRetention")
-    names = sorted(r["Properties"]["LogGroupName"] for r in retention.values())
-    assert names == sorted(
-        f"airflow-mlops-dev-{t}" for t in ("DAGProcessing", "Scheduler", "Task", "WebServer", "Worker")
-    )
-    assert {r["Properties"]["RetentionInDays"] for r in retention.values()} == {90}
+
+
+def test_mwaa_log_groups_exist_encrypted_with_the_key_and_expiring_before_the_environment(tmp_path):
+    """MWAA writes each log type to airflow-<environment>-<type>. Created by CloudFormation before
+    the environment, they carry the customer key and a retention; left to MWAA (or to LogRetention,
+    which only sets a retention), they are created without the key."""
+    template = _environment_template(_dag_assets(tmp_path, ""))
+    resources = template.to_json()["Resources"]
+    (key_id,) = template.find_resources("AWS::KMS::Key")
+    groups = {
+        r["Properties"]["LogGroupName"]: (lid, r)
+        for lid, r in resources.items()
+        if r["Type"] == "AWS::Logs::LogGroup" and isinstance(r["Properties"].get("LogGroupName"), str)
+    }
+    expected = [f"airflow-mlops-dev-{t}" for t in ("DAGProcessing", "Scheduler", "Task", "WebServer", "Worker")]
+    (environment_id,) = template.find_resources("AWS::MWAA::Environment")
+    for name in expected:
+        logical_id, group = groups[name]
+        assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+        assert group["Properties"]["RetentionInDays"] == 90
+        assert group["DeletionPolicy"] == "RetainExceptOnCreate"
+        assert logical_id in resources[environment_id]["DependsOn"]
+    template.resource_count_is("Custom::LogRetention", 0)
 
 
 def test_source_bucket_is_versioned_and_dag_sync_leaves_published_pipeline_configs_alone(tmp_path):

@@ -45,10 +45,13 @@ def test_secure_bucket_is_kms_encrypted_versioned_private_and_logged():
     )
 
 
-def test_buckets_survive_cdk_destroy():
+def test_buckets_survive_cdk_destroy_but_not_the_rollback_of_their_own_create():
+    """RetainExceptOnCreate: retained when the stack is deleted or the bucket replaced, deleted when
+    the deploy that created it rolls back, so a retried first deploy does not meet its fixed name
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html)."""
     template = _secure_bucket_template()
     for bucket in template.find_resources("AWS::S3::Bucket").values():
-        assert bucket["DeletionPolicy"] == "Retain"
+        assert bucket["DeletionPolicy"] == "RetainExceptOnCreate"
         assert bucket["UpdateReplacePolicy"] == "Retain"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from aws_cdk.assertions import Match, Template
+from iam_statements import render, wildcard_match
 
 
 def _platform(synthesized, environment: str) -> Template:
@@ -30,7 +31,8 @@ def test_trigger_lambda_is_the_only_way_in_and_may_only_invoke_the_rest_api_of_t
 
 
 def test_every_log_group_of_the_platform_is_encrypted_with_the_platform_key(synthesized):
-    """The CDK's own handler log groups are the only exception (.checkov.yaml, CKV_AWS_158)."""
+    """The CDK's own handler log groups are the only exception (checkov CKV_AWS_158 skipped on each of them,
+    mlops_constructs/_checkov.py)."""
     cdk_handlers = ("CustomCDKBucketDeployment", "AWS679f53fac002430cb0da5b7982bd2287")
     for stage in synthesized.stages():
         for stack in (stage.platform, *stage.projects):
@@ -62,3 +64,57 @@ def test_project_stacks_depend_on_the_platform_only_for_ordering(synthesized):
         for project in stage.projects:
             assert stage.platform in project.dependencies
             assert "Fn::ImportValue" not in json.dumps(synthesized.template(project))
+
+
+# Properties that give a resource its physical name (a second resource of that name cannot exist).
+PHYSICAL_NAME_PROPERTIES = (
+    "BucketName",
+    "RepositoryName",
+    "LogGroupName",
+    "LogStreamName",
+    "RoleName",
+    "TopicName",
+    "FunctionName",
+    "DeliveryStreamName",
+    "Name",
+)
+
+
+def test_no_fixed_name_resource_survives_the_rollback_of_its_own_create(synthesized):
+    """A resource with a fixed name and DeletionPolicy Retain stays behind when the deploy that
+    created it rolls back, and the retry fails with AlreadyExists. RetainExceptOnCreate keeps it on
+    stack deletion and replacement only."""
+    offenders = []
+    for stack in synthesized.stacks():
+        for logical_id, resource in synthesized.template(stack)["Resources"].items():
+            properties = resource.get("Properties", {})
+            fixed = [p for p in PHYSICAL_NAME_PROPERTIES if isinstance(properties.get(p), str)]
+            if fixed and resource.get("DeletionPolicy") == "Retain":
+                offenders.append(f"{stack.stack_name}/{logical_id} ({properties[fixed[0]]})")
+    assert offenders == []
+
+
+def test_every_alarm_may_publish_to_its_environment_s_alerts_topic(synthesized):
+    """CloudWatch publishes an alarm's notification as cloudwatch.amazonaws.com for the alarm's ARN:
+    the alerts topic's policy must allow that ARN, or SNS refuses the notification."""
+    for stage in synthesized.stages():
+        platform = synthesized.template(stage.platform)
+        (policy,) = [r for r in platform["Resources"].values() if r["Type"] == "AWS::SNS::TopicPolicy"]
+        (allow,) = [
+            s
+            for s in policy["Properties"]["PolicyDocument"]["Statement"]
+            if s["Effect"] == "Allow" and s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+        ]
+        source = render(allow["Condition"]["ArnLike"]["aws:SourceArn"])
+        account, region = stage.platform.account, stage.platform.region
+        alarms = [
+            r["Properties"]
+            for stack in (stage.platform, *stage.projects)
+            for r in synthesized.template(stack)["Resources"].values()
+            if r["Type"] == "AWS::CloudWatch::Alarm"
+        ]
+        assert alarms
+        for alarm in alarms:
+            assert alarm["AlarmActions"], f"{alarm['AlarmName']} notifies nobody"
+            arn = f"arn:aws:cloudwatch:{region}:{account}:alarm:{alarm['AlarmName']}"
+            assert wildcard_match(source, arn), f"the alerts topic refuses {arn}"
