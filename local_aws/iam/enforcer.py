@@ -175,26 +175,35 @@ class LocalIam:
         return self.evaluate_all(principal, checks)
 
     def evaluate_all(self, principal: Principal, checks: list[rules.Check]) -> Decision:
-        alternatives: dict[str, list[Decision]] = {}
+        alternatives: dict[str, list[tuple[rules.Check, Decision]]] = {}
         for check in checks:
-            decision = self.evaluate(principal, check)
             if check.any_of:
-                alternatives.setdefault(check.any_of, []).append(decision)
-            elif not decision.allowed:
+                alternatives.setdefault(check.any_of, []).append((check, self.evaluate(principal, check, record=False)))
+                continue
+            decision = self.evaluate(principal, check)
+            if not decision.allowed:
                 return decision
         for group in alternatives.values():
-            if not any(d.allowed for d in group):
-                return group[0]
+            # One allowed alternative is what AWS authorizes the call against; else the first refusal.
+            check, decision = next(((c, d) for c, d in group if d.allowed), group[0])
+            self._record(principal, check, decision)
+            if not decision.allowed:
+                return decision
         return Decision(True)
 
-    def evaluate(self, principal: Principal, check: rules.Check) -> Decision:
+    def evaluate(self, principal: Principal, check: rules.Check, *, record: bool = True) -> Decision:
         simulation = self._simulation(principal, check)
         verdict = self.engine.evaluate(simulation)
         message = "" if verdict.allowed else _denial_message(principal, check, verdict)
-        self.decisions.record(principal.arn, check.action, check.resource, verdict.allowed, message)
-        if not verdict.allowed and not check.any_of:
-            log.info("denied: %s", message)
-        return Decision(verdict.allowed, message, check.action)
+        decision = Decision(verdict.allowed, message, check.action)
+        if record:
+            self._record(principal, check, decision)
+        return decision
+
+    def _record(self, principal: Principal, check: rules.Check, decision: Decision) -> None:
+        self.decisions.record(principal.arn, check.action, check.resource, decision.allowed, decision.message)
+        if not decision.allowed:
+            log.info("denied: %s", decision.message)
 
     def _simulation(self, principal: Principal, check: rules.Check) -> dict[str, Any]:
         identity: list[dict[str, Any]] = []
