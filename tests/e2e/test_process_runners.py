@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from local_aws import LocalAws
+from local_aws.roles import ensure_service_role
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -37,6 +38,7 @@ def aws(tmp_path_factory, monkeypatch_module):
     ) as server:
         for key, value in server.env.items():
             monkeypatch_module.setenv(key, value)
+        ensure_service_role(boto3.client("iam"), ROLE.rsplit("/", 1)[-1])  # SageMaker assumes it
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket="data")
         s3.create_bucket(Bucket="artifacts")
