@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from aws_cdk import Stack
@@ -12,6 +14,7 @@ from mlops_constructs.model_pipeline import ModelPipeline
 from mlops_constructs.platform_ref import PlatformRef
 from mlops_constructs.validation import ConfigurationError
 from mlops_core import names
+from stacks.projects import project_file_error
 from stacks.settings import EnvironmentSettings
 
 # A ModelPipeline is ~12 CloudFormation resources; 35 models stay well under the 500-resource
@@ -34,6 +37,7 @@ class ProjectStack(Stack):
         settings: EnvironmentSettings,
         project: str,
         define: Callable[[ProjectStack], None],
+        source: Path | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, termination_protection=settings.termination_protection, **kwargs)
@@ -45,7 +49,13 @@ class ProjectStack(Stack):
             log_forwarding=settings.log_forwarding.enabled,
             slack_webhook_secret_name=settings.slack_secret,
         )
-        define(self)
+        try:
+            define(self)
+        except ConfigurationError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the team's code: named by file and line, no jsii frames
+            source = source or Path(inspect.getsourcefile(define) or "<project file>")
+            raise project_file_error(source, exc, environment=settings.name) from exc
         count = sum(1 for child in self.node.find_all() if isinstance(child, ModelPipeline))
         if count > MAX_MODELS_PER_STACK:
             raise ConfigurationError(
