@@ -35,8 +35,18 @@ def endpoint(sm, unique):
 
 def _curl(url: str, *signing: str) -> tuple[int, dict]:
     done = subprocess.run(
-        ["curl", "-s", "-w", "\n%{http_code}", "-H", "Content-Type: application/json", "--data", '{"instances": [[1]]}',
-         *signing, url],
+        [
+            "curl",
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            '{"instances": [[1]]}',
+            *signing,
+            url,
+        ],
         capture_output=True,
         text=True,
         timeout=30,
@@ -49,7 +59,10 @@ def _curl(url: str, *signing: str) -> tuple[int, dict]:
 def test_a_sigv4_signed_curl_call_reaches_the_endpoint(aws, endpoint):
     status, body = _curl(
         f"{aws.url}/endpoints/{endpoint}/invocations",
-        "--aws-sigv4", "aws:amz:us-east-1:sagemaker", "--user", "testing:testing",
+        "--aws-sigv4",
+        "aws:amz:us-east-1:sagemaker",
+        "--user",
+        "testing:testing",
     )
     assert (status, body) == (200, {"predictions": [0]})
 
@@ -63,7 +76,10 @@ def test_an_unsigned_call_is_refused_as_aws_refuses_it_not_with_a_500(aws, endpo
 def test_a_call_signed_for_another_service_names_the_right_one(aws, endpoint):
     status, body = _curl(
         f"{aws.url}/endpoints/{endpoint}/invocations",
-        "--aws-sigv4", "aws:amz:us-east-1:sagemaker-runtime", "--user", "testing:testing",
+        "--aws-sigv4",
+        "aws:amz:us-east-1:sagemaker-runtime",
+        "--user",
+        "testing:testing",
     )
     assert status == 403
     assert "scoped to correct service: 'sagemaker'" in body["message"]
