@@ -10,10 +10,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CHECKOV = ROOT / ".venvs" / "checkov" / "bin" / "checkov"
 
 
-def test_checkov_passes_with_only_the_documented_skips(synthesized, tmp_path):
+def test_checkov_passes_with_only_the_documented_skips(every_app, tmp_path):
     assert CHECKOV.exists(), "checkov's venv is missing: scripts/tool_venv.sh checkov requirements/checkov.txt"
-    for stack in synthesized.stacks():
-        (tmp_path / f"{stack.stack_name}.template.json").write_text(json.dumps(synthesized.template(stack)))
+    for stack in every_app.stacks():
+        (tmp_path / f"{stack.stack_name}.template.json").write_text(json.dumps(every_app.template(stack)))
     result = subprocess.run(
         [str(CHECKOV), "--config-file", str(ROOT / ".checkov.yaml"), "-d", str(tmp_path), "-o", "json"],
         capture_output=True,

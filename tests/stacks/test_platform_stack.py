@@ -14,7 +14,7 @@ def _platform(synthesized, environment: str) -> Template:
 
 def test_each_project_gets_its_ci_role_and_ci_can_deploy_without_keys(synthesized):
     template = _platform(synthesized, "dev")
-    for name in ("mlops-dev-ci-endpoint-security", "mlops-dev-ci-deploy", "mlops-dev-ci-diff"):
+    for name in ("mlops-dev-ci-example-team", "mlops-dev-ci-deploy", "mlops-dev-ci-diff"):
         template.has_resource_properties("AWS::IAM::Role", {"RoleName": name})
     template.resource_count_is("AWS::IAM::OIDCProvider", 1)
     template.resource_count_is("AWS::IAM::User", 0)
@@ -29,12 +29,12 @@ def test_trigger_lambda_is_the_only_way_in_and_may_only_invoke_the_rest_api_of_t
     assert ":role/mlops-dev/" in policies, "InvokeRestApi is authorised on the environment's Airflow role ARN"
 
 
-def test_every_log_group_of_the_platform_is_encrypted_with_the_platform_key(synthesized):
+def test_every_log_group_of_the_platform_is_encrypted_with_the_platform_key(every_app):
     """The CDK's own handler log groups are the only exception (.checkov.yaml, CKV_AWS_158)."""
     cdk_handlers = ("CustomCDKBucketDeployment", "AWS679f53fac002430cb0da5b7982bd2287")
-    for stage in synthesized.stages():
+    for stage in every_app.stages():
         for stack in (stage.platform, *stage.projects):
-            groups = Template.from_json(synthesized.template(stack)).find_resources("AWS::Logs::LogGroup")
+            groups = Template.from_json(every_app.template(stack)).find_resources("AWS::Logs::LogGroup")
             ours = {lid: g for lid, g in groups.items() if not lid.startswith(cdk_handlers)}
             assert ours, f"{stack.stack_name} has no log group of its own"
             for logical_id, group in ours.items():
@@ -57,8 +57,8 @@ def test_logs_are_forwarded_where_enabled_and_only_there(synthesized):
     prod.resource_count_is("AWS::Logs::SubscriptionFilter", 6)
 
 
-def test_project_stacks_depend_on_the_platform_only_for_ordering(synthesized):
-    for stage in synthesized.stages():
+def test_project_stacks_depend_on_the_platform_only_for_ordering(every_app):
+    for stage in every_app.stages():
         for project in stage.projects:
             assert stage.platform in project.dependencies
-            assert "Fn::ImportValue" not in json.dumps(synthesized.template(project))
+            assert "Fn::ImportValue" not in json.dumps(every_app.template(project))
