@@ -25,13 +25,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from local_mode import scenario  # noqa: E402
 from local_mode.platform import LocalPlatform  # noqa: E402
 
+# The stack tests' fixture project: the benchmark measures the same model whatever projects/ holds.
+FIXTURE_PROJECTS = Path(__file__).resolve().parents[1] / "tests" / "stacks" / "fixture_projects"
+FIXTURE_PROJECT = "example-team"
 
-def _cycle(platform, journal, label: str, retraining: bool) -> dict:
+
+def _cycle(platform, model, journal, label: str, retraining: bool) -> dict:
     started = time.monotonic()
-    trained = scenario.train(platform, journal, label=label, retraining=retraining)
+    if retraining:
+        trained = scenario.retrain(platform, [model], journal, label=label)[model.key]
+    else:
+        trained = scenario.train(platform, model, journal, label=label)
     if trained.run.state != "success":
         raise SystemExit(f"{label}: training {trained.run.state}: {trained.run.tasks}")
-    deployed = scenario.deploy(platform, journal, label=label, model_version=trained.model_version)
+    deployed = scenario.deploy(platform, model, journal, label=label, model_version=trained.model_version)
     if deployed.run.state != "success" or deployed.answer["model"]["model_version"] != trained.model_version:
         raise SystemExit(f"{label}: deployment {deployed.run.state}: {deployed.run.tasks}")
     return {
@@ -49,11 +56,19 @@ def _cycle(platform, journal, label: str, retraining: bool) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--model", default=f"{FIXTURE_PROJECT}/classifier", help="PROJECT/MODEL of the fixture project")
     args = parser.parse_args()
     journal = scenario.Journal()
-    with LocalPlatform(state_dir=Path(tempfile.mkdtemp(prefix="mlops-bench-")), say=lambda _: None) as platform:
+    state_dir = Path(tempfile.mkdtemp(prefix="mlops-bench-"))
+    with LocalPlatform(
+        state_dir=state_dir, say=lambda _: None, projects_dir=FIXTURE_PROJECTS, models=[args.model]
+    ) as platform:
         startup = dict(platform.timings)
-        cycles = [_cycle(platform, journal, "first training", False), _cycle(platform, journal, "retraining", True)]
+        model = platform.model()
+        cycles = [
+            _cycle(platform, model, journal, "first training", False),
+            _cycle(platform, model, journal, "retraining", True),
+        ]
     results = {"machine": f"{os.cpu_count()} cores, {host.platform()}", "startup": startup, "cycles": cycles}
     print(f"machine: {results['machine']}\n")
     print("| start-up step | seconds |\n|---|---:|")
