@@ -47,8 +47,9 @@ def test_a_full_project_stack_stays_well_under_500_resources():
 
 def test_one_model_over_the_cap_is_refused(monkeypatch):
     monkeypatch.setattr(project_stack, "MAX_MODELS_PER_STACK", 2)
-    with pytest.raises(ValueError, match="project='big' defines 3 models; one stack holds at most 2"):
+    with pytest.raises(ValueError, match="project='big' defines 3 models; one stack holds at most 2") as failure:
         ProjectStack(new_app(), "Over", settings=SETTINGS, project="big", define=_define(3), env=TEST_ENV)
+    assert str(failure.value).startswith("tests/stacks/test_project_capacity.py (environment 'dev'): ")
 
 
 def test_every_stack_of_every_project_stays_within_cloudformation_s_limits(every_app):
