@@ -7,20 +7,9 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
+from test_pipeline_config import BASE
 
 from mlops_core.pipeline_config import METRIC_RANGES, PipelineConfig, QualityGate, TrainingSettings
-
-BASE = {
-    "environment": "dev",
-    "project": "p",
-    "model": "m",
-    "image_repository_uri": "1.dkr.ecr.eu-west-1.amazonaws.com/p/m",
-    "sagemaker_role_arn": "arn:aws:iam::1:role/r",
-    "data_bucket": "d",
-    "artifact_bucket": "a",
-    "gate": {"metric": "f1", "threshold": 0.8},
-    "notifications": {"sns_topic_arn": "arn:aws:sns:eu-west-1:1:t"},
-}
 
 
 def _error(**gate) -> dict:
