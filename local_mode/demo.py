@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 from rich.panel import Panel
@@ -212,22 +212,17 @@ def run(args: argparse.Namespace, state_dir: Path) -> int:
 
 
 def _keep_running(platform: LocalPlatform) -> None:
+    # Plain lines, soft-wrapped by the terminal: a copied command is one line, with no box characters.
     for model in platform.models:
         access = platform.endpoint_access(model)
-        console.print(
-            Panel(
-                Group(
-                    Text(f"InvokeEndpoint URL (SigV4-signed for 'sagemaker', as on AWS):\n{access.url}\n"),
-                    Text("curl:", style="bold"),
-                    Text(access.curl + "\n"),
-                    Text("boto3:", style="bold"),
-                    Text(access.boto3),
-                ),
-                title=f"{model.key}: endpoint {model.endpoint_name}",
-                border_style="green",
-            ),
-            soft_wrap=True,
-        )
+        console.rule(f"[bold green]{model.key}: endpoint {model.endpoint_name}")
+        for label, text in (
+            ("InvokeEndpoint URL (SigV4-signed for 'sagemaker', as on AWS)", access.url),
+            ("curl", access.curl),
+            ("boto3", access.boto3),
+        ):
+            console.print(f"[bold]{label}:[/]")
+            console.print(text, soft_wrap=True, markup=False, highlight=False)
     console.print(f"Airflow UI at {platform.airflow.url}. Ctrl-C to stop everything.")
     while True:
         time.sleep(3600)

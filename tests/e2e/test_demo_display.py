@@ -52,3 +52,31 @@ def test_the_stages_table_ends_with_the_total(capsys):
     out = capsys.readouterr().out
     assert "total" in out and "100." in out
     assert "Result: a/b" in out and "0.1.0+r0 -> 0.1.0+r1" in out
+
+
+def test_keep_running_prints_each_endpoint_s_commands_whole_on_one_line(monkeypatch):
+    """What a person copies must be exactly the command that tests/e2e runs (EndpointAccess)."""
+    from types import SimpleNamespace
+
+    import local_mode.demo as demo
+    from local_mode.platform import EndpointAccess
+
+    access = EndpointAccess(
+        url="http://127.0.0.1:1/endpoints/a--b/invocations",
+        curl="curl -s --aws-sigv4 'aws:amz:us-east-1:sagemaker' --user testing:testing -H 'Content-Type: text/csv' "
+        "--data-binary 1,2,3 http://127.0.0.1:1/endpoints/a--b/invocations",
+        boto3="AWS_ENDPOINT_URL=http://127.0.0.1:1 /venv/bin/python -c 'import boto3; print(1)'",
+    )
+    model = SimpleNamespace(key="a/b", endpoint_name="a--b")
+    platform = SimpleNamespace(
+        models=[model], endpoint_access=lambda m: access, airflow=SimpleNamespace(url="http://127.0.0.1:2")
+    )
+    recording = Console(record=True, width=60, color_system=None)
+    monkeypatch.setattr(demo, "console", recording)
+    monkeypatch.setattr(demo.time, "sleep", lambda seconds: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        demo._keep_running(platform)
+    except KeyboardInterrupt:
+        pass
+    lines = recording.export_text(styles=False).splitlines()
+    assert access.url in lines and access.curl in lines and access.boto3 in lines
