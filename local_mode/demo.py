@@ -384,7 +384,8 @@ def _summary(journal: scenario.Journal, summary: list[tuple[str, str]]) -> None:
         model, _, what = key.partition(": ")
         by_model.setdefault(model, []).append((what, value))
     for model, facts in by_model.items():
-        result = Table(title=f"Result: {model}", title_justify="left", show_header=False)
+        console.print(f"[bold]Result: {escape(model)}[/]")  # not a table title: a narrow table would wrap it
+        result = Table(show_header=False)
         result.add_column("what")
         result.add_column("value")
         for what, value in facts:
