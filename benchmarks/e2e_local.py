@@ -26,13 +26,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from local_mode import scenario  # noqa: E402
 from local_mode.platform import LocalPlatform  # noqa: E402
 
+# The stack tests' fixture project: the benchmark measures the same model whatever projects/ holds.
+FIXTURE_PROJECTS = Path(__file__).resolve().parents[1] / "tests" / "stacks" / "fixture_projects"
+FIXTURE_PROJECT = "example-team"
 
-def _cycle(platform, journal, label: str, retraining: bool) -> dict:
+
+def _cycle(platform, model, journal, label: str, retraining: bool) -> dict:
     started = time.monotonic()
-    trained = scenario.train(platform, journal, label=label, retraining=retraining)
+    if retraining:
+        trained = scenario.retrain(platform, [model], journal, label=label)[model.key]
+    else:
+        trained = scenario.train(platform, model, journal, label=label)
     if trained.run.state != "success":
         raise SystemExit(f"{label}: training {trained.run.state}: {trained.run.tasks}")
-    deployed = scenario.deploy(platform, journal, label=label, model_version=trained.model_version)
+    deployed = scenario.deploy(platform, model, journal, label=label, model_version=trained.model_version)
     if deployed.run.state != "success" or deployed.answer["model"]["model_version"] != trained.model_version:
         raise SystemExit(f"{label}: deployment {deployed.run.state}: {deployed.run.tasks}")
     return {
@@ -47,14 +54,22 @@ def _cycle(platform, journal, label: str, retraining: bool) -> dict:
     }
 
 
-def _run(enforce_iam: bool) -> dict:
+def _run(model_key: str, enforce_iam: bool) -> dict:
     journal = scenario.Journal()
     platform = LocalPlatform(
-        state_dir=Path(tempfile.mkdtemp(prefix="mlops-bench-")), say=lambda _: None, enforce_iam=enforce_iam
+        state_dir=Path(tempfile.mkdtemp(prefix="mlops-bench-")),
+        say=lambda _: None,
+        projects_dir=FIXTURE_PROJECTS,
+        models=[model_key],
+        enforce_iam=enforce_iam,
     )
     with platform:
         startup = dict(platform.timings)
-        cycles = [_cycle(platform, journal, "first training", False), _cycle(platform, journal, "retraining", True)]
+        model = platform.model()
+        cycles = [
+            _cycle(platform, model, journal, "first training", False),
+            _cycle(platform, model, journal, "retraining", True),
+        ]
     return {"iam": enforce_iam, "startup": startup, "cycles": cycles, "authorization": platform.authorization or {}}
 
 
@@ -88,9 +103,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--iam", default="on,off", help="on, off or on,off (default: both, in that order)")
     parser.add_argument("--rounds", type=int, default=1, help="repeat the on/off pair this many times")
+    parser.add_argument("--model", default=f"{FIXTURE_PROJECT}/classifier", help="PROJECT/MODEL of the fixture project")
     args = parser.parse_args()
     modes = [mode.strip() == "on" for mode in args.iam.split(",")]
-    runs = [_run(enforced) for _ in range(args.rounds) for enforced in modes]
+    runs = [_run(args.model, enforced) for _ in range(args.rounds) for enforced in modes]
     startup, cycles = runs[0]["startup"], runs[0]["cycles"]
     results = {"machine": f"{os.cpu_count()} cores, {host.platform()}", "runs": runs}
     print(f"machine: {results['machine']}")

@@ -7,7 +7,9 @@ Routing, first match wins:
 - ``/_local_aws/*``: control API (health, scenario, events, authorization log, service credentials);
 - ``X-Amz-Target: SageMaker.<Op>`` for an operation the local SageMaker implements: ours
   (other SageMaker operations fall through to moto, with moto's own separate state);
-- ``POST /endpoints/<name>/invocations`` signed for ``sagemaker``: runtime InvokeEndpoint;
+- ``POST /endpoints/<name>/invocations`` not signed for S3: runtime InvokeEndpoint when signed for
+  ``sagemaker`` (the runtime's signing name), else AWS's authentication error (curl without
+  ``--aws-sigv4`` used to fall through to moto, which answered 500);
 - requests signed for ``airflow`` (MWAA): ``InvokeRestApi`` forwarding;
 - everything else: moto's own dispatcher, unchanged.
 """
@@ -83,8 +85,8 @@ class LocalAwsApp:
                     )
                 else:
                     log.warning("SageMaker.%s is not implemented locally: served by moto (separate state)", operation)
-            elif service == "sagemaker" and request.method == "POST" and RUNTIME_PATH.match(path):
-                response = self._runtime(request, region, RUNTIME_PATH.match(path).group("name"))
+            elif service != "s3" and request.method == "POST" and RUNTIME_PATH.match(path):
+                response = self._runtime(request, region, service, RUNTIME_PATH.match(path).group("name"))
             elif service == "airflow":
                 match = INVOKE_PATH.match(path)
                 if match and request.method == "POST":
@@ -127,7 +129,27 @@ class LocalAwsApp:
         except AwsError as error:
             return error_response(error, content_type=content_type)
 
-    def _runtime(self, request: Request, region: str, name: str) -> Response:
+    def _runtime(self, request: Request, region: str, service: str | None, name: str) -> Response:
+        # InvokeEndpoint is authenticated with SigV4 only; AWS's common errors for an unsigned
+        # request and for a signature scoped to another service.
+        if service is None:
+            return error_response(
+                AwsError(
+                    "MissingAuthenticationToken",
+                    "The request must contain either a valid (registered) AWS access key ID or X.509 certificate.",
+                    status=403,
+                ),
+                content_type="application/json",
+            )
+        if service != "sagemaker":
+            return error_response(
+                AwsError(
+                    "InvalidSignatureException",
+                    "Credential should be scoped to correct service: 'sagemaker'.",
+                    status=403,
+                ),
+                content_type="application/json",
+            )
         try:
             status, body, headers = self.sagemaker.invoke_endpoint(
                 region, name, request.get_data(), dict(request.headers)

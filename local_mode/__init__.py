@@ -6,5 +6,6 @@ unmodified DAGs; the model template's real train/evaluate/serve processes behind
 SageMaker; the trigger Lambda's handler and the ``mlops`` CI tool called as in CI. Only endpoints
 differ from AWS (boto3's ``AWS_ENDPOINT_URL*`` variables).
 
-Entry point: ``python -m local_mode demo [--fail]`` (``make demo``).
+Entry point: ``python -m local_mode demo [--model P/M] [--model-repo PATH] [--project-file PATH]
+[--fail] [--keep-running]`` (``make demo``, with MODEL, MODEL_REPO, PROJECT_FILE, FAIL).
 """

@@ -1,4 +1,4 @@
-"""``python -m local_mode demo [--fail] [--keep-running] [--state-dir DIR]``"""
+"""``python -m local_mode demo [--model P/M] [--model-repo PATH] [--fail] [--keep-running] ...`` (--help)"""
 
 import sys
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local_mode.processes import ProcessGroup
+from local_mode.processes import ProcessGroup, StopRequested
 
 REPO = Path(__file__).resolve().parents[1]
 AIRFLOW_VERSION = "3.3.1"
@@ -119,18 +119,19 @@ class LocalAirflow:
         # whenever Airflow or its constraints change.
         return self.venv / "local-mode-migrated-airflow.db"
 
-    def migrate(self) -> None:
+    def migrate(self) -> str:
         """``airflow db migrate`` once per Airflow virtualenv; later runs copy the migrated
-        SQLite file (saves ~15 s of CPU at every start)."""
+        SQLite file (saves ~15 s of CPU at every start). Says which it did."""
         database = self.home / "airflow.db"
         if self.migrated_template.is_file() and not database.exists():
             shutil.copyfile(self.migrated_template, database)
-            return
+            return "copied the migrated database"
         self._migrate()
         with contextlib.suppress(OSError):
             partial = self.migrated_template.with_suffix(f".{os.getpid()}.partial")
             shutil.copyfile(database, partial)
             partial.replace(self.migrated_template)
+        return "airflow db migrate (first run of this Airflow virtualenv)"
 
     def _migrate(self) -> None:
         airflow = str(self.venv / "bin" / "airflow")
@@ -155,6 +156,8 @@ class LocalAirflow:
         deadline = time.monotonic() + timeout
         missing = dag_ids
         while time.monotonic() < deadline:
+            if self.processes.stop_requested:
+                raise StopRequested("stopped while waiting for Airflow")
             for managed in self.processes.processes:
                 if managed.name.startswith("airflow-") and not managed.alive():
                     raise AirflowError(f"{managed.name} exited (log: {managed.log_path}):\n{managed.log_tail()}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,11 +56,18 @@ class SynthesizedEnvironment:
     # (stack name, the ModelPipeline's configuration with CloudFormation values for its tokens)
     pipelines: list[tuple[str, dict[str, Any]]]
     seconds: float = 0.0
-    ci: Any = None  # local_mode.identities.CiIdentity of the environment's GitLab settings
+    ci: Any = None  # local_mode.actors.CiIdentity of the environment's GitLab settings
 
 
-def synthesize(environment: str = "local", settings_file: Path = SETTINGS_FILE) -> SynthesizedEnvironment:
-    """Synthesize the app in this process (as the tests do): aws-cdk-lib + jsii, no AWS calls."""
+def synthesize(
+    environment: str = "local",
+    settings_file: Path = SETTINGS_FILE,
+    *,
+    projects_dir: Path | None = None,
+    project_files: Sequence[Path] = (),
+) -> SynthesizedEnvironment:
+    """Synthesize the app in this process (as the tests do): aws-cdk-lib + jsii, no AWS calls.
+    ``projects_dir`` replaces projects/; ``project_files`` add (or replace) single projects."""
     import time
 
     started = time.monotonic()
@@ -79,9 +87,12 @@ def synthesize(environment: str = "local", settings_file: Path = SETTINGS_FILE) 
     from stacks.cdk_context import cdk_json_context
 
     outdir = tempfile.mkdtemp(prefix="mlops-local-synth-")
-    context = cdk_json_context(
-        settings_file=str(settings_file), environments=environment, **{"aws:cdk:bundling-stacks": []}
-    )
+    extra: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
+    if projects_dir is not None:
+        extra["projects_dir"] = str(projects_dir)
+    if project_files:
+        extra["project_files"] = ",".join(str(Path(path).resolve()) for path in project_files)
+    context = cdk_json_context(settings_file=str(settings_file), environments=environment, **extra)
     app = build_app(cdk.App(context=context, outdir=outdir), nag=False)
     assembly = app.synth()
     stacks: list[StackTemplate] = []
@@ -102,7 +113,7 @@ def synthesize(environment: str = "local", settings_file: Path = SETTINGS_FILE) 
             pipelines.append((stack.stack_name, stack.resolve(construct.config.model_dump(mode="json"))))
     if not stacks:
         raise RuntimeError(f"environment {environment!r} has no stacks in {settings_file}")
-    from local_mode.identities import CiIdentity
+    from local_mode.actors import CiIdentity
     from stacks.settings import load_settings
 
     (settings,) = load_settings(Path(settings_file)).select([environment])

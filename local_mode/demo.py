@@ -1,7 +1,9 @@
 """``make demo``: the whole pipeline on this machine, shown as it runs (rich).
 
-python -m local_mode demo            # first training, deployment, retraining, update in place
-python -m local_mode demo --fail     # a training that fails: notified, nothing deployed
+python -m local_mode demo                                # every model: train, deploy, retrain, update
+python -m local_mode demo --model fraud/scorer           # one model
+python -m local_mode demo --model-repo ~/src/fraud-scorer  # a team's own model repository
+python -m local_mode demo --fail                         # a training that fails: notified, nothing deployed
 """
 
 from __future__ import annotations
@@ -14,16 +16,22 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 from rich.panel import Panel
+from rich.spinner import Spinner
 from rich.table import Table
+from rich.text import Text
 
 from local_mode import scenario
-from local_mode.platform import LocalPlatform
+from local_mode.models import parse_model_repos
+from local_mode.platform import STARTUP_TOTAL, LocalPlatform
+from local_mode.progress import Steps
 
 console = Console()
 STATE_STYLE = {
@@ -31,23 +39,58 @@ STATE_STYLE = {
     "failed": "red",
     "upstream_failed": "red",
     "running": "yellow",
+    "deferred": "yellow",
     "queued": "cyan",
     "scheduled": "cyan",
     None: "dim",
 }
 
 
-def _task_table(title: str, tasks: dict) -> Table:
-    table = Table(title=title, title_justify="left", expand=False)
-    table.add_column("task")
-    table.add_column("state")
-    table.add_column("seconds", justify="right")
-    for task_id, info in tasks.items():
-        state = info.get("state")
-        style = STATE_STYLE.get(state, "white")
-        duration = info.get("duration")
-        table.add_row(task_id, f"[{style}]{state or 'waiting'}[/]", f"{duration:.1f}" if duration else "")
-    return table
+class StartupView:
+    """The start-up steps, several at once, each with its elapsed time (re-rendered by Live)."""
+
+    def __init__(self, steps: Steps) -> None:
+        self.steps = steps
+        self.spinners: dict[str, Spinner] = {}
+
+    def __rich__(self) -> Table:
+        table = Table.grid(padding=(0, 1))
+        for column in ("mark", "step", "seconds", "detail"):
+            table.add_column(column, justify="right" if column == "seconds" else "left")
+        for step in self.steps.all():
+            if step.running:
+                mark: Any = self.spinners.setdefault(step.name, Spinner("dots", style="yellow"))
+            else:
+                mark = Text("✗", style="red") if step.failed else Text("✓", style="green")
+            table.add_row(mark, step.name, f"{step.seconds:5.1f} s", Text(step.detail, style="dim"))
+        return table
+
+
+class TasksView:
+    """One DAG run's tasks: state, and seconds (Airflow's duration, or elapsed while running)."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.tasks: dict[str, dict[str, Any]] = {}
+        self.started = time.monotonic()
+
+    def __rich__(self) -> Table:
+        table = Table(
+            title=f"{self.title} ({time.monotonic() - self.started:.0f} s)", title_justify="left", expand=False
+        )
+        table.add_column("task")
+        table.add_column("state")
+        table.add_column("seconds", justify="right")
+        now = datetime.now(UTC)
+        for task_id, info in self.tasks.items():
+            state = info.get("state")
+            seconds = info.get("duration")
+            if state in ("running", "deferred") and info.get("start_date"):
+                started = datetime.fromisoformat(info["start_date"].replace("Z", "+00:00"))
+                seconds = max(0.0, (now - started).total_seconds())
+            style = STATE_STYLE.get(state, "white")
+            table.add_row(task_id, f"[{style}]{state or 'waiting'}[/]", f"{seconds:.1f}" if seconds else "")
+        return table
 
 
 class Show:
@@ -57,13 +100,13 @@ class Show:
         self.live: Live | None = None
 
     def watch(self, title: str):
+        view = TasksView(title)
+
         def update(tasks: dict) -> None:
-            table = _task_table(title, tasks)
+            view.tasks = tasks
             if self.live is None:
-                self.live = Live(table, console=console, refresh_per_second=4, transient=False)
+                self.live = Live(view, console=console, refresh_per_second=4, transient=False)
                 self.live.start()
-            else:
-                self.live.update(table)
 
         return update
 
@@ -71,6 +114,13 @@ class Show:
         if self.live is not None:
             self.live.stop()
             self.live = None
+            _end_line()
+
+
+def _end_line() -> None:
+    """Off a terminal, Live leaves its last line open: what follows would be printed on it."""
+    if not console.is_terminal:
+        console.print()
 
 
 def _notifications(title: str, sns: list, slack: list) -> None:
@@ -100,62 +150,45 @@ def _notifications(title: str, sns: list, slack: list) -> None:
         console.print(f"[red]no notification arrived for {title}[/]")
 
 
-def _stage(name: str):
-    return console.status(f"[bold]{name}[/] ...", spinner="dots")
+def _metrics(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.3f}" for k, v in sorted(metrics.items()))
 
 
-def run(fail: bool, state_dir: Path, keep_running: bool) -> int:
+def run(args: argparse.Namespace, state_dir: Path) -> int:
     journal = scenario.Journal()
     show = Show()
-    platform = LocalPlatform(state_dir=state_dir, say=lambda text: console.print(f"  {escape(text)}"))
+    steps = Steps()
+    platform = LocalPlatform(
+        state_dir=state_dir,
+        say=lambda text: console.print(f"  {escape(text)}"),
+        models=args.model,
+        model_repos=parse_model_repos(args.model_repo),
+        project_files=args.project_file,
+        steps=steps,
+    )
     summary: list[tuple[str, str]] = []
+    ok = False
     try:
-        console.rule("[bold]MLOps platform, locally: local AWS + CDK app + Airflow 3 + the model template")
-        with _stage("local AWS, CDK synth + provisioning, Airflow 3 (scheduler, API server, DAG processor)"):
+        console.rule("[bold]MLOps platform, locally: local AWS + CDK app + Airflow 3 + model repositories")
+        with Live(StartupView(steps), console=console, refresh_per_second=4):
             platform.start()
-        for name, seconds in platform.timings.items():
-            journal.stages.append(scenario.Stage(f"start-up: {name}", seconds))
+        _end_line()
+        journal.add("start-up: local AWS, CDK synth + resources, Airflow 3", journal.started)
         console.print(
-            f"[green]✓[/] local AWS at {platform.aws.url}, Airflow 3 at {platform.airflow.url} "
-            f"(start-up {platform.timings['start-up total']:.1f} s)"
+            f"[green]✓[/] local AWS at {platform.aws.url}, Airflow 3 at {platform.airflow.url}; "
+            f"running {', '.join(m.key for m in platform.models)} (start-up {platform.timings[STARTUP_TOTAL]:.1f} s)"
         )
-
-        if fail:
-            console.rule("[bold red]A commit whose training fails")
-            outcome = scenario.failing_training(platform, journal, on_tasks=show.watch("Training & Evaluation"))
-            show.done()
-            _notifications("the failed training", outcome.training.sns, outcome.training.slack)
-            deployed = outcome.endpoint_after
-            verdict = "nothing deployed" if outcome.nothing_deployed else "[red]something was deployed![/]"
-            console.print(
-                f"[bold]{outcome.training.run.state}[/]: {verdict}; endpoint: "
-                f"{(deployed or {}).get('EndpointStatus', 'none')}; candidates registered: "
-                f"{outcome.packages_after - outcome.packages_before}"
-            )
-            summary += [
-                ("training run", outcome.training.run.state),
-                ("deployed", "no" if outcome.nothing_deployed else "YES"),
-                ("image version", outcome.training.version.get("IMAGE_TAG", "")),
-            ]
-            # The demo shows *training* failing, notified on both channels; any other failure
-            # (a task that could not even start) is a failure of the demo itself.
-            train_state = outcome.training.run.tasks.get("train", {}).get("state")
-            ok = (
-                outcome.training.run.state == "failed"
-                and train_state == "failed"
-                and outcome.nothing_deployed
-                and bool(outcome.training.sns)
-                and bool(outcome.training.slack)
-            )
-            if not ok:
-                console.print(f"[red]not the expected failure:[/] train task {train_state}; see the logs below")
-        else:
-            ok = _success_story(platform, journal, show, summary)
+        for line in platform.skipped:
+            console.print(f"[yellow]not run:[/] {escape(line)}")
+        ok = (
+            _failure_story(platform, journal, show, summary)
+            if args.fail
+            else _success_story(platform, journal, show, summary)
+        )
         _summary(journal, summary)
-        if keep_running and ok:
-            console.print(f"endpoint serving; Airflow UI at {platform.airflow.url}. Ctrl-C to stop everything.")
-            while True:
-                time.sleep(3600)
+        _write_summary(state_dir, ok, journal, summary)
+        if args.keep_running and ok:
+            _keep_running(platform)
         return 0 if ok else 1
     except KeyboardInterrupt:
         show.done()
@@ -163,7 +196,12 @@ def run(fail: bool, state_dir: Path, keep_running: bool) -> int:
         return 130
     except Exception as exc:  # noqa: BLE001 - shown with where the logs are, then everything stops
         show.done()
-        console.print(f"[red bold]failed:[/] {type(exc).__name__}: {exc}")
+        # A configuration mistake (ConfigurationError, ModelSelectionError) says what to do: no type
+        # name. mlops_constructs is not imported here: importing it starts jsii before synth set it up.
+        headline = getattr(exc, "headline", None)
+        console.print(
+            f"[red bold]{headline or 'failed'}:[/] {'' if headline else type(exc).__name__ + ': '}{escape(str(exc))}"
+        )
         return 1
     finally:
         show.done()
@@ -171,6 +209,200 @@ def run(fail: bool, state_dir: Path, keep_running: bool) -> int:
             platform.stop()
         _authorization(platform.authorization)
         console.print("logs:\n  " + "\n  ".join(platform.log_locations()))
+        console.print(f"state and summary.json: {state_dir}")
+
+
+def _keep_running(platform: LocalPlatform) -> None:
+    # Plain lines, soft-wrapped by the terminal: a copied command is one line, with no box characters.
+    for model in platform.models:
+        access = platform.endpoint_access(model)
+        console.rule(f"[bold green]{model.key}: endpoint {model.endpoint_name}")
+        for label, text in (
+            ("InvokeEndpoint URL (SigV4-signed for 'sagemaker', as on AWS)", access.url),
+            ("curl", access.curl),
+            ("boto3", access.boto3),
+        ):
+            console.print(f"[bold]{label}:[/]")
+            console.print(text, soft_wrap=True, markup=False, highlight=False)
+    console.print(f"Airflow UI at {platform.airflow.url}. Ctrl-C to stop everything.")
+    while True:
+        time.sleep(3600)
+
+
+def _failure_story(platform: LocalPlatform, journal: scenario.Journal, show: Show, summary: list) -> bool:
+    ok = True
+    for model in platform.models:
+        console.rule(f"[bold red]{model.key}: a commit whose training fails")
+        outcome = scenario.failing_training(
+            platform,
+            model,
+            journal,
+            label=_label(platform, model, "broken commit"),
+            on_tasks=show.watch(f"Training & Evaluation of {model.key}"),
+        )
+        show.done()
+        _notifications("the failed training", outcome.training.sns, outcome.training.slack)
+        deployed = outcome.endpoint_after
+        verdict = "nothing deployed" if outcome.nothing_deployed else "[red]something was deployed![/]"
+        console.print(
+            f"[bold]{outcome.training.run.state}[/]: {verdict}; endpoint: "
+            f"{(deployed or {}).get('EndpointStatus', 'none')}; candidates registered: "
+            f"{outcome.packages_after - outcome.packages_before}"
+        )
+        summary += [
+            (f"{model.key}: training run", outcome.training.run.state),
+            (f"{model.key}: deployed", "no" if outcome.nothing_deployed else "YES"),
+            (f"{model.key}: image version", outcome.training.version.get("IMAGE_TAG", "")),
+        ]
+        # The demo shows *training* failing, notified on both channels; any other failure (a task
+        # that could not even start) is a failure of the demo itself.
+        train_state = outcome.training.run.tasks.get("train", {}).get("state")
+        expected = (
+            outcome.training.run.state == "failed"
+            and train_state == "failed"
+            and outcome.nothing_deployed
+            and bool(outcome.training.sns)
+            and bool(outcome.training.slack)
+        )
+        if not expected:
+            console.print(f"[red]not the expected failure:[/] train task {train_state}; see the logs below")
+        ok = ok and expected
+    return ok
+
+
+def _label(platform: LocalPlatform, model, text: str) -> str:
+    return f"{model.key}: {text}" if len(platform.models) > 1 else text
+
+
+def _success_story(platform: LocalPlatform, journal: scenario.Journal, show: Show, summary: list) -> bool:
+    models = platform.models
+    first: dict[str, scenario.TrainingResult] = {}
+    for model in models:
+        console.rule(f"[bold]1. {model.key}: CI versions and publishes the image, the trigger Lambda starts training")
+        trained = scenario.train(
+            platform,
+            model,
+            journal,
+            label=_label(platform, model, "first training"),
+            on_tasks=show.watch(f"Training & Evaluation of {model.key}"),
+        )
+        show.done()
+        console.print(f"  {trained.version.get('output', '').splitlines()[0] if trained.version else ''}")
+        console.print(
+            "  trigger Lambda: "
+            + json.dumps({k: trained.trigger.get(k) for k in ("status", "dag_run_id", "state", "created")})
+        )
+        _notifications("training", trained.sns, trained.slack)
+        if trained.run.state != "success" or not trained.model_version:
+            console.print(f"[red]training of {model.key} ended {trained.run.state}[/]")
+            return False
+        console.print(f"[green]✓[/] candidate {model.key} {trained.model_version}: {_metrics(trained.metrics)}")
+        first[model.key] = trained
+
+    for model in models:
+        version = first[model.key].model_version
+        console.rule(f"[bold]2. Approve {model.key} {version}: the Deployment DAG creates the endpoint")
+        if not _deployed(platform, model, journal, show, version, "first deployment"):
+            return False
+
+    console.rule("[bold]3. The Retraining DAG (run now, ignore_interval) retrains every serving model")
+
+    def watch(model):
+        show.done()
+        return show.watch(f"Training & Evaluation of {model.key} (retraining)")
+
+    retrained = scenario.retrain(platform, models, journal, watch=watch)
+    show.done()
+    for model in models:
+        result = retrained.get(model.key)
+        if result is None:
+            console.print(f"[red]the Retraining DAG did not retrain {model.key}[/]")
+            return False
+        _notifications("retraining", result.sns, result.slack)
+        if result.run.state != "success" or not result.model_version:
+            console.print(f"[red]retraining of {model.key} ended {result.run.state}[/]")
+            return False
+
+    for model in models:
+        version = retrained[model.key].model_version
+        console.rule(f"[bold]4. Approve {model.key} {version}: the endpoint is updated in place")
+        updated = _deployed(platform, model, journal, show, version, "update deployment")
+        if not updated:
+            return False
+        endpoint = updated.endpoint or {}
+        summary += [
+            (f"{model.key}: image version (mlops version next)", first[model.key].version.get("IMAGE_TAG", "")),
+            (f"{model.key}: model versions", f"{first[model.key].model_version} -> {version}"),
+            (f"{model.key}: metrics (first)", _metrics(first[model.key].metrics)),
+            (f"{model.key}: metrics (retrained)", _metrics(retrained[model.key].metrics)),
+            (
+                f"{model.key}: endpoint",
+                f"{endpoint.get('EndpointName')} {endpoint.get('EndpointStatus')} "
+                f"on {endpoint.get('EndpointConfigName')}",
+            ),
+            (
+                f"{model.key}: serving",
+                f"{updated.answer['model']['model_version']} (invoke {updated.invoke_seconds * 1000:.0f} ms)",
+            ),
+        ]
+    return True
+
+
+def _deployed(platform, model, journal, show, version: str, label: str) -> scenario.DeploymentResult | None:
+    result = scenario.deploy(
+        platform,
+        model,
+        journal,
+        label=_label(platform, model, label),
+        model_version=version,
+        on_tasks=show.watch(f"Deployment of {model.key}"),
+    )
+    show.done()
+    _notifications("deployment", result.sns, result.slack)
+    if result.run.state != "success" or not result.answer:
+        console.print(f"[red]deployment of {model.key} ended {result.run.state}[/]")
+        return None
+    console.print(
+        Panel(
+            escape(json.dumps(result.answer, indent=2)),
+            title=f"sagemaker-runtime invoke_endpoint {model.endpoint_name} (2 records)",
+            border_style="green",
+        )
+    )
+    return result
+
+
+def _summary(journal: scenario.Journal, summary: list[tuple[str, str]]) -> None:
+    table = Table(title="Stages", title_justify="left", show_footer=True)
+    table.add_column("stage", footer="total")
+    table.add_column("seconds", justify="right", footer=f"{journal.total_seconds:.1f}")
+    table.add_column("result")
+    for stage in journal.stages:
+        table.add_row(stage.name, f"{stage.seconds:.1f}", stage.detail.splitlines()[0] if stage.detail else "")
+    console.print(table)
+    by_model: dict[str, list[tuple[str, str]]] = {}
+    for key, value in summary:
+        model, _, what = key.partition(": ")
+        by_model.setdefault(model, []).append((what, value))
+    for model, facts in by_model.items():
+        console.print(f"[bold]Result: {escape(model)}[/]")  # not a table title: a narrow table would wrap it
+        result = Table(show_header=False)
+        result.add_column("what")
+        result.add_column("value")
+        for what, value in facts:
+            result.add_row(what, str(value))
+        console.print(result)
+
+
+def _write_summary(state_dir: Path, ok: bool, journal: scenario.Journal, summary: list[tuple[str, str]]) -> None:
+    """summary.json in the state directory: what the screen shows, for scripts and tests."""
+    document = {
+        "ok": ok,
+        "total_seconds": round(journal.total_seconds, 1),
+        "stages": [{"name": s.name, "seconds": round(s.seconds, 1), "detail": s.detail} for s in journal.stages],
+        "result": dict(summary),
+    }
+    (state_dir / "summary.json").write_text(json.dumps(document, indent=2))
 
 
 def _authorization(summary: dict | None) -> None:
@@ -202,119 +434,45 @@ def _uninterruptible():
             signal.signal(signum, handler)
 
 
-def _success_story(platform: LocalPlatform, journal: scenario.Journal, show: Show, summary: list) -> bool:
-    console.rule("[bold]1. CI: version, publish, trigger Training & Evaluation through the trigger Lambda")
-    first = scenario.train(platform, journal, label="first training", on_tasks=show.watch("Training & Evaluation"))
-    show.done()
-    console.print(f"  {first.version.get('output', '').splitlines()[0] if first.version else ''}")
-    console.print(
-        "  trigger Lambda: "
-        + json.dumps({k: first.trigger.get(k) for k in ("status", "dag_run_id", "state", "created")})
-    )
-    _notifications("training", first.sns, first.slack)
-    if first.run.state != "success" or not first.model_version:
-        console.print(f"[red]training ended {first.run.state}[/]")
-        return False
-    console.print(f"[green]✓[/] candidate {first.model_version}: {first.metrics}")
-
-    console.rule(f"[bold]2. Approve {first.model_version}: the Deployment DAG creates the endpoint")
-    deployed = scenario.deploy(
-        platform,
-        journal,
-        label="first deployment",
-        model_version=first.model_version,
-        on_tasks=show.watch("Deployment"),
-    )
-    show.done()
-    _notifications("deployment", deployed.sns, deployed.slack)
-    if deployed.run.state != "success" or not deployed.answer:
-        console.print(f"[red]deployment ended {deployed.run.state}[/]")
-        return False
-    console.print(
-        Panel(
-            escape(json.dumps(deployed.answer, indent=2)),
-            title="sagemaker-runtime invoke_endpoint (2 records)",
-            border_style="green",
-        )
-    )
-
-    console.rule("[bold]3. The Retraining DAG (run now, ignore_interval) retrains the serving image")
-    retrained = scenario.train(
-        platform,
-        journal,
-        label="retraining",
-        retraining=True,
-        on_tasks=show.watch("Training & Evaluation (retraining)"),
-    )
-    show.done()
-    _notifications("retraining", retrained.sns, retrained.slack)
-    if retrained.run.state != "success" or not retrained.model_version:
-        console.print(f"[red]retraining ended {retrained.run.state}[/]")
-        return False
-    console.rule(f"[bold]4. Approve {retrained.model_version}: the endpoint is updated in place")
-    updated = scenario.deploy(
-        platform,
-        journal,
-        label="update deployment",
-        model_version=retrained.model_version,
-        on_tasks=show.watch("Deployment (update)"),
-    )
-    show.done()
-    _notifications("update", updated.sns, updated.slack)
-    if updated.run.state != "success" or not updated.answer:
-        console.print(f"[red]update ended {updated.run.state}[/]")
-        return False
-    console.print(
-        Panel(
-            escape(json.dumps(updated.answer, indent=2)), title="invoke_endpoint after the update", border_style="green"
-        )
-    )
-    endpoint = updated.endpoint or {}
-    metrics = ", ".join(f"{k} {v:.3f}" for k, v in sorted(first.metrics.items()))
-    summary += [
-        ("image version (mlops version next)", first.version.get("IMAGE_TAG", "")),
-        ("first model version", first.model_version),
-        ("retrained model version", retrained.model_version),
-        ("metrics (first)", metrics),
-        ("metrics (retrained)", ", ".join(f"{k} {v:.3f}" for k, v in sorted(retrained.metrics.items()))),
-        (
-            "endpoint",
-            f"{endpoint.get('EndpointName')} {endpoint.get('EndpointStatus')} on {endpoint.get('EndpointConfigName')}",
-        ),
-        ("serving", f"{updated.answer['model']['model_version']} (invoke {updated.invoke_seconds * 1000:.0f} ms)"),
-    ]
-    return True
-
-
-def _summary(journal: scenario.Journal, summary: list[tuple[str, str]]) -> None:
-    table = Table(title="Stages", title_justify="left")
-    table.add_column("stage")
-    table.add_column("seconds", justify="right")
-    table.add_column("result")
-    for stage in journal.stages:
-        table.add_row(stage.name, f"{stage.seconds:.1f}", stage.detail.splitlines()[0] if stage.detail else "")
-    console.print(table)
-    if summary:
-        facts = Table(title="Result", title_justify="left", show_header=False)
-        facts.add_column("what")
-        facts.add_column("value")
-        for key, value in summary:
-            facts.add_row(key, str(value))
-        console.print(facts)
+def _split(values: list[str]) -> list[str]:
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m local_mode demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="PROJECT/MODEL",
+        help="the model(s) to run (repeatable or comma-separated; default: every model, or the --model-repo's)",
+    )
+    parser.add_argument(
+        "--model-repo",
+        action="append",
+        default=[],
+        metavar="[PROJECT/MODEL=]PATH",
+        help="a model repository made from the template, standing in for the model's image (default: model_template/)",
+    )
+    parser.add_argument(
+        "--project-file",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PATH",
+        help="a project file kept elsewhere, added to projects/ (replaces the project of the same PROJECT)",
+    )
     parser.add_argument("--fail", action="store_true", help="demonstrate a failed training instead")
     parser.add_argument("--state-dir", type=Path, help="where state and logs go (default: a new temp dir, kept)")
     parser.add_argument("--keep-running", action="store_true", help="keep the endpoint and Airflow up until Ctrl-C")
     args = parser.parse_args(argv)
+    args.model = _split(args.model)
     state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="mlops-local-"))
     # SIGTERM (e.g. from make or CI) cleans up like Ctrl-C.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    return run(args.fail, state_dir, args.keep_running)
+    return run(args, state_dir)
 
 
 if __name__ == "__main__":

@@ -1,43 +1,50 @@
 """The local platform: local AWS, the CDK app's ``local`` environment inside it, a real Airflow 3,
 the Slack sink, and the calls CI and people make (the ``mlops`` tool, the trigger Lambda's handler,
 ``sagemaker-runtime``). Everything binds 127.0.0.1; ``stop()`` ends every process it started.
+
+Every ModelPipeline of the local environment is provisioned and published to the DAG folder; the
+selected models (all by default) get their repository's sample data and are what the demo runs.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import os
+import shlex
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from local_mode.actors import Actor, Identities
+from local_mode.actors import Platform as ActorsPlatform
 from local_mode.airflow import FINISHED, LocalAirflow
 from local_mode.cdk_env import ProvisionReport, provision, synthesize
-from local_mode.identities import Identities, credentials_env, write_credentials_file
+from local_mode.models import TEMPLATE, LocalModel, resolve
 from local_mode.processes import ProcessGroup
+from local_mode.progress import Steps
 from local_mode.slack_sink import SlackSink
 
 REPO = Path(__file__).resolve().parents[1]
-TEMPLATE = REPO / "model_template"
 TRIGGER_SOURCE = REPO / "lambda_src" / "dag_trigger"
 RUNNERS = "local_aws.sagemaker.process_runners"
+LOCAL_ACCOUNT = "123456789012"
 # The local SageMaker's own delays are short: the real work (train, evaluate, serve start-up) takes
 # what it takes.
 SCENARIO = {
     "training": {"delay_seconds": 0.5},
     "processing": {"delay_seconds": 0.5},
     "endpoints": {"create_delay_seconds": 0.5, "update_delay_seconds": 0.5},
-    "runner": {"serve_workers": 1},
+    "runner": {"serve_workers": 1, "default_model_source": str(TEMPLATE)},
 }
 BOOT_JOIN_SECONDS = 15.0  # stop(): how long the Airflow start-up thread may take to give up
+STARTUP_TOTAL = "start-up total"
 README_IMAGE_MANIFEST = {
     "schemaVersion": 2,
     "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
@@ -56,7 +63,8 @@ class RunOutcome:
     run_id: str
     state: str
     seconds: float
-    tasks: dict[str, dict[str, Any]]  # task_id -> {"state", "duration"}
+    tasks: dict[str, dict[str, Any]]  # task_id -> {"state", "duration", "start_date"}
+    conf: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -74,6 +82,22 @@ class LambdaContext:
         return int(max(0.0, self.timeout_seconds - (time.monotonic() - self.started)) * 1000)
 
 
+@dataclass(frozen=True)
+class EndpointAccess:
+    """How a person calls a model's endpoint through the local AWS, as they would call SageMaker's
+    runtime: the URL of InvokeEndpoint, a SigV4-signed curl command and a boto3 one."""
+
+    url: str
+    curl: str
+    boto3: str
+
+
+@dataclass(frozen=True)
+class InboxMark:
+    sns: int
+    slack: int
+
+
 class LocalPlatform:
     def __init__(
         self,
@@ -81,87 +105,104 @@ class LocalPlatform:
         state_dir: Path,
         say: Callable[[str], None] = print,
         airflow_venv: Path | None = None,
-        model_source: Path = TEMPLATE,
+        models: Sequence[str] = (),
+        model_repos: Mapping[str | None, Path] | None = None,
+        projects_dir: Path | None = None,
+        project_files: Sequence[Path] = (),
+        steps: Steps | None = None,
         enforce_iam: bool = True,
     ) -> None:
+        """``models``: ``<project>/<model>`` to run (default: all); ``model_repos``: the repository
+        standing in for a model's image (key None: the one selected model), default the template;
+        ``projects_dir``/``project_files``: other project files than projects/ (tests, a team's own);
+        ``enforce_iam``: local AWS authorizes every call (benchmarks compare without)."""
         self.state_dir = Path(state_dir)
         self.log_dir = self.state_dir / "logs"
         self.say = say
-        self.model_source = model_source
-        self.enforce_iam = enforce_iam  # local AWS authorizes every call (benchmarks compare without)
+        self.wanted = list(models)
+        self.model_repos = dict(model_repos or {})
+        self.projects_dir = projects_dir
+        self.project_files = list(project_files)
+        self.steps = steps or Steps()
+        self.enforce_iam = enforce_iam
+        self.authorization: dict[str, Any] | None = None  # local AWS's authorization log, at stop
         self.processes = ProcessGroup(self.log_dir)
         self.aws = None
+        self.identities: Identities | None = None
         self.airflow = LocalAirflow(home=self.state_dir / "airflow", processes=self.processes, aws_env={})
         if airflow_venv:
             self.airflow.venv = airflow_venv
         self.slack = SlackSink()
         self.report: ProvisionReport | None = None
-        self.config: dict[str, Any] | None = None
+        self.models: list[LocalModel] = []
+        self.skipped: list[str] = []  # models of the environment left out, and why
         self.queue_url: str | None = None
         self.trigger_env: dict[str, str] = {}
         self._saved_env: dict[str, str | None] = {}
         self._handler = None
         self._pipeline_id = int(time.time()) % 10**7
         self._job_id = 0
-        self.timings: dict[str, float] = {}
+        self._sns: list[dict[str, str]] = []
         self._booting: threading.Thread | None = None
-        self.identities: Identities | None = None
-        self.ci = None  # CiIdentity: the GitLab instance and MLOps project the CI roles trust
-        self.lambda_credentials: dict[str, str] | None = None
-        self.authorization: dict[str, Any] | None = None  # local AWS's authorization log, at stop
-        # DAG tasks read the MWAA execution role's session from here (written once provisioned).
-        self.mwaa_credentials_file = self.state_dir / "mwaa-execution-role.credentials"
+        self._started_at: float | None = None
+        self._startup_seconds: float | None = None
+
+    @property
+    def timings(self) -> dict[str, float]:
+        """Seconds of each finished start-up step, and the whole start-up."""
+        timings = {step.name: step.seconds for step in self.steps.all() if not step.running}
+        if self._startup_seconds is not None:
+            timings[STARTUP_TOTAL] = self._startup_seconds
+        return timings
 
     # -- start / stop --------------------------------------------------------------------------
     def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.airflow.prepare()
-        started = time.monotonic()
-        self._start_aws()
-        self.timings["local AWS up"] = time.monotonic() - started
-        # Airflow's tasks run as the MWAA execution role: no keys of the account in their
-        # environment, the role's session from a credentials file written once it exists.
-        self.airflow.aws_env = {
-            **{k: v for k, v in self.aws.env.items() if not k.startswith(("AWS_ACCESS", "AWS_SECRET", "AWS_SESSION"))},
-            "AWS_SHARED_CREDENTIALS_FILE": str(self.mwaa_credentials_file),
-        }
+        self._started_at = time.monotonic()
+        with self.steps.step("local AWS on 127.0.0.1") as step:
+            self._start_aws()
+            step.detail = self.aws.url
+        self.identities = Identities(aws=self.aws, credentials_file=self.state_dir / "mwaa-execution-role.credentials")
+        self.airflow.aws_env = self.identities.env(Actor.DAG_TASKS)
         airflow_error: list[BaseException] = []
 
         def start_airflow() -> None:
+            from mlops_core import names
+
             try:
-                self.airflow.migrate()
-                self.airflow.start()
+                with self.steps.step("Airflow 3: database") as step:
+                    step.detail = self.airflow.migrate()
+                with self.steps.step("Airflow 3: scheduler, API server, DAG processor up, DAGs parsed") as step:
+                    self.airflow.start()
+                    self.airflow.wait_ready([names.DAG_TRAINING, names.DAG_DEPLOYMENT, names.DAG_RETRAINING])
+                    step.detail = self.airflow.url
             except BaseException as exc:  # noqa: BLE001 - reported by the main thread
                 airflow_error.append(exc)
 
-        # Airflow migrates its database (~15 s) and starts (~30 s of imports) while the app
-        # synthesizes and its resources are created: DAG parsing needs neither.
+        # Airflow migrates its database and starts (~30 s of imports) while the app synthesizes and
+        # its resources are created: DAG parsing needs neither.
         # stop() requests the stop of every process, then joins this thread: once a stop is requested
         # the process group starts nothing more, so Airflow cannot come up after the stop.
         self._booting = threading.Thread(target=start_airflow, name="airflow-start", daemon=True)
         self._booting.start()
-        step = time.monotonic()
         self._provision()
-        self.timings["CDK synth + provision"] = time.monotonic() - step
-        step = time.monotonic()
         self._booting.join()
         if airflow_error:
             raise airflow_error[0]
-        self.write_pipeline_configs()
         from mlops_core import names
 
-        self.airflow.wait_ready([names.DAG_TRAINING, names.DAG_DEPLOYMENT, names.DAG_RETRAINING])
+        self.write_pipeline_configs()
         for dag_id in (names.DAG_TRAINING, names.DAG_DEPLOYMENT):
             self.airflow.unpause(dag_id)
-        self.timings["Airflow 3 up (after provisioning)"] = time.monotonic() - step
-        self.timings["start-up total"] = time.monotonic() - started
+        self._startup_seconds = time.monotonic() - self._started_at
 
     def _start_aws(self) -> None:
         from local_aws import LocalAws
 
         self.aws = LocalAws(
             state_dir=self.state_dir / "local-aws",
-            scenario={**SCENARIO, "runner": {**SCENARIO["runner"], "default_model_source": str(self.model_source)}},
+            scenario=SCENARIO,
             job_runner=f"{RUNNERS}:ProcessJobRunner",
             endpoint_runner=f"{RUNNERS}:ProcessEndpointRunner",
             enforce_iam=self.enforce_iam,
@@ -223,74 +264,94 @@ class LocalPlatform:
         return places
 
     # -- provisioning --------------------------------------------------------------------------
-    @property
-    def session(self):
-        """The account's own session: provisioning, and the demo reading results."""
-        import boto3
-
-        return boto3.session.Session(
-            region_name=self.aws.region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - local AWS's account credentials
-        )
+    def client(self, actor: Actor, service: str, *, project: str | None = None) -> Any:
+        assert self.identities is not None, "start() first"
+        return self.identities.client(actor, service, project=project)
 
     def _provision(self) -> None:
-        synth = synthesize("local")
-        self.say(f"synthesized {len(synth.stacks)} stacks of the 'local' environment in {synth.seconds:.1f} s")
-        self.report = provision(synth, self.session)
-        self.ci = synth.ci
-        self.identities = Identities(self.aws, account=synth.account, region=synth.region)
-        if not self.report.mwaa_execution_role_arn:
-            raise RuntimeError("the synthesized local environment has no MWAA environment (its execution role)")
-        write_credentials_file(
-            self.mwaa_credentials_file,
-            self.identities.mwaa_tasks(self.report.mwaa_execution_role_arn, self.report.mwaa_environment_name),
-        )
-        if len(self.report.pipelines) != 1:
-            raise RuntimeError(
-                f"expected one ModelPipeline in the local environment, found {len(self.report.pipelines)}"
-            )
-        self.config = self.report.pipelines[0]
+        with self.steps.step("CDK synth of the 'local' environment (config/local.yaml)") as step:
+            synth = synthesize("local", projects_dir=self.projects_dir, project_files=self.project_files)
+            count = len(synth.pipelines)
+            step.detail = f"{len(synth.stacks)} stacks, {count} model{'' if count == 1 else 's'}"
+        with self.steps.step("its resources created in local AWS") as step:
+            self.report = provision(synth, self.identities.session(Actor.PROVISIONER))
+            step.detail = f"{len(self.report.created)} resources"
         # The trigger Lambda's environment exactly as the app defines it (DagTrigger construct).
         if not self.report.trigger_env:
             raise RuntimeError("the synthesized local environment has no trigger Lambda (DagTrigger construct)")
+        if not self.report.mwaa_execution_role_arn:
+            raise RuntimeError("the synthesized local environment has no MWAA environment (its execution role)")
         self.trigger_env = self.report.trigger_env
-        sns, sqs, secrets, s3 = (self.session.client(s) for s in ("sns", "sqs", "secretsmanager", "s3"))
-        # Notifications read back: an SQS queue subscribed to the platform's alerts topic.
-        topic = self.config["notifications"]["sns_topic_arn"]
+        self.identities.bind(
+            ActorsPlatform(
+                account=synth.account,
+                environment=synth.environment,
+                mwaa_environment_name=self.report.mwaa_environment_name,
+                mwaa_execution_role_arn=self.report.mwaa_execution_role_arn,
+                trigger_function_name=self.report.trigger_function_name,
+                trigger_role_arn=self.report.trigger_role_arn,
+                ci=synth.ci,
+            )
+        )
+        with self.steps.step("models to run, their repositories") as step:
+            self.models, self.skipped = resolve(self.report.pipelines, self.wanted, self.model_repos, say=self.say)
+            step.detail = ", ".join(f"{m.key} ({_shown(m.source.path)})" for m in self.models)
+        # The image of each model is its repository's code, run with a Python that has its requirements.
+        self.aws.update_scenario(
+            {
+                "runner": {
+                    "model_sources": {m.repository: str(m.source.path) for m in self.models},
+                    "python": self.models[0].source.python,
+                }
+            }
+        )
+        self._notification_readback()
+        # The MWAA environment the trigger Lambda calls, answered by the local Airflow.
+        self.aws.update_scenario({"mwaa": {"airflow_url": self.airflow.api_url, "auth": "none"}})
+        with self.steps.step("sample data to the data bucket") as step:
+            step.detail = self._upload_sample_data()
+
+    def _notification_readback(self) -> None:
+        """An SQS queue subscribed to the platform's alerts topic, and the Slack secret pointing at
+        the local webhook sink."""
+        sqs, sns = self.client(Actor.OPERATOR, "sqs"), self.client(Actor.OPERATOR, "sns")
+        notifications = self.report.pipelines[0]["notifications"]
         self.queue_url = sqs.create_queue(QueueName="mlops-local-alerts-readback")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-        secret = self.config["notifications"].get("slack_webhook_secret_name")
-        if secret:  # created out of band on AWS too (an operator stores the real webhook URL)
-            secrets.create_secret(Name=secret, SecretString=json.dumps({"webhook_url": self.slack.url}))
-        # The MWAA environment the trigger Lambda calls, answered by the local Airflow.
-        self.aws.update_scenario({"mwaa": {"airflow_url": self.airflow.api_url, "auth": "none"}})
-        # The model's training data where the pipeline reads it: <data bucket>/<project>/<model>/training/.
-        from mlops_core import names as core_names
+        sns.subscribe(TopicArn=notifications["sns_topic_arn"], Protocol="sqs", Endpoint=queue_arn)
+        secrets = {p["notifications"].get("slack_webhook_secret_name") for p in self.report.pipelines} - {None}
+        for secret in sorted(secrets):  # created out of band on AWS too (an operator stores the webhook URL)
+            self.client(Actor.OPERATOR, "secretsmanager").create_secret(
+                Name=secret, SecretString=json.dumps({"webhook_url": self.slack.url})
+            )
 
-        data_uri = core_names.training_data_uri(
-            self.config["data_bucket"], self.config["project"], self.config["model"]
-        )
-        bucket, _, prefix = data_uri.removeprefix("s3://").partition("/")
-        for channel_file in sorted((self.model_source / "data").glob("*/*.csv")):
-            key = f"{prefix.rstrip('/')}/{channel_file.parent.name}/{channel_file.name}"
-            s3.upload_file(str(channel_file), bucket, key)
-        self.say(f"provisioned {len(self.report.created)} resources; training data in {data_uri}")
+    def _upload_sample_data(self) -> str:
+        """Each model's sample data where the pipeline reads it: <data bucket>/<project>/<model>/training/."""
+        from mlops_core import names
+
+        s3 = self.client(Actor.OPERATOR, "s3")
+        uploaded = []
+        for model in self.models:
+            data_uri = names.training_data_uri(model.config["data_bucket"], model.project, model.model)
+            bucket, _, prefix = data_uri.removeprefix("s3://").partition("/")
+            for channel_file in model.source.sample_files():
+                key = f"{prefix.rstrip('/')}/{channel_file.parent.name}/{channel_file.name}"
+                s3.upload_file(str(channel_file), bucket, key)
+            uploaded.append(data_uri)
+        return ", ".join(uploaded)
 
     def write_pipeline_configs(self) -> None:
         """What each ModelPipeline's BucketDeployment publishes: pipeline.json into the DAG bundle
         (the local DAG folder, and the Airflow bucket's dags/ prefix that MWAA syncs)."""
         from mlops_core import names
         from mlops_core.pipeline_config import PipelineConfig, dumps
-
-        s3 = self.session.client("s3")
         from mlops_core.platform_names import PlatformNames
 
+        s3 = self.client(Actor.PROVISIONER, "s3")
         airflow_bucket = PlatformNames(
-            environment="local", account="123456789012", region=self.aws.region
+            environment="local", account=LOCAL_ACCOUNT, region=self.aws.region
         ).airflow_bucket
         for document in self.report.pipelines:
             config = PipelineConfig.model_validate(document)
@@ -301,25 +362,20 @@ class LocalPlatform:
             with contextlib.suppress(Exception):
                 s3.put_object(Bucket=airflow_bucket, Key=f"dags/{relative}", Body=dumps(config).encode())
 
+    def model(self, key: str | None = None) -> LocalModel:
+        """The selected model ``<project>/<model>`` (the only one when ``key`` is None)."""
+        if key is None:
+            if len(self.models) != 1:
+                raise ValueError(f"{len(self.models)} models run here; name one of {[m.key for m in self.models]}")
+            return self.models[0]
+        return next(m for m in self.models if m.key == key)
+
     # -- CI ------------------------------------------------------------------------------------
-    @property
-    def report_account(self) -> str:
-        return self.config["sagemaker_role_arn"].split(":")[4]
-
-    def version_next(self, commit_message: str) -> dict[str, str]:
+    def version_next(self, model: LocalModel, commit_message: str) -> dict[str, str]:
         """`mlops version next` as the CI version stage runs it, then the publish stage's push
-        (a manifest under the new tag in ECR; the image's content is the model source here), both
-        as the project's CI role."""
-        import boto3
-
-        from mlops_constructs.ci_access import model_project_role_name
-        from mlops_core.names import ci_release_branch
-
-        out = self.state_dir / "version.env"
-        project = self.config["project"]
-        role = f"arn:aws:iam::{self.report_account}:role/{model_project_role_name(self.config['environment'], project)}"
-        ci_credentials = self.identities.ci(role, self.ci, ci_release_branch(project))
-        env = {**os.environ, **credentials_env(ci_credentials), "PYTHONPATH": str(REPO)}
+        (a manifest under the new tag in ECR; the image's content is the model repository here)."""
+        out = self.state_dir / f"version-{model.project}-{model.model}.env"
+        env = {**os.environ, **self.identities.env(Actor.CI, project=model.project), "PYTHONPATH": str(REPO)}
         done = subprocess.run(  # noqa: S603
             [
                 sys.executable,
@@ -328,9 +384,9 @@ class LocalPlatform:
                 "version",
                 "next",
                 "--project",
-                self.config["project"],
+                model.project,
                 "--model",
-                self.config["model"],
+                model.model,
                 "--commit-message",
                 commit_message,
                 "--output",
@@ -347,13 +403,7 @@ class LocalPlatform:
         values = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
         values = {k: v.strip().strip('"').strip("'") for k, v in values.items()}
         values["output"] = done.stdout.strip()
-        ci_session = boto3.session.Session(
-            region_name=self.aws.region,
-            aws_access_key_id=ci_credentials["AccessKeyId"],
-            aws_secret_access_key=ci_credentials["SecretAccessKey"],
-            aws_session_token=ci_credentials["SessionToken"],
-        )
-        ci_session.client("ecr").put_image(
+        self.client(Actor.CI, "ecr", project=model.project).put_image(
             repositoryName=values["ECR_REPOSITORY"],
             imageManifest=json.dumps(README_IMAGE_MANIFEST),
             imageTag=values["IMAGE_TAG"],
@@ -361,27 +411,20 @@ class LocalPlatform:
         return values
 
     def invoke_trigger_lambda(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The trigger Lambda's handler, called in this process with the Lambda's environment and,
-        as the Lambda runtime provides them, its role's credentials in AWS_* variables."""
-        if self.lambda_credentials is None:
-            self.lambda_credentials = self.identities.trigger_lambda(
-                self.report.trigger_role_arn, self.report.trigger_function_name or "dag-trigger"
-            )
-        if self._handler is None:
-            for key, value in self.trigger_env.items():
-                self._saved_env.setdefault(key, os.environ.get(key))
-                os.environ[key] = value
-            if str(TRIGGER_SOURCE) not in sys.path:
-                sys.path.insert(0, str(TRIGGER_SOURCE))
-            from dag_trigger_fn import handler as module
+        """The trigger Lambda's handler, called in this process with the Lambda's environment and
+        identity."""
+        with _environ({**self.identities.env(Actor.TRIGGER_LAMBDA), **self.trigger_env}):
+            if self._handler is None:
+                if str(TRIGGER_SOURCE) not in sys.path:
+                    sys.path.insert(0, str(TRIGGER_SOURCE))
+                from dag_trigger_fn import handler as module
 
-            # Its structured logs go to a file, as they would go to CloudWatch Logs.
-            with contextlib.suppress(Exception):
-                stream = (self.log_dir / "trigger-lambda.log").open("a")
-                module.logger.registered_handler.setStream(stream)
-            self._handler = module.handler
-        context = LambdaContext(function_name=self.report.trigger_function_name or "mlops-local-dag-trigger")
-        with _environment(credentials_env(self.lambda_credentials)):
+                # Its structured logs go to a file, as they would go to CloudWatch Logs.
+                with contextlib.suppress(Exception):
+                    stream = (self.log_dir / "trigger-lambda.log").open("a")
+                    module.logger.registered_handler.setStream(stream)
+                self._handler = module.handler
+            context = LambdaContext(function_name="mlops-local-dag-trigger")
             return self._handler(event, context)
 
     def trigger(self, dag_id: str, conf: dict[str, Any]) -> dict[str, Any]:
@@ -405,14 +448,18 @@ class LocalPlatform:
         while True:
             run = self.airflow.dag_run(dag_id, run_id)
             tasks = {
-                t["task_id"]: {"state": t.get("state"), "duration": t.get("duration")}
+                t["task_id"]: {
+                    "state": t.get("state"),
+                    "duration": t.get("duration"),
+                    "start_date": t.get("start_date"),
+                }
                 for t in self.airflow.task_instances(dag_id, run_id)
             }
             if on_tasks:
                 on_tasks(tasks)
             if run.get("state") in FINISHED:
                 seconds = _run_seconds(run) or (time.monotonic() - started)
-                return RunOutcome(dag_id, run_id, run["state"], seconds, tasks)
+                return RunOutcome(dag_id, run_id, run["state"], seconds, tasks, run.get("conf") or {})
             for managed in self.processes.processes:
                 if not managed.alive():
                     raise RuntimeError(f"{managed.name} exited (log {managed.log_path})")
@@ -420,50 +467,69 @@ class LocalPlatform:
                 raise TimeoutError(f"{dag_id} run {run_id} still {run.get('state')} after {timeout:.0f} s")
             time.sleep(1)
 
-    def start_retraining(self, timeout: float = 60) -> str:
-        """Run the Retraining DAG as an operator does after new data arrived: a manual run with
-        ``ignore_interval`` (the model was trained minutes ago, so tonight's scheduled run would
-        skip it as not due). Returns the run id of the training run it starts."""
-        from datetime import UTC, datetime
-
+    def training_run_ids(self) -> set[str]:
         from mlops_core import names
 
-        known = {r["dag_run_id"] for r in self.airflow.dag_runs(names.DAG_TRAINING)}
+        return {r["dag_run_id"] for r in self.airflow.dag_runs(names.DAG_TRAINING)}
+
+    def start_retraining(self) -> str:
+        """Run the Retraining DAG as an operator does after new data arrived: a manual run with
+        ``ignore_interval`` (the models were trained minutes ago, so tonight's scheduled run would
+        skip them as not due). Returns the Retraining DAG's run id."""
+        from mlops_core import names
+
         self.airflow.unpause(names.DAG_RETRAINING)
-        self.airflow.request(
+        run = self.airflow.request(
             "POST",
             f"/dags/{names.DAG_RETRAINING}/dagRuns",
             {"logical_date": datetime.now(UTC).isoformat(), "conf": {"ignore_interval": True}},
         )
-        deadline = time.monotonic() + timeout
-        while True:
-            for run in self.airflow.dag_runs(names.DAG_TRAINING):
-                if run["dag_run_id"] not in known:
-                    return run["dag_run_id"]
-            if time.monotonic() > deadline:
-                raise TimeoutError("the Retraining DAG started no training run")
-            time.sleep(1)
+        return run["dag_run_id"]
+
+    def training_runs_since(self, known: set[str]) -> dict[str, str]:
+        """``<project>/<model>`` -> run id of the Training & Evaluation runs not in ``known``."""
+        from mlops_core import names
+
+        runs = [r for r in self.airflow.dag_runs(names.DAG_TRAINING) if r["dag_run_id"] not in known]
+        return {f"{r['conf'].get('project')}/{r['conf'].get('model')}": r["dag_run_id"] for r in runs}
 
     # -- reading results back --------------------------------------------------------------------
-    def sns_messages(self, wait_seconds: int = 1) -> list[dict[str, str]]:
-        sqs = self.session.client("sqs")
-        found = []
+    def mark(self) -> InboxMark:
+        """Where the notifications received so far end (SNS through SQS, Slack)."""
+        self._drain_sns(wait_seconds=0)
+        return InboxMark(len(self._sns), self.slack.count())
+
+    def notifications(
+        self, since: InboxMark, model: LocalModel, *, expect: int = 1, timeout: float = 20
+    ) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+        """The SNS and Slack notifications about ``model`` since ``since``: at least ``expect`` of
+        each, or what arrived within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._drain_sns(wait_seconds=1)
+            sns = [m for m in self._sns[since.sns :] if model.key in m["subject"] or model.key in m["message"]]
+            slack = [p for p in self.slack.since(since.slack) if model.key in json.dumps(p)]
+            if (len(sns) >= expect and len(slack) >= expect) or time.monotonic() > deadline:
+                return sns, slack
+
+    def _drain_sns(self, wait_seconds: int) -> None:
+        sqs = self.client(Actor.OPERATOR, "sqs")
         while True:
             batch = sqs.receive_message(
                 QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds
             ).get("Messages", [])
             if not batch:
-                return found
+                return
             for message in batch:
                 envelope = json.loads(message["Body"])
-                found.append({"subject": envelope.get("Subject") or "", "message": envelope.get("Message", "")})
+                self._sns.append({"subject": envelope.get("Subject") or "", "message": envelope.get("Message", "")})
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
-    def packages(self) -> list[dict[str, Any]]:
+    def packages(self, model: LocalModel) -> list[dict[str, Any]]:
         from mlops_core import names
 
-        sm = self.session.client("sagemaker")
-        group = names.model_package_group_name(self.config["project"], self.config["model"])
+        sm = self.client(Actor.OPERATOR, "sagemaker")
+        group = names.model_package_group_name(model.project, model.model)
         summaries = []
         try:
             for page in sm.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group):
@@ -472,48 +538,66 @@ class LocalPlatform:
             return []
         return [sm.describe_model_package(ModelPackageName=s["ModelPackageArn"]) for s in summaries]
 
-    def package_of_run(self, airflow_run_id: str) -> dict[str, Any] | None:
-        for package in self.packages():
+    def package_of_run(self, model: LocalModel, airflow_run_id: str) -> dict[str, Any] | None:
+        for package in self.packages(model):
             if package.get("CustomerMetadataProperties", {}).get("airflow_run_id") == airflow_run_id:
                 return package
         return None
 
-    def endpoint(self) -> dict[str, Any] | None:
-        from mlops_core import names
-
-        sm = self.session.client("sagemaker")
+    def endpoint(self, model: LocalModel) -> dict[str, Any] | None:
+        sm = self.client(Actor.OPERATOR, "sagemaker")
         try:
-            return sm.describe_endpoint(EndpointName=names.endpoint_name(self.config["project"], self.config["model"]))
+            return sm.describe_endpoint(EndpointName=model.endpoint_name)
         except sm.exceptions.ClientError:
             return None
 
-    def sample_records(self, count: int = 2) -> str:
-        rows = list(csv.reader(io.StringIO((self.model_source / "data" / "test" / "test.csv").read_text())))
-        header, body = rows[0], rows[1 : 1 + count]
-        label = header.index("label") if "label" in header else len(header) - 1
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        for row in body:
-            writer.writerow([v for i, v in enumerate(row) if i != label])
-        return out.getvalue()
-
-    def invoke_endpoint(self, body: str | None = None) -> tuple[dict[str, Any], float]:
-        from mlops_core import names
-
-        runtime = self.session.client("sagemaker-runtime")
+    def invoke_endpoint(self, model: LocalModel, body: str | None = None) -> tuple[dict[str, Any], float]:
+        runtime = self.client(Actor.OPERATOR, "sagemaker-runtime")
         started = time.perf_counter()
         response = runtime.invoke_endpoint(
-            EndpointName=names.endpoint_name(self.config["project"], self.config["model"]),
+            EndpointName=model.endpoint_name,
             ContentType="text/csv",
             Accept="application/json",
-            Body=(body or self.sample_records()).encode(),
+            Body=(body or model.source.sample_records()).encode(),
         )
         document = json.loads(response["Body"].read())
         return document, time.perf_counter() - started
 
+    def endpoint_access(self, model: LocalModel) -> EndpointAccess:
+        """The commands a person copies to call the endpoint while local mode keeps running."""
+        env = self.identities.env(Actor.OPERATOR)
+        region = self.aws.region
+        url = f"{self.aws.url}/endpoints/{model.endpoint_name}/invocations"
+        record = model.source.sample_records(1).strip()
+        curl = (
+            f"curl -s --aws-sigv4 {shlex.quote(f'aws:amz:{region}:sagemaker')} "
+            f"--user {shlex.quote(env['AWS_ACCESS_KEY_ID'] + ':' + env['AWS_SECRET_ACCESS_KEY'])} "
+            f"-H 'Content-Type: text/csv' --data-binary {shlex.quote(record)} {url}"
+        )
+        code = (
+            f"import boto3; print(boto3.client('sagemaker-runtime').invoke_endpoint(EndpointName="
+            f"{model.endpoint_name!r}, ContentType='text/csv', Body={record!r})['Body'].read().decode())"
+        )
+        variables = " ".join(
+            f"{key}={shlex.quote(env[key])}"
+            for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+        )
+        return EndpointAccess(
+            url=url, curl=curl, boto3=f"{variables} {shlex.quote(sys.executable)} -c {shlex.quote(code)}"
+        )
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)
+
 
 @contextlib.contextmanager
-def _environment(values: dict[str, str]):
+def _environ(values: Mapping[str, str]) -> Iterator[None]:
+    """``values`` in os.environ for the duration of an in-process call (the Lambda handler reads
+    its configuration and boto3 its credentials from there)."""
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:
@@ -527,10 +611,11 @@ def _environment(values: dict[str, str]):
 
 
 def _run_seconds(run: dict[str, Any]) -> float | None:
-    from datetime import datetime
-
     start, end = run.get("start_date"), run.get("end_date")
     if not start or not end:
         return None
-    parse = lambda text: datetime.fromisoformat(text.replace("Z", "+00:00"))  # noqa: E731
-    return (parse(end) - parse(start)).total_seconds()
+    return (_parse_time(end) - _parse_time(start)).total_seconds()
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

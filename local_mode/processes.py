@@ -86,6 +86,11 @@ class ProcessGroup:
                 self.finished.append(managed)
         return code
 
+    @property
+    def stop_requested(self) -> bool:
+        with self._lock:
+            return self._stopping
+
     def request_stop(self) -> None:
         """Refuse new processes from now on and SIGTERM every group, without waiting."""
         with self._lock:

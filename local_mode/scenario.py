@@ -1,5 +1,5 @@
 """The demo's story as plain steps over a started LocalPlatform, shared by ``make demo``, the
-end-to-end test and the benchmark. Each step returns what it observed; nothing here prints."""
+end-to-end tests and the benchmark. Each step returns what it observed; nothing here prints."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from local_mode.models import LocalModel
 from local_mode.platform import LocalPlatform, RunOutcome
 from mlops_core import names
 
-SUCCESS_COMMIT = "feat: process-event classifier from the model template"
+SUCCESS_COMMIT = "feat: first model from the model template"
 FAILING_COMMIT = "feat: new features (training breaks on purpose)"
 
 
@@ -23,8 +24,9 @@ class Stage:
 
 @dataclass
 class TrainingResult:
+    model: LocalModel
     version: dict[str, str]  # mlops version next's dotenv (IMAGE_TAG, PREVIOUS_VERSION, ...)
-    trigger: dict[str, Any]  # the trigger Lambda's response
+    trigger: dict[str, Any]  # the trigger Lambda's response, or how the Retraining DAG started it
     run: RunOutcome
     package: dict[str, Any] | None
     sns: list[dict[str, str]]
@@ -42,6 +44,7 @@ class TrainingResult:
 
 @dataclass
 class DeploymentResult:
+    model: LocalModel
     trigger: dict[str, Any]
     run: RunOutcome
     endpoint: dict[str, Any] | None
@@ -54,90 +57,107 @@ class DeploymentResult:
 @dataclass
 class Journal:
     stages: list[Stage] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
 
     def add(self, name: str, started: float, detail: str = "") -> Stage:
         stage = Stage(name, time.monotonic() - started, detail)
         self.stages.append(stage)
         return stage
 
+    @property
+    def total_seconds(self) -> float:
+        return time.monotonic() - self.started
 
-def _notifications(platform: LocalPlatform, slack_before: int, expect: int = 1, timeout: float = 20):
-    """SNS (through the SQS subscription) and Slack payloads since ``slack_before``."""
-    deadline = time.monotonic() + timeout
-    sns: list[dict[str, str]] = []
-    while True:
-        sns += platform.sns_messages(wait_seconds=1)
-        slack = platform.slack.since(slack_before)
-        if (len(sns) >= expect and len(slack) >= expect) or time.monotonic() > deadline:
-            return sns, slack
+
+def _version_of(package: dict[str, Any] | None) -> str:
+    return (package or {}).get("CustomerMetadataProperties", {}).get("model_version", "no candidate")
 
 
 def train(
     platform: LocalPlatform,
+    model: LocalModel,
     journal: Journal,
     *,
     label: str,
-    commit: str | None = SUCCESS_COMMIT,
-    retraining: bool = False,
+    commit: str = SUCCESS_COMMIT,
     hyperparameters: dict[str, Any] | None = None,
     on_tasks=None,
     notifications: int = 1,
 ) -> TrainingResult:
-    """CI's version + publish stages (unless retraining), then Training & Evaluation through the
-    trigger Lambda (or, for retraining, the Retraining DAG) until the run finishes."""
-    config = platform.config
-    slack_before = platform.slack.count()
-    version: dict[str, str] = {}
-    if retraining:
-        started = time.monotonic()
-        run_id = platform.start_retraining()
-        trigger = {"dag_run_id": run_id, "via": names.DAG_RETRAINING}
-        journal.add(f"{label}: Retraining DAG starts training", started, run_id)
-    else:
-        started = time.monotonic()
-        version = platform.version_next(commit)
-        journal.add(f"{label}: mlops version next + publish", started, version["output"])
-        conf = {
-            "project": config["project"],
-            "model": config["model"],
-            "image_tag": version["IMAGE_TAG"],
-            "source_commit": "0123abc",
-        }
-        if hyperparameters:
-            conf["hyperparameters"] = hyperparameters
-        started = time.monotonic()
-        trigger = platform.trigger(names.DAG_TRAINING, conf)
-        run_id = trigger["dag_run_id"]
-    run = platform.wait_run(names.DAG_TRAINING, run_id, on_tasks=on_tasks)
-    package = platform.package_of_run(run_id)
+    """CI's version and publish stages, then Training & Evaluation through the trigger Lambda
+    until the run finishes."""
+    mark = platform.mark()
+    started = time.monotonic()
+    version = platform.version_next(model, commit)
+    journal.add(f"{label}: mlops version next + publish", started, version["output"])
+    conf = {
+        "project": model.project,
+        "model": model.model,
+        "image_tag": version["IMAGE_TAG"],
+        "source_commit": "0123abc",
+    }
+    if hyperparameters:
+        conf["hyperparameters"] = hyperparameters
+    started = time.monotonic()
+    trigger = platform.trigger(names.DAG_TRAINING, conf)
+    run = platform.wait_run(names.DAG_TRAINING, trigger["dag_run_id"], on_tasks=on_tasks)
+    package = platform.package_of_run(model, run.run_id)
+    journal.add(f"{label}: Training & Evaluation DAG", started, f"{run.state}, {_version_of(package)}")
+    sns, slack = platform.notifications(mark, model, expect=notifications)
+    return TrainingResult(model, version, trigger, run, package, sns, slack)
+
+
+def retrain(
+    platform: LocalPlatform, models: list[LocalModel], journal: Journal, *, label: str = "retraining", watch=None
+) -> dict[str, TrainingResult]:
+    """One manual run of the Retraining DAG (``ignore_interval``), as after new data arrived: it
+    retrains every serving model with retraining enabled; then each training run to its end.
+    ``watch(model)`` gives the ``on_tasks`` callback following that model's run."""
+    mark = platform.mark()
+    known = platform.training_run_ids()
+    started = time.monotonic()
+    retraining_run = platform.start_retraining()
+    planned = platform.wait_run(names.DAG_RETRAINING, retraining_run)
+    runs = platform.training_runs_since(known)
     journal.add(
-        f"{label}: Training & Evaluation DAG",
+        f"{label}: Retraining DAG",
         started,
-        f"{run.state}, {(package or {}).get('CustomerMetadataProperties', {}).get('model_version', 'no candidate')}",
+        f"{planned.state}, started Training & Evaluation for {', '.join(sorted(runs)) or 'no model'}",
     )
-    sns, slack = _notifications(platform, slack_before, expect=notifications)
-    return TrainingResult(version, trigger, run, package, sns, slack)
+    results = {}
+    started = time.monotonic()
+    for model in models:
+        run_id = runs.get(model.key)
+        if run_id is None:
+            continue
+        run = platform.wait_run(names.DAG_TRAINING, run_id, on_tasks=watch(model) if watch else None)
+        package = platform.package_of_run(model, run_id)
+        name = f"{label}: Training & Evaluation DAG" + (f" ({model.key})" if len(models) > 1 else "")
+        journal.add(name, started, f"{run.state}, {_version_of(package)} (image {run.conf.get('image_tag')})")
+        sns, slack = platform.notifications(mark, model)
+        trigger = {"dag_run_id": run_id, "via": names.DAG_RETRAINING, "retraining_run_id": retraining_run}
+        results[model.key] = TrainingResult(model, {}, trigger, run, package, sns, slack)
+    return results
 
 
 def deploy(
-    platform: LocalPlatform, journal: Journal, *, label: str, model_version: str, on_tasks=None
+    platform: LocalPlatform, model: LocalModel, journal: Journal, *, label: str, model_version: str, on_tasks=None
 ) -> DeploymentResult:
     """The approval (the manual deploy job in GitLab) starts the Deployment DAG through the trigger
     Lambda; then one real invocation of the endpoint."""
-    config = platform.config
-    slack_before = platform.slack.count()
+    mark = platform.mark()
     started = time.monotonic()
     trigger = platform.trigger(
-        names.DAG_DEPLOYMENT, {"project": config["project"], "model": config["model"], "model_version": model_version}
+        names.DAG_DEPLOYMENT, {"project": model.project, "model": model.model, "model_version": model_version}
     )
     run = platform.wait_run(names.DAG_DEPLOYMENT, trigger["dag_run_id"], on_tasks=on_tasks)
-    endpoint = platform.endpoint()
+    endpoint = platform.endpoint(model)
     journal.add(f"{label}: Deployment DAG", started, f"{run.state}, endpoint {(endpoint or {}).get('EndpointStatus')}")
     answer, invoke_seconds = (None, 0.0)
     if run.state == "success":
-        answer, invoke_seconds = platform.invoke_endpoint()
-    sns, slack = _notifications(platform, slack_before)
-    return DeploymentResult(trigger, run, endpoint, answer, invoke_seconds, sns, slack)
+        answer, invoke_seconds = platform.invoke_endpoint(model)
+    sns, slack = platform.notifications(mark, model)
+    return DeploymentResult(model, trigger, run, endpoint, answer, invoke_seconds, sns, slack)
 
 
 @dataclass
@@ -156,13 +176,14 @@ class FailureResult:
 
 
 def failing_training(
-    platform: LocalPlatform, journal: Journal, *, label: str = "broken commit", on_tasks=None
+    platform: LocalPlatform, model: LocalModel, journal: Journal, *, label: str = "broken commit", on_tasks=None
 ) -> FailureResult:
     """A commit whose training fails (the template's ``fail_training`` hyperparameter): the failure
     is notified, no candidate is registered, and the endpoint (if any) keeps its version."""
-    endpoint_before, packages_before = platform.endpoint(), len(platform.packages())
+    endpoint_before, packages_before = platform.endpoint(model), len(platform.packages(model))
     result = train(
         platform,
+        model,
         journal,
         label=label,
         commit=FAILING_COMMIT,
@@ -170,4 +191,6 @@ def failing_training(
         on_tasks=on_tasks,
         notifications=2,  # the task failure and the run failure
     )
-    return FailureResult(result, endpoint_before, platform.endpoint(), packages_before, len(platform.packages()))
+    return FailureResult(
+        result, endpoint_before, platform.endpoint(model), packages_before, len(platform.packages(model))
+    )

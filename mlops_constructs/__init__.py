@@ -2,6 +2,9 @@
 
 Named ``mlops_constructs`` because a local package called ``constructs`` would shadow the CDK's
 own ``constructs`` library.
+
+A model team needs ``ModelPipeline`` and its typed settings (``TrainingSettings``, ``QualityGate``,
+``EndpointSettings``, ``Autoscaling``, ``Retraining``, ``EvaluationSettings``), all exported here.
 """
 
 from mlops_constructs.encryption import PlatformKey
@@ -15,10 +18,22 @@ from mlops_constructs.notifications import Notifications
 from mlops_constructs.orchestration_policy import PipelineOrchestrationPolicy
 from mlops_constructs.platform_ref import PlatformRef
 from mlops_constructs.storage import AccessLogsBucket, SecureBucket
+from mlops_core.pipeline_config import (
+    Autoscaling,
+    EndpointSettings,
+    EvaluationSettings,
+    ProblemType,
+    QualityGate,
+    Retraining,
+    TrainingSettings,
+)
 
 __all__ = [
     "AccessLogsBucket",
+    "Autoscaling",
     "EndpointMonitoring",
+    "EndpointSettings",
+    "EvaluationSettings",
     "LogForwarder",
     "ModelPipeline",
     "ModelRepository",
@@ -29,5 +44,9 @@ __all__ = [
     "PlatformDashboard",
     "PlatformKey",
     "PlatformRef",
+    "ProblemType",
+    "QualityGate",
+    "Retraining",
     "SecureBucket",
+    "TrainingSettings",
 ]

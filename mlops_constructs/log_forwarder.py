@@ -31,9 +31,7 @@ BACKUP_LOG_STREAM = "S3Backup"
 
 
 def delivery_stream_arn(names: PlatformNames, partition: str = "aws") -> str:
-    return (
-        f"arn:{partition}:firehose:{names.region}:{names.account}:deliverystream/{names.log_delivery_stream}"
-    )
+    return f"arn:{partition}:firehose:{names.region}:{names.account}:deliverystream/{names.log_delivery_stream}"
 
 
 def logs_to_firehose_role_arn(names: PlatformNames, partition: str = "aws") -> str:
@@ -176,8 +174,7 @@ class LogForwarder(Construct):
                     "StringEquals": {"sts:ExternalId": names.account},
                 },
             ),
-            description=f"Firehose {names.log_delivery_stream}: failed records to S3, errors to "
-            "CloudWatch Logs",
+            description=f"Firehose {names.log_delivery_stream}: failed records to S3, errors to CloudWatch Logs",
         )
         bucket = self.failed_records_bucket
         self.delivery_role.add_to_policy(
@@ -318,9 +315,7 @@ class LogForwarder(Construct):
                 f"logs.{names.region}.amazonaws.com",
                 conditions={
                     # Only this account's log groups may send through this role (confused deputy).
-                    "StringLike": {
-                        "aws:SourceArn": f"arn:{stack.partition}:logs:{names.region}:{names.account}:*"
-                    },
+                    "StringLike": {"aws:SourceArn": f"arn:{stack.partition}:logs:{names.region}:{names.account}:*"},
                 },
             ),
             description=f"CloudWatch Logs subscription filters -> Firehose {names.log_delivery_stream}",

@@ -20,11 +20,21 @@ from mlops_constructs.monitoring import EndpointMonitoring
 from mlops_constructs.pipeline_config_publisher import PipelineConfigPublisher
 from mlops_constructs.platform_ref import PlatformRef
 from mlops_constructs.sagemaker_access import sagemaker_log_statements, sagemaker_log_wildcards, sagemaker_principal
-from mlops_constructs.validation import ConfigurationError, describe
+from mlops_constructs.validation import ConfigurationError, as_dict, call_site, describe
 from mlops_core import names
-from mlops_core.pipeline_config import PipelineConfig
+from mlops_core.pipeline_config import (
+    EndpointSettings,
+    EvaluationSettings,
+    PipelineConfig,
+    ProblemType,
+    QualityGate,
+    Retraining,
+    TrainingSettings,
+)
 
 _REGISTRY_ID = "MlopsModelRegistry"
+# Set by ModelPipeline itself from its monitoring.
+_DERIVED_ENDPOINT_FIELDS = ("rollback_alarm_names", "dashboard_name")
 
 
 def _registry(scope: Construct) -> dict[tuple[str, str, str], str]:
@@ -45,7 +55,12 @@ class ModelPipeline(Construct):
     The endpoint itself is created by the Deployment DAG (its name comes from the model's name),
     which applies ``endpoint.autoscaling`` from the published configuration.
 
-    Settings are validated at synth time: a bad value stops ``cdk synth`` with the field and value.
+    Settings are validated at synth time: a bad value stops ``cdk synth`` naming the file and line
+    of the ``ModelPipeline(...)`` call, the environment, the field and the value.
+
+    ``training``, ``evaluation``, ``gate``, ``endpoint`` and ``retraining`` take the typed settings
+    of :mod:`mlops_core.pipeline_config` (``QualityGate(metric="f1", threshold=0.85)``, exported by
+    ``mlops_constructs``) or the same as dicts.
     """
 
     def __init__(
@@ -56,19 +71,23 @@ class ModelPipeline(Construct):
         platform: PlatformRef,
         project: str,
         model: str,
-        gate: Mapping[str, Any],
-        problem_type: str = "classification",
-        training: Mapping[str, Any] | None = None,
-        evaluation: Mapping[str, Any] | None = None,
-        endpoint: Mapping[str, Any] | None = None,
-        retraining: Mapping[str, Any] | None = None,
+        gate: QualityGate | Mapping[str, Any],
+        problem_type: ProblemType = "classification",
+        training: TrainingSettings | Mapping[str, Any] | None = None,
+        evaluation: EvaluationSettings | Mapping[str, Any] | None = None,
+        endpoint: EndpointSettings | Mapping[str, Any] | None = None,
+        retraining: Retraining | Mapping[str, Any] | None = None,
         monitored_metrics: Sequence[str] | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
     ) -> None:
         super().__init__(scope, id)
         stack = Stack.of(self)
         env = platform.names
-        where = f"ModelPipeline {self.node.path}"
+        site = call_site()
+        where = (
+            f"{site + ': ' if site else ''}ModelPipeline {id!r} (project {project!r}, model {model!r}), "
+            f"environment {env.environment!r}"
+        )
         try:
             names.validate_name("project", project)
             names.validate_name("model", model)
@@ -77,12 +96,18 @@ class ModelPipeline(Construct):
 
         registry = _registry(self)
         key = (env.environment, project, model)
+        place = f"{self.node.path}{f' ({site})' if site else ''}"
         if key in registry:
             raise ConfigurationError(
                 f"duplicate model: project={project!r} model={model!r} in environment {env.environment!r} "
-                f"is defined twice ({registry[key]} and {self.node.path})"
+                f"is defined twice, at {registry[key]} and at {place}: give each ModelPipeline its own model name"
             )
-        registry[key] = self.node.path
+        registry[key] = place
+        gate, endpoint = as_dict(gate), as_dict(endpoint)
+        derived = [field for field in _DERIVED_ENDPOINT_FIELDS if field in endpoint]
+        if derived:
+            lines = [f"  endpoint.{field}: set by ModelPipeline from its monitoring: remove it" for field in derived]
+            raise ConfigurationError(f"{where}:\n" + "\n".join(lines))
 
         stem = names.model_stem(project, model)
         self.repository = ModelRepository(self, "Repository", project=project, model=model)
@@ -141,15 +166,15 @@ class ModelPipeline(Construct):
             "data_bucket": env.data_bucket,
             "artifact_bucket": env.artifact_bucket,
             "kms_key_arn": platform.key.key_arn,
-            "training": dict(training or {}),
-            "evaluation": dict(evaluation or {}),
-            "gate": dict(gate),
+            "training": as_dict(training),
+            "evaluation": as_dict(evaluation),
+            "gate": gate,
             "endpoint": {
-                **dict(endpoint or {}),
+                **endpoint,
                 "rollback_alarm_names": list(self.monitoring.rollback_alarm_names),
                 "dashboard_name": self.monitoring.dashboard_name,
             },
-            "retraining": dict(retraining or {}),
+            "retraining": as_dict(retraining),
             "notifications": {
                 "sns_topic_arn": env.alerts_topic_arn,
                 "slack_webhook_secret_name": platform.slack_webhook_secret_name,
@@ -158,7 +183,7 @@ class ModelPipeline(Construct):
         try:
             self.config = PipelineConfig.model_validate(raw)
         except ValidationError as exc:
-            raise describe(exc, where=f"{where} (project={project!r}, model={model!r})") from exc
+            raise describe(exc, where=where, model=PipelineConfig) from exc
 
         # Only the publisher's own role may write this model's pipeline.json, and nothing else of the
         # MWAA bucket (its DAGs, plugins and startup script run as the MWAA execution role).
@@ -227,4 +252,4 @@ class ModelPipeline(Construct):
 
 
 def describe_name_error(exc: ValueError, where: str) -> ConfigurationError:
-    return ConfigurationError(f"invalid configuration in {where}: {exc}")
+    return ConfigurationError(f"{where}: {exc}")

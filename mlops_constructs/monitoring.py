@@ -98,8 +98,7 @@ class EndpointMonitoring(Construct):
             raise ValueError(f"latency_threshold_ms={latency_threshold_ms} must be > 0")
         if not 0 < client_error_rate_threshold_percent <= 100:
             raise ValueError(
-                f"client_error_rate_threshold_percent={client_error_rate_threshold_percent} "
-                "must be in (0, 100]"
+                f"client_error_rate_threshold_percent={client_error_rate_threshold_percent} must be in (0, 100]"
             )
         if not 0 < datapoints_to_alarm <= evaluation_periods:
             raise ValueError(
@@ -240,19 +239,13 @@ class EndpointMonitoring(Construct):
             period=period or DASHBOARD_PERIOD,
         )
 
-    def metric_cpu_utilization(
-        self, *, statistic: str = "Average", period: Duration | None = None
-    ) -> cw.Metric:
+    def metric_cpu_utilization(self, *, statistic: str = "Average", period: Duration | None = None) -> cw.Metric:
         return self._metric(ENDPOINT_INSTANCE_NAMESPACE, "CPUUtilization", statistic, period)
 
-    def metric_memory_utilization(
-        self, *, statistic: str = "Average", period: Duration | None = None
-    ) -> cw.Metric:
+    def metric_memory_utilization(self, *, statistic: str = "Average", period: Duration | None = None) -> cw.Metric:
         return self._metric(ENDPOINT_INSTANCE_NAMESPACE, "MemoryUtilization", statistic, period)
 
-    def metric_disk_utilization(
-        self, *, statistic: str = "Average", period: Duration | None = None
-    ) -> cw.Metric:
+    def metric_disk_utilization(self, *, statistic: str = "Average", period: Duration | None = None) -> cw.Metric:
         return self._metric(ENDPOINT_INSTANCE_NAMESPACE, "DiskUtilization", statistic, period)
 
     def metric_model_evaluation(self, metric: str, *, period: Duration | None = None) -> cw.Metric:
@@ -293,10 +286,7 @@ class EndpointMonitoring(Construct):
         self.dashboard.add_widgets(
             cw.GraphWidget(
                 title="Model latency (us)",
-                left=[
-                    self.metric_model_latency(statistic=s).with_(label=f"ModelLatency {s}")
-                    for s in ("p50", "p99")
-                ],
+                left=[self.metric_model_latency(statistic=s).with_(label=f"ModelLatency {s}") for s in ("p50", "p99")],
                 left_annotations=[
                     cw.HorizontalAnnotation(value=self._latency_threshold_us, label="p99 alarm threshold")
                 ],
@@ -316,9 +306,7 @@ class EndpointMonitoring(Construct):
             cw.GraphWidget(
                 title="CPU utilization (% over all cores)", left=[self.metric_cpu_utilization()], width=width
             ),
-            cw.GraphWidget(
-                title="Memory utilization (%)", left=[self.metric_memory_utilization()], width=width
-            ),
+            cw.GraphWidget(title="Memory utilization (%)", left=[self.metric_memory_utilization()], width=width),
             cw.GraphWidget(title="Disk utilization (%)", left=[self.metric_disk_utilization()], width=width),
         )
         if self.model_metrics:
@@ -399,9 +387,7 @@ class PlatformDashboard(Construct):
 
     # ---- metrics -------------------------------------------------------------------------------
 
-    def _airflow_metric(
-        self, metric_name: str, function: str, statistic: str, period: Duration | None
-    ) -> cw.Metric:
+    def _airflow_metric(self, metric_name: str, function: str, statistic: str, period: Duration | None) -> cw.Metric:
         return cw.Metric(
             namespace=MWAA_AIRFLOW_NAMESPACE,
             metric_name=metric_name,
@@ -419,9 +405,7 @@ class PlatformDashboard(Construct):
     def metric_running_tasks(self, *, period: Duration | None = None) -> cw.Metric:
         return self._airflow_metric("RunningTasks", "Executor", "Maximum", period)
 
-    def metric_container_utilization(
-        self, resource: str, cluster: str, *, period: Duration | None = None
-    ) -> cw.Metric:
+    def metric_container_utilization(self, resource: str, cluster: str, *, period: Duration | None = None) -> cw.Metric:
         """``CPUUtilization`` or ``MemoryUtilization`` of one MWAA container group (``MWAA_CLUSTERS``)."""
         if resource not in ("CPUUtilization", "MemoryUtilization"):
             raise ValueError(f"resource={resource!r} must be CPUUtilization or MemoryUtilization")
@@ -448,9 +432,7 @@ class PlatformDashboard(Construct):
 
     def metric_dag_failures(self, *, period: Duration | None = None) -> cw.MathExpression:
         """Task failures summed over the platform DAGs."""
-        using = {
-            f"dag{i}": self.metric_dag_task_failures(d, period=period) for i, d in enumerate(self.dag_ids)
-        }
+        using = {f"dag{i}": self.metric_dag_task_failures(d, period=period) for i, d in enumerate(self.dag_ids)}
         return cw.MathExpression(
             expression=" + ".join(f"FILL({k}, 0)" for k in using),
             using_metrics=using,
@@ -460,9 +442,7 @@ class PlatformDashboard(Construct):
 
     # ---- functions -----------------------------------------------------------------------------
 
-    def add_function(
-        self, fn: lambda_.IFunction, *, label: str | None = None, errors_threshold: int = 1
-    ) -> cw.Alarm:
+    def add_function(self, fn: lambda_.IFunction, *, label: str | None = None, errors_threshold: int = 1) -> cw.Alarm:
         """Add a function's errors, throttles and duration to the dashboard, and an errors alarm.
 
         ``label`` names the widgets and the alarm (``mlops-<env>-lambda-<label>-errors``); it defaults
@@ -471,9 +451,7 @@ class PlatformDashboard(Construct):
         if label is None:
             label = fn.node.id if Token.is_unresolved(fn.function_name) else fn.function_name
         if not LABEL_PATTERN.fullmatch(label):
-            raise ValueError(
-                f"label={label!r} must match {LABEL_PATTERN.pattern} (it goes into an alarm name)"
-            )
+            raise ValueError(f"label={label!r} must match {LABEL_PATTERN.pattern} (it goes into an alarm name)")
         alarm = cw.Alarm(
             self,
             f"LambdaErrors{label}",
@@ -509,8 +487,7 @@ class PlatformDashboard(Construct):
     def _add_mwaa_widgets(self) -> None:
         self.dashboard.add_widgets(
             cw.TextWidget(
-                markdown=f"# MLOps platform ({self.environment})\n"
-                f"MWAA environment `{self.mwaa_environment_name}`",
+                markdown=f"# MLOps platform ({self.environment})\nMWAA environment `{self.mwaa_environment_name}`",
                 width=24,
                 height=2,
             )

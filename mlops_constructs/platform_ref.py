@@ -23,7 +23,12 @@ def key_arn_parameter_name(names: PlatformNames) -> str:
 
 
 class PlatformRef(Construct):
-    """Imported handles on one environment's platform; use :meth:`of` to share one per stack."""
+    """Imported handles on one environment's platform; use :meth:`of` to share one per stack.
+
+    ``slack_webhook_secret_name``: the Slack webhook secret the platform stack refers to; leave it
+    unset when the environment uses the default name (``mlops/<environment>/slack-webhook``), set it
+    when ``slack_webhook_secret_name`` is set for the environment in config/environments.yaml.
+    """
 
     def __init__(
         self,
@@ -37,7 +42,9 @@ class PlatformRef(Construct):
         super().__init__(scope, id)
         self.names = names
         self.log_forwarding = log_forwarding
-        self.slack_webhook_secret_name = slack_webhook_secret_name
+        # The platform's default name when unset, as the platform stack does (EnvironmentSettings
+        # .slack_secret): a model must never silently lose its Slack notifications.
+        self.slack_webhook_secret_name = slack_webhook_secret_name or names.slack_webhook_secret
         self.data_bucket = s3.Bucket.from_bucket_name(self, "DataBucket", names.data_bucket)
         self.artifact_bucket = s3.Bucket.from_bucket_name(self, "ArtifactBucket", names.artifact_bucket)
         self.airflow_bucket = s3.Bucket.from_bucket_name(self, "AirflowBucket", names.airflow_bucket)

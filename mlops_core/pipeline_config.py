@@ -8,11 +8,13 @@ parse time, and a configuration change rolls out with ``cdk deploy``.
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from mlops_core import names
 
@@ -23,9 +25,29 @@ SCHEMA_VERSION = 1
 CLASSIFICATION_METRICS = {"f1": True, "precision": True, "recall": True, "accuracy": True}
 REGRESSION_METRICS = {"mse": False, "mae": False, "r2": True}
 METRIC_DIRECTIONS = {**CLASSIFICATION_METRICS, **REGRESSION_METRICS}
+# The values each metric can take (None: unbounded). A threshold outside them can never pass.
+METRIC_RANGES: dict[str, tuple[float | None, float | None]] = {
+    **{metric: (0.0, 1.0) for metric in CLASSIFICATION_METRICS},
+    "mse": (0.0, None),
+    "mae": (0.0, None),
+    "r2": (None, 1.0),
+}
+MetricName = Literal["f1", "precision", "recall", "accuracy", "mse", "mae", "r2"]
 
 INSTANCE_TYPE_PATTERN = r"^ml\.[a-z0-9]+\.[a-z0-9]+$"
 ProblemType = Literal["classification", "regression"]
+# CreateTrainingJob's HyperParameters: at most 100 entries, keys up to 256 and values up to 2,500
+# characters (SageMaker API reference).
+MAX_HYPERPARAMETERS, MAX_HYPERPARAMETER_KEY, MAX_HYPERPARAMETER_VALUE = 100, 256, 2500
+
+
+def invalid(loc: tuple[str | int, ...], message: str, value: Any) -> ValidationError:
+    """A validation error located at ``loc`` (a model validator's own errors otherwise point at the
+    model as a whole), so the message names the field: ``gate.threshold``, not ``(root)``."""
+    return ValidationError.from_exception_data(
+        title="PipelineConfig",
+        line_errors=[InitErrorDetails(type=PydanticCustomError("invalid_setting", message), loc=loc, input=value)],
+    )
 
 
 class _Strict(BaseModel):
@@ -39,6 +61,25 @@ class TrainingSettings(_Strict):
     max_runtime_seconds: int = Field(3600, ge=60, le=28 * 24 * 3600)
     hyperparameters: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
+    @field_validator("hyperparameters")
+    @classmethod
+    def _within_sagemaker_limits(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(value) > MAX_HYPERPARAMETERS:
+            raise ValueError(
+                f"{len(value)} hyperparameters; a SageMaker training job takes at most {MAX_HYPERPARAMETERS}"
+            )
+        for key, item in value.items():
+            if not key or len(key) > MAX_HYPERPARAMETER_KEY:
+                raise ValueError(f"hyperparameter name {key!r} must have 1 to {MAX_HYPERPARAMETER_KEY} characters")
+            if len(str(item)) > MAX_HYPERPARAMETER_VALUE:
+                raise ValueError(
+                    f"hyperparameter {key!r} has {len(str(item))} characters; SageMaker takes at most "
+                    f"{MAX_HYPERPARAMETER_VALUE}: pass large settings as a file in the training data instead"
+                )
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ValueError(f"hyperparameter {key!r}={item} is not a finite number")
+        return value
+
 
 class EvaluationSettings(_Strict):
     instance_type: str = Field("ml.m5.large", pattern=INSTANCE_TYPE_PATTERN)
@@ -47,15 +88,60 @@ class EvaluationSettings(_Strict):
 
 class QualityGate(_Strict):
     """A candidate is deployable only if ``metric`` passes ``threshold`` and is not worse than the
-    model currently serving by more than ``max_regression``."""
+    model currently serving by more than ``max_regression``.
 
-    metric: str = "f1"
-    threshold: float
-    max_regression: float = Field(0.0, ge=0)
+    For a metric where higher is better (f1, precision, recall, accuracy, r2) the threshold is the
+    minimum a candidate must reach; for an error (mse, mae) it is the maximum it may have.
+    """
+
+    metric: MetricName = "f1"
+    threshold: float = Field(allow_inf_nan=False)
+    max_regression: float = Field(0.0, ge=0, allow_inf_nan=False)
 
     @property
     def greater_is_better(self) -> bool:
         return METRIC_DIRECTIONS[self.metric]
+
+    @model_validator(mode="after")
+    def _threshold_can_pass(self) -> QualityGate:
+        low, high = METRIC_RANGES[self.metric]
+        if (low is not None and self.threshold < low) or (high is not None and self.threshold > high):
+            what = (
+                f"{self.metric} {_range_text(low, high)} and a candidate must reach the threshold"
+                if self.greater_is_better
+                else f"{self.metric} is an error ({_range_text(low, high, short=True).removeprefix('of ')}) and the "
+                f"threshold is the largest {self.metric} a candidate may have"
+            )
+            raise invalid(
+                ("threshold",),
+                f"{what}, so {self.threshold:g} can never pass: use a threshold "
+                f"{_range_text(low, high, short=True)}{_example(self.metric)}",
+                self.threshold,
+            )
+        if low is not None and high is not None and self.max_regression > high - low:
+            raise invalid(
+                ("max_regression",),
+                f"{self.metric} {_range_text(low, high)}, so a regression of {self.max_regression:g} allows any "
+                f"candidate: use at most {high - low:g} (e.g. 0.01)",
+                self.max_regression,
+            )
+        return self
+
+
+def _range_text(low: float | None, high: float | None, *, short: bool = False) -> str:
+    if low is not None and high is not None:
+        return f"between {low:g} and {high:g}" if short else f"lies between {low:g} and {high:g}"
+    if low is not None:
+        return f"of {low:g} or more" if short else f"is never below {low:g}"
+    return f"of {high:g} or less" if short else f"is never above {high:g}"
+
+
+_EXAMPLE_THRESHOLDS = {"mse": 0.25, "mae": 0.4, "r2": 0.7}
+
+
+def _example(metric: str) -> str:
+    example = _EXAMPLE_THRESHOLDS.get(metric, 0.85)
+    return f", e.g. {example:g}"
 
 
 class Autoscaling(_Strict):
@@ -68,7 +154,12 @@ class Autoscaling(_Strict):
     @model_validator(mode="after")
     def _min_not_above_max(self) -> Autoscaling:
         if self.min_capacity > self.max_capacity:
-            raise ValueError(f"min_capacity={self.min_capacity} is greater than max_capacity={self.max_capacity}")
+            raise invalid(
+                ("min_capacity",),
+                f"min_capacity={self.min_capacity} is greater than max_capacity={self.max_capacity}: "
+                "lower min_capacity or raise max_capacity",
+                self.min_capacity,
+            )
         return self
 
 
@@ -129,8 +220,11 @@ class PipelineConfig(_Strict):
     def _gate_metric_fits_problem(self) -> PipelineConfig:
         allowed = CLASSIFICATION_METRICS if self.problem_type == "classification" else REGRESSION_METRICS
         if self.gate.metric not in allowed:
-            raise ValueError(
-                f"gate.metric={self.gate.metric!r} is not a {self.problem_type} metric; use one of {sorted(allowed)}"
+            raise invalid(
+                ("gate", "metric"),
+                f"{self.gate.metric!r} is not a {self.problem_type} metric (problem_type={self.problem_type!r}): "
+                f"gate on one of {', '.join(allowed)}",
+                self.gate.metric,
             )
         return self
 

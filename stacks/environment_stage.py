@@ -28,7 +28,7 @@ class EnvironmentStage(Stage):
     ) -> None:
         env = Environment(account=settings.account, region=settings.region)
         super().__init__(scope, id, env=env)
-        deployed = [project for project in projects if project.deployed_to(settings.name)]
+        deployed = [project for project in projects if settings.all_projects or project.deployed_to(settings.name)]
         self.platform = PlatformStack(
             self,
             "platform",
@@ -45,6 +45,7 @@ class EnvironmentStage(Stage):
                 settings=settings,
                 project=project.name,
                 define=project.define,
+                source=project.source,
                 env=env,
                 stack_name=f"mlops-{settings.name}-{project.name}",
             )

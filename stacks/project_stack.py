@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from aws_cdk import Stack
@@ -10,8 +12,9 @@ from constructs import Construct
 
 from mlops_constructs.model_pipeline import ModelPipeline
 from mlops_constructs.platform_ref import PlatformRef
-from mlops_constructs.validation import ConfigurationError
+from mlops_constructs.validation import ConfigurationError, display_path
 from mlops_core import names
+from stacks.projects import project_file_error
 from stacks.settings import EnvironmentSettings
 
 # A ModelPipeline is ~12 CloudFormation resources; 35 models stay well under the 500-resource
@@ -34,6 +37,7 @@ class ProjectStack(Stack):
         settings: EnvironmentSettings,
         project: str,
         define: Callable[[ProjectStack], None],
+        source: Path | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, termination_protection=settings.termination_protection, **kwargs)
@@ -45,10 +49,17 @@ class ProjectStack(Stack):
             log_forwarding=settings.log_forwarding.enabled,
             slack_webhook_secret_name=settings.slack_secret,
         )
-        define(self)
+        source = source or Path(inspect.getsourcefile(define) or "<project file>")
+        try:
+            define(self)
+        except ConfigurationError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the team's code: named by file and line, no jsii frames
+            raise project_file_error(source, exc, environment=settings.name) from exc
         count = sum(1 for child in self.node.find_all() if isinstance(child, ModelPipeline))
         if count > MAX_MODELS_PER_STACK:
             raise ConfigurationError(
-                f"project={project!r} defines {count} models; one stack holds at most {MAX_MODELS_PER_STACK} "
-                "(CloudFormation's 500-resource limit): split the project file into two projects"
+                f"{display_path(source)} (environment {settings.name!r}): project={project!r} defines {count} models; "
+                f"one stack holds at most {MAX_MODELS_PER_STACK} (CloudFormation's 500-resource limit): "
+                "split the project file into two projects"
             )

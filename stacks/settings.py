@@ -23,7 +23,8 @@ from pydantic import (
 )
 
 from mlops_constructs.dag_bundle import SUPPORTED_AIRFLOW_VERSIONS
-from mlops_constructs.validation import ConfigurationError, describe
+from mlops_constructs.validation import ConfigurationError, describe, display_path
+from mlops_core.pipeline_config import invalid
 from mlops_core.platform_names import ENVIRONMENT_PATTERN, PlatformNames
 
 DEFAULT_SETTINGS_FILE = Path(__file__).resolve().parent.parent / "config" / "environments.yaml"
@@ -63,7 +64,12 @@ class MwaaSettings(_Strict):
     @model_validator(mode="after")
     def _min_not_above_max(self) -> MwaaSettings:
         if self.min_workers > self.max_workers:
-            raise ValueError(f"min_workers={self.min_workers} is greater than max_workers={self.max_workers}")
+            raise invalid(
+                ("min_workers",),
+                f"min_workers={self.min_workers} is greater than max_workers={self.max_workers}: "
+                "lower min_workers or raise max_workers",
+                self.min_workers,
+            )
         return self
 
 
@@ -76,7 +82,11 @@ class LogForwardingSettings(_Strict):
     @model_validator(mode="after")
     def _https_endpoint_when_enabled(self) -> LogForwardingSettings:
         if self.enabled and (self.endpoint_url is None or self.endpoint_url.scheme != "https"):
-            raise ValueError(f"endpoint_url={self.endpoint_url!s} must be an https URL when log forwarding is enabled")
+            raise invalid(
+                ("endpoint_url",),
+                "must be an https URL when log forwarding is enabled (enabled: true)",
+                None if self.endpoint_url is None else str(self.endpoint_url),
+            )
         return self
 
 
@@ -106,6 +116,9 @@ class EnvironmentSettings(_Strict):
     # New accounts cannot reserve Lambda concurrency (quota 10); set to null there.
     trigger_reserved_concurrency: int | None = Field(5, ge=1)
     termination_protection: bool = False
+    # Every project is deployed here whatever its ENVIRONMENTS (the local environment: a team tries
+    # any model on its machine before it is deployed anywhere).
+    all_projects: bool = False
 
     @field_validator("name")
     @classmethod
@@ -114,11 +127,22 @@ class EnvironmentSettings(_Strict):
             raise ValueError("must be 2-10 lowercase letters/digits starting with a letter")
         return value
 
+    @field_validator("account", mode="before")
+    @classmethod
+    def _account_is_quoted(cls, value: object) -> object:
+        # YAML reads an unquoted 012345678901 as a number (and drops the leading zero).
+        if isinstance(value, int) and not isinstance(value, bool):
+            raise ValueError(
+                "YAML read this account id as a number, which loses leading zeros: "
+                'quote it, e.g. account: "012345678901"'
+            )
+        return value
+
     @field_validator("account")
     @classmethod
     def _account(cls, value: str) -> str:
-        if not (isinstance(value, str) and len(value) == 12 and value.isdigit()):
-            raise ValueError("must be a 12-digit AWS account id (quote it in YAML to keep leading zeros)")
+        if not (len(value) == 12 and value.isdigit()):
+            raise ValueError('must be a 12-digit AWS account id, quoted: account: "111111111111"')
         return value
 
     @field_validator("region")
@@ -149,13 +173,17 @@ class Settings(_Strict):
     @model_validator(mode="after")
     def _unique(self) -> Settings:
         seen: set[str] = set()
-        for env in self.environments:
+        for index, env in enumerate(self.environments):
             if env.name in seen:
-                raise ValueError(f"environment name={env.name!r} is defined twice")
+                raise invalid(
+                    ("environments", index, "name"),
+                    "this environment is defined twice: give each entry its own name",
+                    env.name,
+                )
             seen.add(env.name)
         return self
 
-    def select(self, wanted: list[str] | None) -> list[EnvironmentSettings]:
+    def select(self, wanted: list[str] | None, *, source: str = "the settings file") -> list[EnvironmentSettings]:
         """The environments to synthesize; all of them when ``wanted`` is empty."""
         known = {env.name: env for env in self.environments}
         if not wanted:
@@ -163,20 +191,32 @@ class Settings(_Strict):
         unknown = [name for name in wanted if name not in known]
         if unknown:
             names = ", ".join(repr(u) for u in unknown)
-            raise ConfigurationError(f"unknown environment {names}; known environments: {', '.join(sorted(known))}")
+            raise ConfigurationError(
+                f"unknown environment {names} in -c environments={','.join(wanted)}; the environments in "
+                f"{source} are: {', '.join(sorted(known))}"
+            )
         return [known[name] for name in wanted]
 
 
 def parse_settings(data: object, *, source: str) -> Settings:
+    def environment(loc: tuple[str | int, ...]) -> tuple[str, tuple[str | int, ...]]:
+        if len(loc) >= 2 and loc[0] == "environments" and isinstance(loc[1], int):
+            entries = data.get("environments") if isinstance(data, dict) else None
+            entry = entries[loc[1]] if isinstance(entries, list) and loc[1] < len(entries) else None
+            name = entry.get("name") if isinstance(entry, dict) else None
+            heading = f", environment {name!r}" if isinstance(name, str) else f", environment number {loc[1] + 1}"
+            return heading, loc[2:]
+        return "", loc
+
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise describe(exc, where=source) from exc
+        raise describe(exc, where=source, model=Settings, section=environment) from exc
 
 
 def load_settings(path: Path = DEFAULT_SETTINGS_FILE) -> Settings:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{path} is not valid YAML: {exc}") from exc
-    return parse_settings(data, source=str(path))
+        raise ConfigurationError(f"{display_path(path)} is not valid YAML: {exc}") from exc
+    return parse_settings(data, source=display_path(path))

@@ -26,6 +26,7 @@ def define(stack):
 
 
 def _projects(tmp_path, *entries):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     for file_name, project, model, extra in entries:
         write_project_file(tmp_path, file_name, PROJECT_FILE.format(project=project, model=model, extra=extra))
     return tmp_path
@@ -68,7 +69,10 @@ def test_uppercase_project_names_are_refused(tmp_path):
 def test_unknown_environment_exits_with_a_message_not_a_traceback(tmp_path):
     result = _synth_in_subprocess(tmp_path, environments="qa")
     assert result.returncode == 1
-    assert "configuration error: unknown environment 'qa'; known environments: dev, prod, stage" in result.stderr
+    assert (
+        "configuration error: unknown environment 'qa' in -c environments=qa; the environments in "
+        "config/environments.yaml are: dev, prod, stage"
+    ) in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -93,7 +97,7 @@ def test_a_misspelt_environment_in_a_project_file_is_refused_naming_it(tmp_path)
     projects = _projects(tmp_path / "projects", ("fraud", "fraud", "scorer", 'ENVIRONMENTS = ("dev", "prd")'))
     result = _synth_in_subprocess(tmp_path, projects_dir=str(projects))
     assert result.returncode == 1
-    assert "fraud.py: ENVIRONMENTS names unknown environment(s) 'prd'" in result.stderr
+    assert "fraud.py: ENVIRONMENTS names unknown environment(s) 'prd'; the environments in" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -116,4 +120,108 @@ def test_a_model_defined_twice_stops_synth_with_a_message_not_a_traceback(tmp_pa
     result = _synth_in_subprocess(tmp_path, projects_dir=str(projects))
     assert result.returncode == 1
     assert "configuration error: duplicate model: project='fraud' model='scorer'" in result.stderr
+    assert "fraud.py, line 6" in result.stderr and "fraud.py, line 8" in result.stderr  # both calls
     assert "Traceback" not in result.stderr
+
+
+def test_a_project_limited_to_deployment_environments_runs_in_the_local_environment(tmp_path):
+    """config/local.yaml knows only "local"; ENVIRONMENTS names the deployment environments of
+    config/environments.yaml, and the local environment holds every project (local mode tries any)."""
+    projects = _projects(tmp_path, ("fraud", "fraud", "scorer", 'ENVIRONMENTS = ("dev", "stage", "prod")'))
+    app = build_app(new_app(settings_file=str(ROOT / "config" / "local.yaml"), projects_dir=str(projects)), nag=False)
+    [stage] = [child for child in app.node.children if hasattr(child, "platform")]
+    assert [s.stack_name for s in stage.projects] == ["mlops-local-fraud"]
+    with pytest.raises(
+        ConfigurationError, match=r"ENVIRONMENTS names unknown environment\(s\) 'qa'; .*local, prod, stage"
+    ):
+        build_app(
+            new_app(
+                settings_file=str(ROOT / "config" / "local.yaml"),
+                projects_dir=str(_projects(tmp_path / "other", ("fraud", "fraud", "scorer", 'ENVIRONMENTS = ("qa",)'))),
+            ),
+            nag=False,
+        )
+
+
+def test_a_project_file_from_elsewhere_replaces_the_project_of_the_same_name(tmp_path):
+    projects = _projects(tmp_path / "repo", ("fraud", "fraud", "scorer", ""))
+    mine = _projects(tmp_path / "mine", ("fraud", "fraud", "scorer-v2", "")) / "fraud.py"
+    app = build_app(new_app(environments="dev", projects_dir=str(projects), project_files=str(mine)), nag=False)
+    [stage] = [child for child in app.node.children if hasattr(child, "platform")]
+    [stack] = stage.projects
+    assert [c.node.id for c in stack.node.children if c.node.id == "M"] == ["M"]
+    assert "scorer-v2" in json.dumps(stack.resolve(stack.node.find_child("M").config.model_dump(mode="json")))
+
+
+BROKEN_DEFINE = """
+from mlops_constructs import ModelPipeline
+PROJECT = "fraud"
+
+def define(stack):
+    ModelPipelin(stack, "M", platform=stack.platform, project=stack.project, model="scorer",
+                 gate={"metric": "f1", "threshold": 0.8})
+"""
+
+
+@pytest.mark.parametrize(
+    "body,expected",
+    [
+        (
+            BROKEN_DEFINE,
+            "project file error: {file}, line 6, in define (environment 'dev')\n"
+            '    ModelPipelin(stack, "M", platform=stack.platform, project=stack.project, model="scorer",\n'
+            "NameError: name 'ModelPipelin' is not defined\n",
+        ),
+        (
+            'PROJECT = "fraud"\nimport numpyy\ndef define(stack):\n    pass\n',
+            "project file error: {file}, line 2\n    import numpyy\nModuleNotFoundError: No module named 'numpyy'\n",
+        ),
+        (
+            'PROJECT = "fraud"\ndef define(stack)\n    pass\n',
+            "project file error: {file}, line 2\n    def define(stack)\nSyntaxError: expected ':'\n",
+        ),
+        (
+            # An error the CDK raises through jsii: the message, not jsii's frames.
+            BROKEN_DEFINE.replace("ModelPipelin(", "ModelPipeline(").replace(
+                '"threshold": 0.8})',
+                '"threshold": 0.8})\n    ModelPipeline(stack, "M", platform=stack.platform, '
+                'project=stack.project, model="other", gate={"metric": "f1", "threshold": 0.8})',
+            ),
+            "project file error: {file}, line 8, in define (environment 'dev')\n"
+            '    ModelPipeline(stack, "M", platform=stack.platform, project=stack.project, model="other", '
+            'gate={{"metric": "f1", "threshold": 0.8}})\n'
+            "RuntimeError: There is already a Construct with name 'M' in ",
+        ),
+    ],
+    ids=["name-error-in-define", "import-error", "syntax-error", "cdk-error"],
+)
+def test_a_python_error_in_a_project_file_names_the_file_and_line_without_jsii_frames(tmp_path, body, expected):
+    projects = tmp_path / "projects"
+    projects.mkdir()
+    path = write_project_file(projects, "fraud", body)
+    result = _synth_in_subprocess(tmp_path, projects_dir=str(projects))
+    assert result.returncode == 1
+    shown = result.stderr[result.stderr.index("project file error:") :]
+    assert shown.startswith(expected.format(file=path)), shown
+    assert "Traceback" not in result.stderr and "jsii" not in shown
+
+
+def test_a_typed_setting_that_cannot_be_built_names_the_file_line_environment_and_field(tmp_path):
+    projects = tmp_path / "projects"
+    projects.mkdir()
+    path = write_project_file(
+        projects,
+        "fraud",
+        "from mlops_constructs import ModelPipeline, QualityGate\n"
+        'PROJECT = "fraud"\n'
+        "def define(stack):\n"
+        '    ModelPipeline(stack, "M", platform=stack.platform, project=stack.project, model="scorer",\n'
+        '                  gate=QualityGate(metric="f1", threshold=1.5))\n',
+    )
+    result = _synth_in_subprocess(tmp_path, projects_dir=str(projects))
+    assert result.returncode == 1
+    assert result.stderr.endswith(
+        f"configuration error: {path}, line 5 (environment 'dev'):\n"
+        "  gate.threshold: f1 lies between 0 and 1 and a candidate must reach the threshold, so 1.5 can never "
+        "pass: use a threshold between 0 and 1, e.g. 0.85 (got 1.5)\n"
+    ), result.stderr

@@ -99,10 +99,7 @@ def test_delivery_stream_sends_to_the_http_endpoint_with_the_secret(forwarder):
     )
     # The access key never appears in the template.
     _, stream = only(template, "AWS::KinesisFirehose::DeliveryStream")
-    assert (
-        "AccessKey"
-        not in stream["Properties"]["HttpEndpointDestinationConfiguration"]["EndpointConfiguration"]
-    )
+    assert "AccessKey" not in stream["Properties"]["HttpEndpointDestinationConfiguration"]["EndpointConfiguration"]
 
 
 def test_delivery_stream_is_encrypted_with_the_platform_key(forwarder):
@@ -202,9 +199,7 @@ def test_delivery_errors_are_logged_with_retention(forwarder):
     ):
         assert options["Enabled"] is True
         assert options["LogGroupName"] == {"Ref": group_id}
-    streams = {
-        s["Properties"]["LogStreamName"] for s in template.find_resources("AWS::Logs::LogStream").values()
-    }
+    streams = {s["Properties"]["LogStreamName"] for s in template.find_resources("AWS::Logs::LogStream").values()}
     assert streams == {
         destination["CloudWatchLoggingOptions"]["LogStreamName"],
         destination["S3Configuration"]["CloudWatchLoggingOptions"]["LogStreamName"],
@@ -305,9 +300,7 @@ def test_logs_role_is_named_trusts_regional_logs_for_this_account_and_only_puts_
     (statement,) = _statements(template, role_id)
     assert sorted(statement["Action"]) == ["firehose:PutRecord", "firehose:PutRecordBatch"]
     stream_id = (
-        logical_id(stack, fwd.delivery_stream)
-        if False
-        else only(template, "AWS::KinesisFirehose::DeliveryStream")[0]
+        logical_id(stack, fwd.delivery_stream) if False else only(template, "AWS::KinesisFirehose::DeliveryStream")[0]
     )
     assert statement["Resource"] == {"Fn::GetAtt": [stream_id, "Arn"]}
 
@@ -335,9 +328,7 @@ def test_forward_accepts_a_filter_pattern():
     stack = make_stack()
     fwd, _ = build(stack, access_key_secret_name=None)
     group = logs.LogGroup.from_log_group_name(stack, "G", "/aws/lambda/mlops-dev-dag-trigger")
-    fwd.forward(
-        group, id="TriggerErrors", filter_pattern=logs.FilterPattern.any_term("ERROR", "Task timed out")
-    )
+    fwd.forward(group, id="TriggerErrors", filter_pattern=logs.FilterPattern.any_term("ERROR", "Task timed out"))
     template = Template.from_stack(stack)
     template.has_resource_properties(
         "AWS::Logs::SubscriptionFilter",
@@ -431,9 +422,7 @@ def _nag_app(**overrides) -> tuple[App, Stack]:
     app = App()
     stack = make_stack(app)
     fwd, _ = build(stack, **overrides)
-    fwd.forward(
-        logs.LogGroup.from_log_group_name(stack, "MwaaTask", "airflow-mlops-dev-Task"), id="MwaaTaskLogs"
-    )
+    fwd.forward(logs.LogGroup.from_log_group_name(stack, "MwaaTask", "airflow-mlops-dev-Task"), id="MwaaTaskLogs")
     LogForwarder.subscribe(stack, "EndpointLogs", names=NAMES, log_group_name="/aws/sagemaker/Endpoints/x")
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app, stack

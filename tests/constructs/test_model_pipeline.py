@@ -221,16 +221,22 @@ def test_a_model_pipeline_stays_small_enough_for_many_per_stack():
             {"endpoint": {"autoscaling": {"min_capacity": 5, "max_capacity": 2}}},
             "min_capacity=5 is greater than max_capacity=2",
         ),
-        ({"gate": {"metric": "mse", "threshold": 0.1}}, "gate.metric='mse' is not a classification metric"),
-        ({"training": {"instance_type": "m5.large"}}, "training.instance_type"),
-        ({"gate": {"metric": "f1"}}, "gate.threshold"),
+        ({"gate": {"metric": "mse", "threshold": 0.1}}, "gate.metric: 'mse' is not a classification metric"),
+        (
+            {"training": {"instance_type": "m5.large"}},
+            "training.instance_type: must be a SageMaker instance type such as ml.m5.large (got 'm5.large')",
+        ),
+        ({"gate": {"metric": "f1"}}, "gate.threshold: required, but not set"),
     ],
 )
 def test_bad_pipeline_settings_fail_synth_naming_field_and_value(overrides, message):
     with pytest.raises(ConfigurationError) as failure:
         _pipeline(**overrides)
     assert message in str(failure.value)
-    assert "project='endpoint-security', model='process-classifier'" in str(failure.value)
+    assert (
+        "ModelPipeline 'process-classifier' (project 'endpoint-security', model 'process-classifier'), "
+        "environment 'dev'" in str(failure.value)
+    )
 
 
 @pytest.mark.parametrize("model", ["Process-Classifier", "process_classifier", "x" * 41])

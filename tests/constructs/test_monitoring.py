@@ -149,8 +149,7 @@ def test_endpoint_alarms_have_deterministic_names_and_notify_the_topic(endpoint)
 def test_rollback_alarms_are_the_error_and_latency_alarms(endpoint):
     monitoring, template = endpoint
     expected = [
-        endpoint_alarm_name(ENV, PROJECT, MODEL, k)
-        for k in ("5xx-errors", "4xx-error-rate", "model-latency-p99")
+        endpoint_alarm_name(ENV, PROJECT, MODEL, k) for k in ("5xx-errors", "4xx-error-rate", "model-latency-p99")
     ]
     assert monitoring.rollback_alarm_names == expected
     for name in expected:
@@ -232,9 +231,7 @@ def test_one_model_costs_four_alarms_and_one_dashboard():
     stack = make_stack()
     topic = alerts_topic(stack)
     for i in range(3):
-        EndpointMonitoring(
-            stack, f"M{i}", environment=ENV, project=PROJECT, model=f"model-{i}", alarm_topic=topic
-        )
+        EndpointMonitoring(stack, f"M{i}", environment=ENV, project=PROJECT, model=f"model-{i}", alarm_topic=topic)
     template = Template.from_stack(stack)
     assert len(template.to_json()["Resources"]) == 3 * 5
     template.resource_count_is("AWS::CloudWatch::Alarm", 12)

@@ -3,13 +3,16 @@ the local AWS, the unmodified DAGs in a real Airflow 3 (its own virtualenv, as s
 model template's real train/evaluate/serve processes, the trigger Lambda's handler, the ``mlops``
 CI tool, SNS read back through SQS and Slack payloads from a local webhook sink.
 
-One platform per module: success path (first training, deployment, retraining, update in place),
-then a commit whose training fails. Needs ``.venvs/airflow-3.3.1`` (scripts/airflow_venv.sh 3.3.1).
+One platform per module, with the stack tests' fixture project (not projects/, which model teams
+change): success path (first training, deployment, retraining, update in place), then a commit
+whose training fails. Needs ``.venvs/airflow-3.3.1`` (scripts/airflow_venv.sh 3.3.1).
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -25,31 +28,45 @@ pytestmark = [
     pytest.mark.skipif(not (DEFAULT_VENV / "bin" / "airflow").exists(), reason="run scripts/airflow_venv.sh 3.3.1"),
 ]
 
-PROJECT, MODEL = "endpoint-security", "process-classifier"
+FIXTURE_PROJECTS = Path(__file__).resolve().parents[1] / "stacks" / "fixture_projects"
+PROJECT, MODEL = "example-team", "classifier"
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
     state = tmp_path_factory.mktemp("local-mode")
-    with LocalPlatform(state_dir=state, say=lambda text: None) as running:
+    with LocalPlatform(
+        state_dir=state, say=lambda text: None, projects_dir=FIXTURE_PROJECTS, models=[f"{PROJECT}/{MODEL}"]
+    ) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def story(platform):
+def model(platform):
+    return platform.model()
+
+
+@pytest.fixture(scope="module")
+def story(platform, model):
     journal = scenario.Journal()
-    first = scenario.train(platform, journal, label="first")
+    first = scenario.train(platform, model, journal, label="first")
     assert first.run.state == "success", (first.run.tasks, platform.log_locations())
-    deployed = scenario.deploy(platform, journal, label="first", model_version=first.model_version)
-    retrained = scenario.train(platform, journal, label="retraining", retraining=True)
+    deployed = scenario.deploy(platform, model, journal, label="first", model_version=first.model_version)
+    retrained = scenario.retrain(platform, [model], journal)[model.key]
     assert retrained.run.state == "success", (retrained.run.tasks, platform.log_locations())
-    updated = scenario.deploy(platform, journal, label="update", model_version=retrained.model_version)
+    updated = scenario.deploy(platform, model, journal, label="update", model_version=retrained.model_version)
     return {"first": first, "deployed": deployed, "retrained": retrained, "updated": updated, "journal": journal}
 
 
 @pytest.fixture(scope="module")
-def failure(platform, story):
-    return scenario.failing_training(platform, story["journal"])
+def failure(platform, model, story):
+    return scenario.failing_training(platform, model, story["journal"])
+
+
+def test_every_model_of_the_environment_is_published_and_the_selected_one_runs(platform):
+    published = sorted(p.parent.name for p in platform.airflow.dags_folder.glob(f"pipelines/{PROJECT}/*/pipeline.json"))
+    assert published == ["classifier", "regressor"]  # the fixture project's two ModelPipelines
+    assert [m.key for m in platform.models] == [f"{PROJECT}/{MODEL}"]
 
 
 def test_first_training_versions_the_image_and_registers_a_candidate(platform, story):
@@ -83,7 +100,9 @@ def test_deployment_serves_real_predictions_with_the_manifest(platform, story):
     assert [p["label"] for p in answer["predictions"]] == ["benign", "malicious"]  # the first two test rows
     assert answer["model"]["model_name"] == MODEL
     assert answer["model"]["model_version"] == "0.1.0+r0"
-    assert answer["model"]["training_data"] == names.training_data_uri(platform.config["data_bucket"], PROJECT, MODEL)
+    assert answer["model"]["training_data"] == names.training_data_uri(
+        platform.model().config["data_bucket"], PROJECT, MODEL
+    )
     assert answer["model"]["source_commit"] == "0123abc"
     [sns] = deployed.sns
     assert "0.1.0+r0" in sns["subject"] and names.endpoint_name(PROJECT, MODEL) in sns["message"]
@@ -104,8 +123,22 @@ def test_retraining_gives_the_next_version_and_updates_the_endpoint_in_place(pla
     assert updated.endpoint["EndpointName"] == deployed.endpoint["EndpointName"]
     assert updated.endpoint["EndpointConfigName"] != deployed.endpoint["EndpointConfigName"]
     assert updated.answer["model"]["model_version"] == "0.1.0+r1"
-    document, _ = platform.invoke_endpoint()
+    document, _ = platform.invoke_endpoint(platform.model())
     assert document["model"]["model_version"] == "0.1.0+r1"
+
+
+def test_the_printed_curl_and_boto3_commands_call_the_endpoint(platform, story):
+    """What --keep-running prints, run as a person pastes it into a shell."""
+    access = platform.endpoint_access(platform.model())
+    assert access.url.endswith(f"/endpoints/{names.endpoint_name(PROJECT, MODEL)}/invocations")
+    for command in (access.curl, access.boto3):
+        done = subprocess.run(
+            ["bash", "-c", command], capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"}
+        )
+        assert done.returncode == 0, done.stderr
+        answer = json.loads(done.stdout)
+        assert answer["model"]["model_version"] == "0.1.0+r1"
+        assert [p["label"] for p in answer["predictions"]] == ["benign"]  # the first test row
 
 
 def test_a_failed_training_is_notified_and_deploys_nothing(platform, failure):
@@ -119,5 +152,5 @@ def test_a_failed_training_is_notified_and_deploys_nothing(platform, failure):
     text = json.dumps(training.sns)
     assert "fail_training" in text  # the template's own failure reason, through SageMaker's FailureReason
     assert any("FAILED" in payload["text"] for payload in training.slack)
-    document, _ = platform.invoke_endpoint()
+    document, _ = platform.invoke_endpoint(platform.model())
     assert document["model"]["model_version"] == "0.1.0+r1"  # still the version that worked

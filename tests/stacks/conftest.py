@@ -1,35 +1,32 @@
-"""One synthesis of the whole app (all environments, the repo's projects) shared by the stack tests."""
+"""Two syntheses of the app (every environment), shared by the stack tests:
+
+- ``synthesized``: the platform with the fixture project (``fixture_projects/``), never the
+  projects in ``projects/``. Snapshots and the platform's wiring are tested on it, so a model
+  team's merge request adding a model changes no snapshot and no test.
+- ``synthesized_projects``: the platform with whatever is in ``projects/``. Properties every
+  project must satisfy (cdk-nag, cfn-lint, checkov, CloudFormation's limits) run over it too.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
-import aws_cdk as cdk
 import pytest
-from synth_helpers import new_app
+from stack_apps import FIXTURE_PROJECTS, SynthesizedApp, synthesize
 
-from app import build_app
-from stacks.environment_stage import EnvironmentStage
-
-
-@dataclass
-class SynthesizedApp:
-    app: cdk.App
-    assembly: cdk.cx_api.CloudAssembly
-
-    def stages(self) -> list[EnvironmentStage]:
-        return [child for child in self.app.node.children if isinstance(child, EnvironmentStage)]
-
-    def stacks(self) -> list[cdk.Stack]:
-        return [stack for stage in self.stages() for stack in (stage.platform, *stage.projects)]
-
-    def template(self, stack: cdk.Stack) -> dict[str, Any]:
-        return stack.node.scope.synth().get_stack_by_name(stack.stack_name).template
+from stacks.projects import DEFAULT_PROJECTS_DIR
 
 
 @pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
-    app = build_app(new_app(**{"aws:cdk:bundling-stacks": []}))
-    assembly = app.synth()
-    return SynthesizedApp(app=app, assembly=assembly)
+def synthesized() -> SynthesizedApp:
+    return synthesize(FIXTURE_PROJECTS)
+
+
+@pytest.fixture(scope="session")
+def synthesized_projects() -> SynthesizedApp:
+    return synthesize(DEFAULT_PROJECTS_DIR)
+
+
+@pytest.fixture(params=["fixture project", "projects/"], scope="session")
+def every_app(request: pytest.FixtureRequest) -> SynthesizedApp:
+    """Both syntheses: a property every stack must have holds for the platform, the fixture project
+    and every project a team has added."""
+    return request.getfixturevalue("synthesized" if request.param == "fixture project" else "synthesized_projects")

@@ -10,11 +10,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_every_template_is_cfn_lint_clean(synthesized, tmp_path):
+def test_every_template_is_cfn_lint_clean(every_app, tmp_path):
     paths = []
-    for stack in synthesized.stacks():
+    for stack in every_app.stacks():
         path = tmp_path / f"{stack.stack_name}.template.json"
-        path.write_text(json.dumps(synthesized.template(stack)))
+        path.write_text(json.dumps(every_app.template(stack)))
         paths.append(str(path))
     result = subprocess.run(
         [

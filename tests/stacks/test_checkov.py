@@ -41,8 +41,8 @@ def _failed(reports: list[dict]) -> list[str]:
     return [f"{c['check_id']} {c['resource']}" for r in reports for c in r["results"]["failed_checks"]]
 
 
-def test_checkov_passes_with_only_per_resource_skips(synthesized, tmp_path):
-    templates = _write_templates(synthesized, tmp_path)
+def test_checkov_passes_with_only_per_resource_skips(every_app, tmp_path):
+    templates = _write_templates(every_app, tmp_path)
     reports = _checkov(tmp_path)
     assert _failed(reports) == []
     assert sum(r["summary"]["passed"] for r in reports) > 100, "checkov must actually have checked the templates"

@@ -19,9 +19,9 @@ def _report(assembly: cdk.cx_api.CloudAssembly) -> dict:
     return json.loads((Path(assembly.directory) / "validation-report.json").read_text())
 
 
-def test_app_has_no_unacknowledged_findings(synthesized):
+def test_app_has_no_unacknowledged_findings(every_app):
     # build_app registered AwsSolutionsChecks; synthesis raises on any unacknowledged finding.
-    report = _report(synthesized.assembly)
+    report = _report(every_app.assembly)
     nag = [r for r in report["pluginReports"] if r["pluginName"] == "AwsSolutions"]
     assert nag and nag[0]["conclusion"] == "success"
     assert nag[0]["violations"] == []

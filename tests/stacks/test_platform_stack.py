@@ -15,7 +15,7 @@ def _platform(synthesized, environment: str) -> Template:
 
 def test_each_project_gets_its_ci_role_and_ci_can_deploy_without_keys(synthesized):
     template = _platform(synthesized, "dev")
-    for name in ("mlops-dev-ci-endpoint-security", "mlops-dev-ci-deploy", "mlops-dev-ci-diff"):
+    for name in ("mlops-dev-ci-example-team", "mlops-dev-ci-deploy", "mlops-dev-ci-diff"):
         template.has_resource_properties("AWS::IAM::Role", {"RoleName": name})
     template.resource_count_is("AWS::IAM::OIDCProvider", 1)
     template.resource_count_is("AWS::IAM::User", 0)
@@ -30,13 +30,13 @@ def test_trigger_lambda_is_the_only_way_in_and_may_only_invoke_the_rest_api_of_t
     assert ":role/mlops-dev/" in policies, "InvokeRestApi is authorised on the environment's Airflow role ARN"
 
 
-def test_every_log_group_of_the_platform_is_encrypted_with_the_platform_key(synthesized):
+def test_every_log_group_of_the_platform_is_encrypted_with_the_platform_key(every_app):
     """The CDK's own handler log groups are the only exception (checkov CKV_AWS_158 skipped on each of them,
     mlops_constructs/_checkov.py)."""
     cdk_handlers = ("CustomCDKBucketDeployment", "AWS679f53fac002430cb0da5b7982bd2287")
-    for stage in synthesized.stages():
+    for stage in every_app.stages():
         for stack in (stage.platform, *stage.projects):
-            groups = Template.from_json(synthesized.template(stack)).find_resources("AWS::Logs::LogGroup")
+            groups = Template.from_json(every_app.template(stack)).find_resources("AWS::Logs::LogGroup")
             ours = {lid: g for lid, g in groups.items() if not lid.startswith(cdk_handlers)}
             assert ours, f"{stack.stack_name} has no log group of its own"
             for logical_id, group in ours.items():
@@ -59,11 +59,11 @@ def test_logs_are_forwarded_where_enabled_and_only_there(synthesized):
     prod.resource_count_is("AWS::Logs::SubscriptionFilter", 6)
 
 
-def test_project_stacks_depend_on_the_platform_only_for_ordering(synthesized):
-    for stage in synthesized.stages():
+def test_project_stacks_depend_on_the_platform_only_for_ordering(every_app):
+    for stage in every_app.stages():
         for project in stage.projects:
             assert stage.platform in project.dependencies
-            assert "Fn::ImportValue" not in json.dumps(synthesized.template(project))
+            assert "Fn::ImportValue" not in json.dumps(every_app.template(project))
 
 
 # Properties that give a resource its physical name (a second resource of that name cannot exist).
@@ -80,13 +80,13 @@ PHYSICAL_NAME_PROPERTIES = (
 )
 
 
-def test_no_fixed_name_resource_survives_the_rollback_of_its_own_create(synthesized):
+def test_no_fixed_name_resource_survives_the_rollback_of_its_own_create(every_app):
     """A resource with a fixed name and DeletionPolicy Retain stays behind when the deploy that
     created it rolls back, and the retry fails with AlreadyExists. RetainExceptOnCreate keeps it on
     stack deletion and replacement only."""
     offenders = []
-    for stack in synthesized.stacks():
-        for logical_id, resource in synthesized.template(stack)["Resources"].items():
+    for stack in every_app.stacks():
+        for logical_id, resource in every_app.template(stack)["Resources"].items():
             properties = resource.get("Properties", {})
             fixed = [p for p in PHYSICAL_NAME_PROPERTIES if isinstance(properties.get(p), str)]
             if fixed and resource.get("DeletionPolicy") == "Retain":
@@ -94,11 +94,11 @@ def test_no_fixed_name_resource_survives_the_rollback_of_its_own_create(synthesi
     assert offenders == []
 
 
-def test_every_alarm_may_publish_to_its_environment_s_alerts_topic(synthesized):
+def test_every_alarm_may_publish_to_its_environment_s_alerts_topic(every_app):
     """CloudWatch publishes an alarm's notification as cloudwatch.amazonaws.com for the alarm's ARN:
     the alerts topic's policy must allow that ARN, or SNS refuses the notification."""
-    for stage in synthesized.stages():
-        platform = synthesized.template(stage.platform)
+    for stage in every_app.stages():
+        platform = every_app.template(stage.platform)
         (policy,) = [r for r in platform["Resources"].values() if r["Type"] == "AWS::SNS::TopicPolicy"]
         (allow,) = [
             s
@@ -110,7 +110,7 @@ def test_every_alarm_may_publish_to_its_environment_s_alerts_topic(synthesized):
         alarms = [
             r["Properties"]
             for stack in (stage.platform, *stage.projects)
-            for r in synthesized.template(stack)["Resources"].values()
+            for r in every_app.template(stack)["Resources"].values()
             if r["Type"] == "AWS::CloudWatch::Alarm"
         ]
         assert alarms

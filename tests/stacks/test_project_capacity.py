@@ -47,5 +47,17 @@ def test_a_full_project_stack_stays_well_under_500_resources():
 
 def test_one_model_over_the_cap_is_refused(monkeypatch):
     monkeypatch.setattr(project_stack, "MAX_MODELS_PER_STACK", 2)
-    with pytest.raises(ValueError, match="project='big' defines 3 models; one stack holds at most 2"):
+    with pytest.raises(ValueError, match="project='big' defines 3 models; one stack holds at most 2") as failure:
         ProjectStack(new_app(), "Over", settings=SETTINGS, project="big", define=_define(3), env=TEST_ENV)
+    assert str(failure.value).startswith("tests/stacks/test_project_capacity.py (environment 'dev'): ")
+
+
+def test_every_stack_of_every_project_stays_within_cloudformation_s_limits(every_app):
+    """CloudFormation quotas: 500 resources, 200 parameters and 200 outputs per stack, and a 1 MB
+    template (uploaded through S3), whatever the projects in projects/ define."""
+    for stack in every_app.stacks():
+        template = every_app.template(stack)
+        assert len(template["Resources"]) <= 500, stack.stack_name
+        assert len(template.get("Parameters", {})) <= 200, stack.stack_name
+        assert len(template.get("Outputs", {})) <= 200, stack.stack_name
+        assert len(json.dumps(template)) <= 1_000_000, stack.stack_name
