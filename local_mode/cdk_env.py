@@ -217,6 +217,7 @@ class ProvisionReport:
 
 
 # Creation order: what others reference first.
+ROLE_POLICIES = "AWS::IAM::Role (trust and inline policies)"
 _ORDER = [
     "AWS::KMS::Key",
     "AWS::KMS::Alias",
@@ -230,6 +231,8 @@ _ORDER = [
     "AWS::Logs::LogGroup",
     "AWS::IAM::OIDCProvider",
     "AWS::IAM::Role",
+    # Roles first, then their trust and inline policies: a trust policy may name another role.
+    ROLE_POLICIES,
     "AWS::IAM::ManagedPolicy",
     "AWS::IAM::Policy",
     "AWS::SecretsManager::Secret",
@@ -258,6 +261,7 @@ def provision(synth: SynthesizedEnvironment, session) -> ProvisionReport:
         by_type: dict[str, list[tuple[str, dict]]] = {}
         for logical, resource in stack.resources.items():
             by_type.setdefault(resource["Type"], []).append((logical, resource.get("Properties", {})))
+        by_type[ROLE_POLICIES] = list(by_type.get("AWS::IAM::Role", []))
         for kind in _ORDER:
             for logical, properties in by_type.pop(kind, []):
                 try:
@@ -266,13 +270,19 @@ def provision(synth: SynthesizedEnvironment, session) -> ProvisionReport:
                     created = None
                 if created:
                     report.created.append(f"{kind} {created}")
-                else:
+                elif kind != ROLE_POLICIES:  # the second step of a role, counted with the role
                     report.skipped[kind] = report.skipped.get(kind, 0) + 1
         for kind, items in by_type.items():
             report.skipped[kind] = report.skipped.get(kind, 0) + len(items)
     for stack_name, raw in synth.pipelines:
         report.pipelines.append(evaluators[stack_name](raw))
     return report
+
+
+_NO_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+}
 
 
 def resolve_policy(document: Any, ev: Evaluator, where: str, report: ProvisionReport) -> dict[str, Any] | None:
@@ -380,13 +390,19 @@ def _create(
         return arn
     if kind == "AWS::IAM::Role":
         name = ev(p["RoleName"]) if "RoleName" in p else f"{stack}-{logical}"[:64]
-        trust = resolve_policy(p["AssumeRolePolicyDocument"], ev, where, report)
         iam = session.client("iam")
-        try:
-            role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+        try:  # nobody may assume it until its own trust policy is set (ROLE_POLICIES)
+            role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(_NO_TRUST))["Role"]
         except iam.exceptions.EntityAlreadyExistsException:
             role = iam.get_role(RoleName=name)["Role"]
-            iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+        ev.refs[logical], ev.attributes[(logical, "Arn")] = name, role["Arn"]
+        report.roles[where] = role["Arn"]
+        return name
+    if kind == ROLE_POLICIES:
+        name = ev.refs[logical]
+        iam = session.client("iam")
+        trust = resolve_policy(p["AssumeRolePolicyDocument"], ev, where, report)
+        iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
         for inline in p.get("Policies", []):
             document = resolve_policy(inline["PolicyDocument"], ev, where, report)
             if document["Statement"]:  # IAM refuses an empty policy; nothing was left to grant
@@ -400,9 +416,7 @@ def _create(
                 # AWS managed policies are not loaded in local IAM: only the CDK's own handler roles
                 # (Lambda basic execution) use them, and nothing runs as those roles locally.
                 report.dropped_statements.append(f"{where}: managed policy {managed}")
-        ev.refs[logical], ev.attributes[(logical, "Arn")] = name, role["Arn"]
-        report.roles[where] = role["Arn"]
-        return name
+        return None
     if kind == "AWS::IAM::ManagedPolicy":
         iam = session.client("iam")
         document = resolve_policy(p["PolicyDocument"], ev, where, report)

