@@ -59,7 +59,7 @@ def test_any_json_document_is_parsed_or_refused_with_a_4xx(document):
 
 
 @settings(max_examples=250, deadline=None)
-@given(body=st.binary(max_size=300), content_type=st.sampled_from(["application/json", "text/csv"]))
+@given(body=st.binary(max_size=300), content_type=st.sampled_from(payload.CONTENT_TYPES))
 def test_any_bytes_are_parsed_or_refused_with_a_4xx(body, content_type):
     try:
         payload.parse(body, content_type, FEATURES, 100)
@@ -232,3 +232,54 @@ def test_record_count_is_checked_before_each_record_is_validated():
     body = ("\n".join(["x"] * 11)).encode()  # 11 bad rows, limit 10: the limit is reported
     with pytest.raises(payload.PayloadError, match="11 records in one request; the limit is 10"):
         payload.parse(body, "text/csv", FEATURES, 10)
+
+
+# ----------------------------------------------------------------------------- inference app
+@pytest.mark.parametrize(
+    ("accept", "chosen"),
+    [
+        (None, "application/json"),
+        ("", "application/json"),
+        ("text/csv", "text/csv"),
+        ("text/csv, application/json", "text/csv"),  # equal q: the client's first
+        ("text/csv;q=0, application/json", "application/json"),
+        ("application/json;q=0.2, text/csv;q=0.8", "text/csv"),
+        ("text/*;q=0, text/csv", "text/csv"),  # the more specific range wins (RFC 9110)
+        ("*/*;q=0.1, application/jsonlines", "application/jsonlines"),
+        ("application/JSON; charset=utf-8", "application/json"),
+        ("application/json;q=0", None),
+        ("image/png", None),
+        ("text/csv;q=abc", None),
+    ],
+)
+def test_accept_negotiation_follows_q_values(accept, chosen):
+    from mlops_runtime.inference import negotiate
+
+    assert negotiate(accept) == chosen
+
+
+def test_a_request_that_breaks_the_model_does_not_fail_the_others_of_its_batch(tmp_path, monkeypatch):
+    from mlops_runtime import inference
+
+    class Model:
+        pass
+
+    def predict(model, X):
+        if (X == 666).any():
+            raise ValueError("boom")
+        return [{"label": "benign", "probability": float(row[0])} for row in X]
+
+    monkeypatch.setattr(team_model, "load", lambda directory: Model())
+    monkeypatch.setattr(team_model, "predict", predict)
+    app = inference.InferenceApp(tmp_path, environ={})
+    good, bad = np.full((2, len(FEATURES)), 0.25), np.full((1, len(FEATURES)), 666.0)
+    responses = app.predict(
+        [
+            inference.Pending(good, payload.JSON),
+            inference.Pending(bad, payload.JSON),
+            inference.Pending(good[:1], payload.CSV),
+        ]
+    )
+    assert [r.status for r in responses] == [200, 500, 200]
+    assert json.loads(responses[0].body)["predictions"] == [{"label": "benign", "probability": 0.25}] * 2
+    assert responses[2].body == b"label,probability\nbenign,0.25\n"
