@@ -45,6 +45,8 @@ def _positive_int(env: dict, name: str, default: int) -> int:
 
 
 def server_options(env: dict | None = None) -> dict:
+    from mlops_runtime import server  # imports numpy: only after main() has limited its threads
+
     env = os.environ if env is None else env
     # The container must listen on all interfaces for SageMaker to reach it.
     host = env.get(HOST_ENV) or "0.0.0.0"  # noqa: S104
@@ -54,6 +56,8 @@ def server_options(env: dict | None = None) -> dict:
         "workers": _positive_int(env, WORKERS_ENV, cpu_count()),
         "timeout": _positive_int(env, TIMEOUT_ENV, DEFAULT_TIMEOUT),
         "worker_class": "mlops_runtime.server.EventLoopWorker",
+        "pre_fork": server.pre_fork,  # connection balancing between the workers (server.py)
+        "child_exit": server.child_exit,
         "keepalive": KEEPALIVE_SECONDS,
         "graceful_timeout": 20,
         "errorlog": "-",

@@ -20,8 +20,11 @@ seconds gets the worker replaced) and stops them gracefully on SIGTERM. HTTP par
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import multiprocessing
 import os
 import signal
+import socket
 import time
 from email.utils import formatdate
 
@@ -44,6 +47,34 @@ REASONS = {
     415: "Unsupported Media Type",
     500: "Internal Server Error",
 }
+
+
+# Connection balancing. Workers share the listening socket; an event loop accepts every connection
+# that is waiting, so one worker can end up with all of a client's keep-alive connections while the
+# other cores idle. Each worker publishes its number of connections in a table shared by all (set
+# up by gunicorn's pre_fork hook below) and leaves a new connection to a worker with fewer, unless
+# no one has taken it within a few milliseconds.
+UNUSED_SLOT = 1 << 62
+BALANCE_SLOTS = 64
+DEFERRALS = 3  # times a worker with more connections than another leaves a connection (1 ms each)
+
+
+def pre_fork(arbiter, worker) -> None:
+    """gunicorn hook, in the master before each fork: a free slot in the shared table."""
+    table = getattr(arbiter, "connection_counts", None)
+    if table is None:
+        table = arbiter.connection_counts = multiprocessing.RawArray(
+            ctypes.c_longlong, [UNUSED_SLOT] * BALANCE_SLOTS
+        )
+    used = {getattr(w, "slot", None) for w in arbiter.WORKERS.values()}
+    worker.slot = next((i for i in range(BALANCE_SLOTS) if i not in used), None)
+    worker.connection_counts = table
+
+
+def child_exit(arbiter, worker) -> None:
+    """gunicorn hook, in the master when a worker has exited: its slot no longer counts."""
+    if getattr(worker, "slot", None) is not None:
+        worker.connection_counts[worker.slot] = UNUSED_SLOT
 
 
 class Connection(asyncio.Protocol):
@@ -76,9 +107,11 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport) -> None:
         self.transport = transport
         self.worker.connections.add(self)
+        self.worker.publish_connections()
 
     def connection_lost(self, exc) -> None:
         self.worker.connections.discard(self)
+        self.worker.publish_connections()
 
     def data_received(self, data: bytes) -> None:
         self.last_active = time.monotonic()
@@ -226,7 +259,33 @@ class EventLoopWorker(Worker):
         self.connections: set[Connection] = set()
         self.pending: list[tuple[Connection, Pending]] = []
         self.date_header = ""
+        self.deferred = 0
+        self.publish_connections()
         super().init_process()  # loads the app (self.wsgi) and calls run()
+
+    def publish_connections(self) -> None:
+        if getattr(self, "slot", None) is not None:
+            self.connection_counts[self.slot] = len(self.connections)
+
+    def _accept(self, listener: socket.socket) -> None:
+        """One connection per readiness event (the loop calls again while more wait)."""
+        if getattr(self, "slot", None) is not None and len(self.connections) > min(self.connection_counts):
+            self.deferred += 1
+            if self.deferred <= DEFERRALS:  # another worker has fewer: let it take this one
+                self.loop.remove_reader(listener.fileno())
+                self.loop.call_later(0.001, self.loop.add_reader, listener.fileno(), self._accept, listener)
+                return
+        self.deferred = 0
+        try:
+            connection, _ = listener.accept()
+        except (BlockingIOError, InterruptedError):  # a sibling took it
+            return
+        except OSError as exc:  # e.g. out of file descriptors: log, keep serving the others
+            self.log.warning("accept failed: %s", exc)
+            return
+        connection.setblocking(False)
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.loop.create_task(self.loop.connect_accepted_socket(lambda: Connection(self), connection))
 
     def init_signals(self) -> None:
         for sig in self.SIGNALS:
@@ -266,15 +325,13 @@ class EventLoopWorker(Worker):
 
     def run(self) -> None:
         self.quick = False
-        servers = [
-            self.loop.run_until_complete(
-                self.loop.create_server(lambda: Connection(self), sock=s.sock, backlog=self.cfg.backlog)
-            )
-            for s in self.sockets
-        ]
+        listeners = [s.sock for s in self.sockets]
+        for listener in listeners:
+            listener.setblocking(False)
+            self.loop.add_reader(listener.fileno(), self._accept, listener)
         self.loop.run_until_complete(self._heartbeat())
-        for server in servers:
-            server.close()
+        for listener in listeners:  # stop accepting; gunicorn's master keeps the socket open
+            self.loop.remove_reader(listener.fileno())
         self.loop.run_until_complete(self._drain())
         self.loop.close()
 
