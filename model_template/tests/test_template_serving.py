@@ -557,3 +557,32 @@ def test_values_beyond_float32_are_refused_not_turned_into_infinity(server, body
 def test_head_ping_has_headers_only(server):
     status, headers, body = server.request("HEAD", "/ping")
     assert status == 200 and body == b"" and int(headers["content-length"]) > 0
+
+
+def _sockets_of(pid: str) -> int:
+    from pathlib import Path
+
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            count += fd.readlink().name.startswith("socket:")
+        except OSError:  # closed meanwhile
+            pass
+    return count
+
+
+def test_keep_alive_connections_are_spread_over_the_workers(server):
+    """Both workers wait on one listening socket; without balancing one of them can take every
+    connection a client opens and leave the other core idle."""
+    workers = loaded_workers(server, 2)
+    before = {pid: _sockets_of(pid) for pid in workers}
+    clients = [_Client(server) for _ in range(8)]
+    try:
+        for client in clients:  # one after the other, as a client's connection pool grows
+            client.send(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert client.response()[0] == 200
+        added = sorted(_sockets_of(pid) - before[pid] for pid in workers)
+    finally:
+        for client in clients:
+            client.close()
+    assert sum(added) == 8 and added[1] - added[0] <= 2, added
