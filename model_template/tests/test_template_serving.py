@@ -271,9 +271,19 @@ def test_one_worker_per_core_when_sagemaker_does_not_say(trained_root, tmp_path)
         stop_server(running)
 
 
-def test_sigterm_stops_the_server_gracefully(trained_root, tmp_path):
+def test_a_stalled_upload_gets_a_408_and_sigterm_stops_the_server_gracefully(trained_root, tmp_path):
+    import time
+
     root, _ = trained_root
-    running = start_server(root, tmp_path / "serve.log", SAGEMAKER_MODEL_SERVER_WORKERS="1")
+    running = start_server(
+        root, tmp_path / "serve.log", SAGEMAKER_MODEL_SERVER_WORKERS="1", SAGEMAKER_MODEL_SERVER_TIMEOUT="2"
+    )
+    with _Client(running) as client:  # sends half its body, then nothing
+        client.send(_raw_request(b"[[1, 2", length=100))
+        started = time.monotonic()
+        status, headers, raw = client.response()
+    assert status == 408 and headers["connection"] == "close", raw
+    assert 2 <= time.monotonic() - started < 10
     assert running.post_json(ROWS[:1])[0] == 200
     assert stop_server(running) == 0
     assert "Shutting down" in running.log_text()
