@@ -596,3 +596,11 @@ def test_keep_alive_connections_are_spread_over_the_workers(server):
         for client in clients:
             client.close()
     assert sum(added) == 8 and added[1] - added[0] <= 2, added
+
+
+def test_garbage_after_a_pipelined_request_closes_the_connection_after_its_answer(server, expected):
+    with _Client(server) as client:
+        client.send(_raw_request(json.dumps(ROWS[:1]).encode()) + b"NOT HTTP AT ALL\r\n\r\n")
+        status, _, raw = client.response()
+        assert (status, json.loads(raw)["predictions"]) == (200, expected[:1])
+        assert client.sock.recv(100) == b""  # then closed, no answer to the garbage

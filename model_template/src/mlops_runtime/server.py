@@ -220,6 +220,10 @@ class Connection(asyncio.Protocol):
         """Answer an unusable request and close: the stream cannot be trusted past it."""
         self.reading = False
         self.queued.clear()
+        if self.waiting:  # an earlier request's answer comes first; the connection closes after it
+            self.close_when_done = True
+            self.transport.pause_reading()
+            return
         self._send(self.app.error(status, message), keep_alive=False)
 
     def _send(self, response: Response, keep_alive: bool, head: bool = False) -> None:
@@ -258,7 +262,7 @@ class EventLoopWorker(Worker):
         asyncio.set_event_loop(self.loop)
         self.connections: set[Connection] = set()
         self.pending: list[tuple[Connection, Pending]] = []
-        self.date_header = ""
+        self.date_header = "Date: " + formatdate(usegmt=True)  # refreshed every second
         self.deferred = 0
         self.publish_connections()
         super().init_process()  # loads the app (self.wsgi) and calls run()
