@@ -264,6 +264,7 @@ class EventLoopWorker(Worker):
         self.pending: list[tuple[Connection, Pending]] = []
         self.date_header = "Date: " + formatdate(usegmt=True)  # refreshed every second
         self.deferred = 0
+        self.quick = False
         self.publish_connections()
         super().init_process()  # loads the app (self.wsgi) and calls run()
 
@@ -277,7 +278,7 @@ class EventLoopWorker(Worker):
             self.deferred += 1
             if self.deferred <= DEFERRALS:  # another worker has fewer: let it take this one
                 self.loop.remove_reader(listener.fileno())
-                self.loop.call_later(0.001, self.loop.add_reader, listener.fileno(), self._accept, listener)
+                self.loop.call_later(0.001, self._listen, listener)
                 return
         self.deferred = 0
         try:
@@ -290,6 +291,10 @@ class EventLoopWorker(Worker):
         connection.setblocking(False)
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.loop.create_task(self.loop.connect_accepted_socket(lambda: Connection(self), connection))
+
+    def _listen(self, listener: socket.socket) -> None:
+        if self.alive:  # not once stopping
+            self.loop.add_reader(listener.fileno(), self._accept, listener)
 
     def init_signals(self) -> None:
         for sig in self.SIGNALS:
@@ -317,7 +322,7 @@ class EventLoopWorker(Worker):
         pending, self.pending = self.pending, []
         limit = self.wsgi.batch_records
         while pending:
-            batch, records = [pending.pop(0)], None
+            batch = [pending.pop(0)]
             records = len(batch[0][1].X)
             while pending and records + len(pending[0][1].X) <= limit:
                 records += len(pending[0][1].X)
@@ -328,11 +333,10 @@ class EventLoopWorker(Worker):
                 connection.finish(response)
 
     def run(self) -> None:
-        self.quick = False
         listeners = [s.sock for s in self.sockets]
         for listener in listeners:
             listener.setblocking(False)
-            self.loop.add_reader(listener.fileno(), self._accept, listener)
+            self._listen(listener)
         self.loop.run_until_complete(self._heartbeat())
         for listener in listeners:  # stop accepting; gunicorn's master keeps the socket open
             self.loop.remove_reader(listener.fileno())
@@ -350,15 +354,11 @@ class EventLoopWorker(Worker):
             now = time.monotonic()
             for connection in list(self.connections):
                 quiet = now - connection.last_active
-                if connection.reading and quiet > self.timeout_seconds:
-                    connection.fail(408, f"the request was not complete after {self.timeout_seconds} s")
+                if connection.reading and quiet > self.cfg.timeout:
+                    connection.fail(408, f"no part of the request arrived for {self.cfg.timeout} s")
                 elif connection.idle() and quiet > self.cfg.keepalive:
                     connection.transport.close()
             await asyncio.sleep(1.0)
-
-    @property
-    def timeout_seconds(self) -> int:
-        return self.cfg.timeout
 
     async def _drain(self) -> None:
         """Stopping: close idle connections, give in-flight requests until gunicorn's graceful timeout."""
