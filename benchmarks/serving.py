@@ -1,23 +1,32 @@
-"""Serving benchmark of the model template, on loopback, in one run.
+"""Serving benchmark: the model template's ``serve`` against the usual Python stacks, in one run.
 
-Measures p50/p99 latency and requests per second for a 1-record and a 100-record JSON request on:
-  (a) in-process   ``team_model.predict`` on a ready matrix, back to back (the floor: no HTTP, no
-                   parsing), and "paced" (see below);
-  (b) template     the template's ``serve`` (gunicorn, one worker per core), started as a process;
-  (c) flask        a plain single-process Flask app with the same contract and the same parsing and
-                   prediction code, on Flask's threaded server: what a team would write by hand.
+Every server runs the same model with the template's request parsing and orjson encoding, with as
+many worker processes as the machine has cores (SageMaker's default), and no access log:
 
-Latency: one client, sequential requests, a new connection each time (both servers close the
-connection after every response), measured in blocks alternating with in-process predictions so
-both see the same machine load. "in-process, paced" is the same prediction after 0.5 ms idle: a
-server's predict runs between network events, with colder CPU caches than a back-to-back loop.
-Throughput: wrk (``apt-get install wrk``) with 8 connections, the median of 5 windows in which the
-servers take turns; without wrk, closed
-loops of a minimal raw-socket Python client in 8 processes, which take more of the machine's CPU
-away from the servers (client and servers share the same cores), so the numbers are lower.
+  template          ``python -m mlops_runtime serve`` (gunicorn + event-loop workers, batching)
+  template, no batch  the same with ``MLOPS_BATCH_RECORDS=1``: what the server alone gives
+  fastapi-uvicorn   FastAPI on uvicorn (uvloop, httptools), ``async def`` handlers
+  flask-gunicorn    Flask on gunicorn gthread workers (4 threads: keep-alive capable)
+  aws-sample        nginx -> gunicorn gevent workers -> Flask over a unix socket, the layout of
+                    AWS's bring-your-own-container sample (skipped when nginx is not installed)
+  in-process        parse + predict + encode in this process, back to back: the floor
 
-    .venv/bin/python benchmarks/serving.py [--requests 2000] [--duration 5] [--clients 8]
-                                           [--load-generator auto|wrk|python]
+For 1 and 100 records a request, in two modes, keep-alive (each connection reused) and new
+connection (``Connection: close``), wrk (``apt-get install wrk``; a Python client otherwise) drives
+8 connections for ``--duration`` seconds per window; the servers take turns, ``--rounds`` windows
+each, and the median window is reported. wrk measures each latency to the last byte of the
+response. Also per server: its own CPU time per request (every process of the server, from
+/proc, in the keep-alive windows), its memory (RSS and PSS summed over its processes, after the
+load), the p99 of ``GET /ping`` on new connections every 10 ms during the keep-alive load, and
+the p99 of ``/ping`` while as many uploads stall as the server has workers.
+
+The load generator shares the cores with the servers, as a busy machine's other work would: the
+numbers are comparable within one run, not across machines.
+
+    .venv/bin/python benchmarks/serving.py [--duration 5] [--rounds 3] [--json results.json]
+
+It runs itself in its own virtualenv (.venvs/serving-bench, requirements/serving-benchmark.txt),
+creating it on first use.
 """
 
 from __future__ import annotations
@@ -29,7 +38,6 @@ import os
 import re
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,89 +46,250 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE_SRC = REPO / "model_template" / "src"
-sys.path.insert(0, str(TEMPLATE_SRC))
+VENV = REPO / ".venvs" / "serving-bench"
+REQUIREMENTS = "requirements/serving-benchmark.txt"
+SIZES = (1, 100)
+MODES = ("keep-alive", "new connection")
 
 
-# --------------------------------------------------------------------------- the Flask baseline
-def run_flask_server(port: int) -> None:
-    """The hand-written baseline: Flask's built-in threaded server, one process."""
-    import team_model
-    from flask import Flask, Response, request
-    from mlops_runtime import manifest, payload
-    from mlops_runtime.paths import MLPaths
+def _in_own_venv(argv: list[str]) -> None:
+    """Re-run this script with the benchmark's virtualenv (the baselines are not in the main one)."""
+    if Path(sys.prefix).resolve() == VENV.resolve():
+        return
+    subprocess.run([str(REPO / "scripts" / "tool_venv.sh"), "serving-bench", REQUIREMENTS], check=True, cwd=REPO)
+    python = VENV / "bin" / "python"
+    os.execv(python, [str(python), __file__, *argv])  # noqa: S606 - our own venv's python, no shell
 
-    model = team_model.load(MLPaths.from_env().model)
-    model_manifest = manifest.from_env()
-    app = Flask("baseline")
 
-    @app.get("/ping")
-    def ping():
-        return {"status": "healthy"}
+# --------------------------------------------------------------------------- servers
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log stderr error;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
+  fastcgi_temp_path {tmp}/fcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+  upstream gunicorn {{ server unix:{tmp}/gunicorn.sock; }}
+  server {{
+    listen 127.0.0.1:{port} deferred;
+    client_max_body_size 6m;
+    keepalive_timeout 75s;
+    location ~ ^/(ping|invocations) {{
+      proxy_set_header Host $http_host;
+      proxy_redirect off;
+      proxy_pass http://gunicorn;
+    }}
+    location / {{ return 404 "{{}}"; }}
+  }}
+}}
+"""
 
-    @app.post("/invocations")
-    def invocations():
-        try:
-            X = payload.parse(request.get_data(), request.content_type, team_model.FEATURES, 10_000)
-        except payload.PayloadError as error:
-            return Response(
-                json.dumps({"error": error.message, "status": error.status}),
-                status=error.status,
-                mimetype="application/json",
+
+def server_commands(workers: int, tmp: Path) -> dict:
+    """name -> function(port) -> list of (argv, extra environment) to start, in order."""
+    python = sys.executable
+    gunicorn = [python, "-m", "gunicorn", "--workers", str(workers), "--log-level", "warning"]
+    commands = {
+        "template": lambda port: [
+            ([python, "-m", "mlops_runtime", "serve"], {"SAGEMAKER_BIND_TO_PORT": str(port)}),
+        ],
+        "template, no batch": lambda port: [
+            (
+                [python, "-m", "mlops_runtime", "serve"],
+                {"SAGEMAKER_BIND_TO_PORT": str(port), "MLOPS_BATCH_RECORDS": "1"},
+            ),
+        ],
+        "fastapi-uvicorn": lambda port: [
+            (
+                [python, "-m", "uvicorn", "serving_baselines:fastapi_app", "--factory", "--host", "127.0.0.1"]
+                + ["--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
+                {},
             )
-        return {"predictions": team_model.predict(model, X), "model": model_manifest}
+        ],
+        "flask-gunicorn": lambda port: [
+            (
+                [*gunicorn, "--worker-class", "gthread", "--threads", "4", "--keep-alive", "75"]
+                + ["--bind", f"127.0.0.1:{port}", "serving_baselines:flask_app()"],
+                {},
+            )
+        ],
+    }
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if nginx:
 
-    app.run(host="127.0.0.1", port=port, threaded=True)
+        def aws_sample(port: int) -> list:
+            conf = tmp / f"nginx-{port}.conf"
+            conf.write_text(NGINX_CONF.format(tmp=tmp, port=port))
+            return [
+                (
+                    [*gunicorn, "--worker-class", "gevent", "--bind", f"unix:{tmp}/gunicorn.sock"]
+                    + ["serving_baselines:flask_app()"],
+                    {},
+                ),
+                ([nginx, "-c", str(conf), "-e", "stderr"], {}),
+            ]
+
+        commands["aws-sample"] = aws_sample
+    return commands
 
 
-# --------------------------------------------------------------------------- client
-def _request_bytes(port: int, body: bytes) -> bytes:
-    head = (
+class Server:
+    def __init__(self, name: str, steps: list, env: dict, port: int):
+        self.name, self.port = name, port
+        self.processes = []
+        self.log = Path(env["MLOPS_ML_ROOT"]) / f"{name.replace(' ', '_').replace(',', '')}.log"
+        with self.log.open("w") as log:
+            for argv, extra in steps:
+                self.processes.append(subprocess.Popen(argv, env={**env, **extra}, stdout=log, stderr=log))
+        try:
+            _wait_ready(port, self.processes)
+        except RuntimeError as exc:
+            self.stop()
+            raise RuntimeError(f"{name}: {exc}\n{self.log.read_text()[-3000:]}") from None
+
+    def pids(self) -> list[int]:
+        """Every process of the server: the started ones and their descendants."""
+        parents: dict[int, int] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+        found = [p.pid for p in self.processes]
+        for pid in found:
+            found.extend(child for child, parent in parents.items() if parent == pid and child not in found)
+        return found
+
+    def cpu_seconds(self) -> float:
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick
+        return total
+
+    def memory_mb(self) -> tuple[float, float]:
+        """RSS and PSS (shared pages split between the processes that share them) over all processes."""
+        rss = pss = 0
+        for pid in self.pids():
+            try:
+                text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            except OSError:
+                continue
+            rss += int(re.search(r"^Rss:\s+(\d+)", text, re.MULTILINE).group(1))
+            pss += int(re.search(r"^Pss:\s+(\d+)", text, re.MULTILINE).group(1))
+        return rss / 1024, pss / 1024
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_ready(port: int, processes: list, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for process in processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"{process.args[:4]} exited with {process.returncode}")
+        try:
+            if _ping(port, timeout=1) is not None:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"no server answered /ping on port {port}")
+
+
+# --------------------------------------------------------------------------- HTTP client
+def _request(port: int, body: bytes, close: bool) -> bytes:
+    return (
         f"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-        f"Accept: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    )
-    return head.encode() + body
+        f"Content-Length: {len(body)}\r\n{'Connection: close' + chr(13) + chr(10) if close else ''}\r\n"
+    ).encode() + body
 
 
-def _roundtrip(port: int, request: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port)) as conn:
-        conn.sendall(request)
-        chunks = []
-        while chunk := conn.recv(65536):
-            chunks.append(chunk)
-    response = b"".join(chunks)
-    if not response.startswith(b"HTTP/1.1 200") and not response.startswith(b"HTTP/1.0 200"):
-        raise RuntimeError(f"unexpected response: {response[:200]!r}")
-    return response
+def _read_response(sock: socket.socket, buffer: bytes = b"") -> tuple[int, bytes]:
+    """Reads one response to the last byte of its body; returns its status and what follows it."""
+    while b"\r\n\r\n" not in buffer:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("connection closed before the response")
+        buffer += chunk
+    head, rest = buffer.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head).group(1))
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("connection closed in the body")
+        rest += chunk
+    return int(head.split(b" ", 2)[1]), rest[length:]
 
 
-def _closed_loop(port: int, request: bytes, deadline: float, counter) -> None:
-    done = 0
+def _ping(port: int, timeout: float = 2.0) -> float | None:
+    """Seconds for GET /ping on a new connection, to the last byte; None if not a 200."""
+    started = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        status, _ = _read_response(sock)
+    return time.perf_counter() - started if status == 200 else None
+
+
+def _python_client(port: int, request: bytes, close: bool, deadline: float, queue) -> None:
+    latencies, sock, buffer = [], None, b""
     while time.perf_counter() < deadline:
-        _roundtrip(port, request)
-        done += 1
-    with counter.get_lock():
-        counter.value += done
+        if sock is None:
+            sock = socket.create_connection(("127.0.0.1", port))
+        started = time.perf_counter()
+        sock.sendall(request)
+        status, buffer = _read_response(sock, buffer)
+        latencies.append(time.perf_counter() - started)
+        if status != 200:
+            raise RuntimeError(f"status {status}")
+        if close:
+            sock.close()
+            sock, buffer = None, b""
+    queue.put(latencies)
 
 
-def _percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return statistics.median(ordered) * 1e3, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e3
-
-
-def measure_throughput(port: int, body: bytes, duration: float, clients: int) -> float:
-    """Closed-loop client processes of the raw-socket client (when wrk is not installed)."""
-    request = _request_bytes(port, body)
-    counter = multiprocessing.Value("l", 0)
-    deadline = time.perf_counter() + duration
-    workers = [
-        multiprocessing.Process(target=_closed_loop, args=(port, request, deadline, counter)) for _ in range(clients)
+def load_python(port: int, body: bytes, seconds: float, connections: int, close: bool) -> dict:
+    """Fallback without wrk: one closed-loop client process per connection (these need much more
+    CPU than wrk, taken from the servers on the same cores, so every number is lower)."""
+    queue = multiprocessing.Queue()
+    deadline = time.perf_counter() + seconds
+    clients = [
+        multiprocessing.Process(target=_python_client, args=(port, _request(port, body, close), close, deadline, queue))
+        for _ in range(connections)
     ]
     started = time.perf_counter()
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    return counter.value / (time.perf_counter() - started)
+    for client in clients:
+        client.start()
+    latencies = sorted(x for _ in clients for x in queue.get())
+    for client in clients:
+        client.join()
+    elapsed = time.perf_counter() - started
+    return {
+        "rps": len(latencies) / elapsed,
+        "requests": len(latencies),
+        "p50_ms": 1e3 * latencies[len(latencies) // 2],
+        "p99_ms": 1e3 * latencies[int(len(latencies) * 0.99)],
+    }
 
 
 WRK_SCRIPT = """
@@ -129,161 +298,111 @@ wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/json"
+if os.getenv("BENCH_CLOSE") == "1" then wrk.headers["Connection"] = "close" end
 """
 
 
-def measure_throughput_wrk(wrk: str, port: int, body: bytes, duration: float, connections: int) -> float:
-    """wrk (C, one event-loop thread) as the load generator: it needs far less CPU per request than
-    Python clients, so on a 2-core machine the servers, not the client, set the number."""
+def _wrk_ms(text: str, label: str) -> float:
+    value, unit = re.search(rf"^\s+{label}\s+([0-9.]+)(us|ms|s)\s*$", text, re.MULTILINE).groups()
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def load_wrk(wrk: str, port: int, body: bytes, seconds: float, connections: int, close: bool) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         script, body_file = Path(tmp) / "post.lua", Path(tmp) / "body.json"
         script.write_text(WRK_SCRIPT)
         body_file.write_bytes(body)
         result = subprocess.run(
-            [
-                wrk,
-                "-t1",
-                f"-c{connections}",
-                f"-d{duration:g}s",
-                "-s",
-                str(script),
-                f"http://127.0.0.1:{port}/invocations",
-            ],
-            env={**os.environ, "BENCH_BODY": str(body_file)},
+            [wrk, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(script)]
+            + [f"http://127.0.0.1:{port}/invocations"],
+            env={**os.environ, "BENCH_BODY": str(body_file), "BENCH_CLOSE": "1" if close else "0"},
             capture_output=True,
             text=True,
             check=True,
         )
-    if "Non-2xx" in result.stdout:
-        raise RuntimeError(f"wrk saw error responses:\n{result.stdout}")
-    return float(re.search(r"Requests/sec:\s+([0-9.]+)", result.stdout).group(1))
-
-
-def measure_latency(ports: dict[str, int], body: bytes, model, X, requests: int, rounds: int = 10) -> dict:
-    """Sequential latencies of each server's HTTP requests and of in-process predictions, in
-    alternating blocks, so that all see the same machine load (other processes come and go)."""
-    import team_model
-
-    requests_by_server = {name: _request_bytes(port, body) for name, port in ports.items()}
-    for _ in range(50):  # warm-up: every worker has answered once
-        for name, port in ports.items():
-            _roundtrip(port, requests_by_server[name])
-        team_model.predict(model, X)
-    samples: dict[str, list] = {**{name: [] for name in ports}, "hot": [], "paced": []}
-    block = max(1, requests // rounds)
-    for _ in range(rounds):
-        for name, port in ports.items():
-            request = requests_by_server[name]
-            for _ in range(block):
-                started = time.perf_counter()
-                _roundtrip(port, request)
-                samples[name].append(time.perf_counter() - started)
-        for _ in range(block):  # back to back: the CPU's caches stay warm (the brief's floor)
-            started = time.perf_counter()
-            team_model.predict(model, X)
-            samples["hot"].append(time.perf_counter() - started)
-        for _ in range(block):  # after 0.5 ms idle, as a server's predict runs between requests
-            time.sleep(0.0005)
-            started = time.perf_counter()
-            team_model.predict(model, X)
-            samples["paced"].append(time.perf_counter() - started)
-    return samples
-
-
-def _tree_cpu_seconds(pid: int) -> float:
-    """User+system CPU time of a process and its children (a gunicorn master and its workers)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # a process that ended while we looked
-            continue
-        if int(stat.parent.name) == pid or int(fields[1]) == pid:  # fields[1] is the parent pid
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
-
-
-def measure_throughputs(
-    ports: dict[str, int],
-    pids: dict[str, int],
-    body: bytes,
-    duration: float,
-    clients: int,
-    wrk: str | None,
-    rounds: int = 5,
-) -> dict[str, dict]:
-    """Requests/s of each server: the median of ``rounds`` windows, servers alternating, so a burst of
-    load from elsewhere on the machine does not land on one server only. Also the server's own CPU
-    time per request, which other processes' load hardly changes."""
-    window = duration / rounds
-    runs: dict[str, list[float]] = {name: [] for name in ports}
-    cpu: dict[str, float] = dict.fromkeys(ports, 0.0)
-    served: dict[str, float] = dict.fromkeys(ports, 0.0)
-    for _ in range(rounds):
-        for name, port in ports.items():
-            before = _tree_cpu_seconds(pids[name])
-            if wrk:
-                rps = measure_throughput_wrk(wrk, port, body, window, clients)
-            else:
-                rps = measure_throughput(port, body, window, clients)
-            cpu[name] += _tree_cpu_seconds(pids[name]) - before
-            served[name] += rps * window
-            runs[name].append(rps)
+    out = result.stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(f"wrk saw error responses:\n{out}")
     return {
-        name: {"rps": statistics.median(runs[name]), "cpu_ms_per_request": 1e3 * cpu[name] / served[name]}
-        for name in ports
+        "rps": float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1)),
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+        "p50_ms": _wrk_ms(out, "50%"),
+        "p99_ms": _wrk_ms(out, "99%"),
+        "socket_errors": (re.search(r"Socket errors:.*", out) or [""])[0],
     }
 
 
-def _summary(latencies: list[float], throughput: dict | None = None) -> dict:
-    p50, p99 = _percentiles(latencies)
-    if throughput is None:
-        # In-process: one caller, back to back, what one Python thread gets without a server; its CPU
-        # per request is its latency.
-        mean = sum(latencies) / len(latencies)
-        throughput = {"rps": 1 / mean, "cpu_ms_per_request": mean * 1e3}
-    return {"p50_ms": p50, "p99_ms": p99, **throughput}
+def _probe(port: int, seconds: float, queue) -> None:
+    latencies, deadline = [], time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        try:
+            latencies.append(_ping(port) or 2.0)
+        except OSError:
+            latencies.append(2.0)
+        time.sleep(0.01)
+    queue.put(latencies)
+
+
+def _p99_ms(latencies: list[float]) -> float:
+    ordered = sorted(latencies)
+    return 1e3 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def ping_while_uploads_stall(port: int, stalled: int, pings: int = 100) -> float:
+    """p99 of /ping (ms; 2000 = no answer in 2 s) while ``stalled`` clients hold half-sent bodies."""
+    holders = []
+    try:
+        for _ in range(stalled):
+            sock = socket.create_connection(("127.0.0.1", port))
+            head = (
+                b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 9999\r\n\r\n"
+            )
+            sock.sendall(head + b"[[" + b"1," * 1000)  # 2,002 of 9,999 bytes, then nothing
+            holders.append(sock)
+        time.sleep(0.2)
+        latencies = []
+        for _ in range(pings):
+            try:
+                latencies.append(_ping(port) or 2.0)
+            except OSError:
+                latencies.append(2.0)
+            time.sleep(0.005)
+        return _p99_ms(latencies)
+    finally:
+        for sock in holders:
+            sock.close()
+
+
+# --------------------------------------------------------------------------- the floor
+def in_process(model, body: bytes, seconds: float = 2.0) -> dict:
+    """parse + predict + encode back to back in this process: the work every server must do."""
+    import orjson
+    import team_model
+    from mlops_runtime import payload
+
+    def once():
+        X = payload.parse(body, "application/json", team_model.FEATURES, 10_000)
+        return orjson.dumps(team_model.predict(model, X))
+
+    for _ in range(50):
+        once()
+    latencies, deadline = [], time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        once()
+        latencies.append(time.perf_counter() - started)
+    latencies.sort()
+    mean = sum(latencies) / len(latencies)
+    return {
+        "rps": 1 / mean,  # one core
+        "p50_ms": 1e3 * latencies[len(latencies) // 2],
+        "p99_ms": 1e3 * latencies[int(len(latencies) * 0.99)],
+        "cpu_ms_per_request": 1e3 * mean,
+    }
 
 
 # --------------------------------------------------------------------------- orchestration
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_ready(port: int, process: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
-                conn.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                if conn.recv(64).startswith((b"HTTP/1.1 200", b"HTTP/1.0 200")):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("server did not become ready")
-
-
-def _start(command: list[str], env: dict, port: int) -> subprocess.Popen:
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait_ready(port, process)
-    return process
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def _prepare_model(root: Path) -> None:
     from mlops_runtime import train
     from mlops_runtime.paths import MLPaths
@@ -293,103 +412,160 @@ def _prepare_model(root: Path) -> None:
     train.run(MLPaths(root))
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=2000, help="sequential requests for latency")
-    parser.add_argument("--duration", type=float, default=10.0, help="throughput seconds per server and size")
-    parser.add_argument("--clients", type=int, default=8, help="concurrent connections (wrk) or client processes")
-    parser.add_argument(
-        "--load-generator",
-        choices=["auto", "wrk", "python"],
-        default="auto",
-        help="throughput client: wrk if installed (apt-get install wrk), else Python processes",
-    )
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--flask-server", type=int, help=argparse.SUPPRESS)  # internal: run baseline
-    args = parser.parse_args(argv)
-    if args.flask_server:
-        run_flask_server(args.flask_server)
-        return
-
+def run(args) -> dict:
     import numpy as np
     import team_model
+    from mlops_runtime.serve import cpu_count
     from team_model import data
 
+    workers = cpu_count()
     wrk = shutil.which("wrk") if args.load_generator != "python" else None
     if args.load_generator == "wrk" and not wrk:
-        parser.error("wrk is not installed (apt-get install wrk)")
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
 
+    def load(port, body, close):
+        if wrk:
+            return load_wrk(wrk, port, body, args.duration, args.connections, close)
+        return load_python(port, body, args.duration, args.connections, close)
+
+    results: dict = {"setup": {"cores": workers, "workers": workers, "load_generator": "wrk" if wrk else "python"}}
     with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp:
         root = Path(tmp)
+        root.chmod(0o755)  # nginx's worker processes drop root: they must reach the unix socket
         _prepare_model(root)
         model = team_model.load(root / "model")
         X, _ = data.generate(100, seed=7)
-        bodies = {1: json.dumps(X[:1].tolist()).encode(), 100: json.dumps(X.tolist()).encode()}
-        matrices = {1: np.asarray(X[:1]), 100: np.asarray(X)}
-
+        bodies = {n: json.dumps(np.asarray(X[:n]).tolist()).encode() for n in SIZES}
         env = {
             **os.environ,
             "MLOPS_ML_ROOT": str(root),
-            "PYTHONPATH": str(TEMPLATE_SRC),
+            "PYTHONPATH": os.pathsep.join([str(TEMPLATE_SRC), str(Path(__file__).parent)]),
             "MLOPS_SERVE_HOST": "127.0.0.1",
             "MLOPS_MODEL_NAME": "bench",
             "MLOPS_MODEL_VERSION": "0.0.0",
+            "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers),
+            # One math thread per worker process, as the template's serve sets for itself.
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
         }
-        results: dict[str, dict[int, dict]] = {"in-process": {}, "in-process, paced": {}, "template": {}, "flask": {}}
-        servers = {
-            "template": lambda port: (
-                [sys.executable, "-m", "mlops_runtime", "serve"],
-                {**env, "SAGEMAKER_BIND_TO_PORT": str(port)},
-            ),
-            "flask": lambda port: ([sys.executable, __file__, "--flask-server", str(port)], env),
-        }
-        ports: dict[str, int] = {}
-        pids: dict[str, int] = {}
-        started: list[subprocess.Popen] = []
+        commands = server_commands(workers, root)
+        selected = [name for name in commands if not args.servers or name in args.servers]
+        servers: dict[str, Server] = {}
         try:
-            for name, command in servers.items():  # both up for the whole run, used in turns
-                ports[name] = _free_port()
-                started.append(_start(*command(ports[name]), ports[name]))
-                pids[name] = started[-1].pid
-            for n in (1, 100):
-                samples = measure_latency(ports, bodies[n], model, matrices[n], args.requests)
-                throughput = measure_throughputs(ports, pids, bodies[n], args.duration, args.clients, wrk)
-                for name in ports:
-                    results[name][n] = _summary(samples[name], throughput[name])
-                results["in-process"][n] = _summary(samples["hot"])
-                results["in-process, paced"][n] = _summary(samples["paced"])
+            for name in selected:  # all up for the whole run, measured in turns
+                port = _free_port()
+                servers[name] = Server(name, commands[name](port), env, port)
+            for n in SIZES:
+                results.setdefault("in-process", {})[n] = in_process(model, bodies[n])
+                for mode in MODES:
+                    close = mode == "new connection"
+                    windows: dict[str, list] = {name: [] for name in servers}
+                    for server in servers.values():  # warm-up: every worker has answered
+                        _warm(server.port, bodies[n])
+                    for _ in range(args.rounds):
+                        for name, server in servers.items():
+                            queue = multiprocessing.Queue()
+                            prober = None
+                            if not close:
+                                prober = multiprocessing.Process(
+                                    target=_probe, args=(server.port, args.duration, queue)
+                                )
+                                prober.start()
+                            before = server.cpu_seconds()
+                            window = load(server.port, bodies[n], close)
+                            spent = server.cpu_seconds() - before
+                            if prober:
+                                window["ping_p99_ms"] = _p99_ms(queue.get())
+                                prober.join()
+                            window["cpu_ms_per_request"] = 1e3 * spent / max(1, window["requests"])
+                            windows[name].append(window)
+                    for name, runs in windows.items():
+                        median = sorted(runs, key=lambda w: w["rps"])[len(runs) // 2]
+                        results.setdefault(name, {}).setdefault(mode, {})[n] = median
+            for name, server in servers.items():
+                rss, pss = server.memory_mb()
+                results[name]["memory"] = {"rss_mb": rss, "pss_mb": pss}
+                results[name]["ping_p99_ms_while_uploads_stall"] = ping_while_uploads_stall(server.port, workers)
         finally:
-            for process in started:
-                _stop(process)
+            for server in servers.values():
+                server.stop()
+    results["setup"]["load_average_at_end"] = os.getloadavg()[0]
+    return results
 
-    from mlops_runtime.serve import cpu_count
 
-    workers = os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS") or cpu_count()
+def _warm(port: int, body: bytes, count: int = 200) -> None:
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        buffer = b""
+        for _ in range(count):
+            sock.sendall(_request(port, body, close=False))
+            status, buffer = _read_response(sock, buffer)
+            if status != 200:
+                raise RuntimeError(f"warm-up of port {port} got {status}")
+
+
+def report(results: dict, args) -> None:
+    setup = results["setup"]
+    servers = [k for k in results if k not in ("setup", "in-process")]
     print(
-        f"\ncores: {cpu_count()}, template workers: {workers}, latency: {args.requests} sequential "
-        f"requests, throughput: {'wrk' if wrk else 'Python client processes'}, {args.clients} "
-        f"connections, 5 alternating windows, {args.duration:g} s per server\n"
+        f"\n{setup['cores']} cores, {setup['workers']} worker processes per server, {setup['load_generator']}, "
+        f"{args.connections} connections, median of {args.rounds} windows of {args.duration:g} s per server; "
+        f"load average at the end {setup['load_average_at_end']:.2f}\n"
     )
-    print("| implementation | records/request | p50 ms | p99 ms | requests/s | CPU ms/request |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, by_n in results.items():
-        for n, r in by_n.items():
-            print(
-                f"| {name} | {n} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['rps']:.0f} "
-                f"| {r['cpu_ms_per_request']:.3f} |"
-            )
-    print(f"\nload average (1 min) at the end: {os.getloadavg()[0]:.2f}")
-    for n in (1, 100):
-        template = results["template"][n]["p50_ms"]
-        overhead = template - results["in-process"][n]["p50_ms"]
-        paced = template - results["in-process, paced"][n]["p50_ms"]
-        ratio = results["template"][n]["rps"] / results["flask"][n]["rps"]
-        cpu_ratio = results["flask"][n]["cpu_ms_per_request"] / results["template"][n]["cpu_ms_per_request"]
+    print(
+        "| server | mode | records | requests/s | p50 ms | p99 ms | server CPU ms/request | /ping p99 ms under load |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for mode in MODES:
+        for n in SIZES:
+            for name in servers:
+                r = results[name][mode][n]
+                ping = f"{r['ping_p99_ms']:.2f}" if "ping_p99_ms" in r else ""
+                print(
+                    f"| {name} | {mode} | {n} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
+                    f"| {r['cpu_ms_per_request']:.3f} | {ping} |"
+                )
+    for n in SIZES:
+        r = results["in-process"][n]
         print(
-            f"{n} record(s): template p50 overhead {overhead:.3f} ms over in-process "
-            f"({paced:.3f} ms over paced in-process); template/flask throughput {ratio:.2f}x, "
-            f"flask/template CPU per request {cpu_ratio:.2f}x"
+            f"| in-process (1 core) | - | {n} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
+            f"| {r['cpu_ms_per_request']:.3f} | |"
         )
+    print("\n| server | RSS MB | PSS MB | /ping p99 ms while uploads stall |")
+    print("|---|---:|---:|---:|")
+    for name in servers:
+        memory = results[name]["memory"]
+        print(
+            f"| {name} | {memory['rss_mb']:.0f} | {memory['pss_mb']:.0f} "
+            f"| {results[name]['ping_p99_ms_while_uploads_stall']:.2f} |"
+        )
+    baselines = [name for name in servers if not name.startswith("template")]
+    if "template" in results and baselines:
+        print()
+        for n in SIZES:
+            ours = results["template"]["keep-alive"][n]
+            best = max(baselines, key=lambda name: results[name]["keep-alive"][n]["rps"])
+            theirs = results[best]["keep-alive"][n]
+            print(
+                f"keep-alive, {n} record(s): template {ours['rps'] / theirs['rps']:.2f}x the requests/s of the "
+                f"best baseline ({best}); p99 {ours['p99_ms']:.2f} ms against {theirs['p99_ms']:.2f} ms"
+            )
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per load window")
+    parser.add_argument("--rounds", type=int, default=3, help="windows per server, size and mode")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--servers", nargs="*", help="only these (names as in the table)")
+    parser.add_argument("--load-generator", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    _in_own_venv(argv)
+    sys.path.insert(0, str(TEMPLATE_SRC))
+    results = run(args)
+    report(results, args)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

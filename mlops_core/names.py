@@ -60,6 +60,17 @@ MANIFEST_ENV = {
     "source_commit": "MLOPS_SOURCE_COMMIT",
 }
 
+# What the model template's evaluate job writes (model_template/src/mlops_runtime/contract.py keeps
+# the same names; tests/test_template_contract.py checks that it does): the platform's evaluation
+# (quality gate, notifications), the same metrics in SageMaker's model-quality format (the model
+# package's ModelQuality statistics) and the confusion-matrix image.
+EVALUATION_FILE = "evaluation.json"
+MODEL_QUALITY_FILE = "model_quality.json"
+CONFUSION_MATRIX_FILE = "confusion_matrix.png"
+# What the template's endpoint accepts and answers (the model package's inference specification).
+SUPPORTED_CONTENT_TYPES = ("application/json", "text/csv", "application/jsonlines")
+SUPPORTED_RESPONSE_MIME_TYPES = ("application/json", "text/csv", "application/jsonlines")
+
 # Paths inside the MWAA DAG folder (and the S3 prefix "dags/" of the environment's bucket).
 PIPELINE_CONFIG_DIR = "pipelines"
 

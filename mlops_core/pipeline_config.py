@@ -22,17 +22,26 @@ SCHEMA_VERSION = 1
 
 # Metric name -> True when a higher value is better. The quality gate and the model template's
 # evaluation share these names.
-CLASSIFICATION_METRICS = {"f1": True, "precision": True, "recall": True, "accuracy": True}
-REGRESSION_METRICS = {"mse": False, "mae": False, "r2": True}
+CLASSIFICATION_METRICS = {
+    "f1": True,
+    "precision": True,
+    "recall": True,
+    "accuracy": True,
+    "auc": True,
+    "log_loss": False,
+}
+REGRESSION_METRICS = {"mse": False, "rmse": False, "mae": False, "r2": True}
 METRIC_DIRECTIONS = {**CLASSIFICATION_METRICS, **REGRESSION_METRICS}
 # The values each metric can take (None: unbounded). A threshold outside them can never pass.
 METRIC_RANGES: dict[str, tuple[float | None, float | None]] = {
     **{metric: (0.0, 1.0) for metric in CLASSIFICATION_METRICS},
+    "log_loss": (0.0, None),
     "mse": (0.0, None),
+    "rmse": (0.0, None),
     "mae": (0.0, None),
     "r2": (None, 1.0),
 }
-MetricName = Literal["f1", "precision", "recall", "accuracy", "mse", "mae", "r2"]
+MetricName = Literal["f1", "precision", "recall", "accuracy", "auc", "log_loss", "mse", "rmse", "mae", "r2"]
 
 INSTANCE_TYPE_PATTERN = r"^ml\.[a-z0-9]+\.[a-z0-9]+$"
 ProblemType = Literal["classification", "regression"]
@@ -56,7 +65,7 @@ class _Strict(BaseModel):
 
 class TrainingSettings(_Strict):
     instance_type: str = Field("ml.m5.large", pattern=INSTANCE_TYPE_PATTERN)
-    instance_count: int = Field(1, ge=1, le=20)
+    instance_count: int = Field(1, ge=1)
     volume_size_gb: int = Field(30, ge=1, le=16384)
     max_runtime_seconds: int = Field(3600, ge=60, le=28 * 24 * 3600)
     hyperparameters: dict[str, str | int | float | bool] = Field(default_factory=dict)
@@ -78,6 +87,18 @@ class TrainingSettings(_Strict):
                 )
             if isinstance(item, float) and not math.isfinite(item):
                 raise ValueError(f"hyperparameter {key!r}={item} is not a finite number")
+        return value
+
+    @field_validator("instance_count")
+    @classmethod
+    def _one_instance(cls, value: int) -> int:
+        # The model template trains on one host (it refuses a resourceconfig.json with several);
+        # more instances would each train the same model and be paid for nothing.
+        if value > 1:
+            raise ValueError(
+                f"instance_count={value}: the model template trains on one instance, so every extra "
+                "instance would train the same model; use 1 (a larger instance_type gives more CPU and memory)"
+            )
         return value
 
 

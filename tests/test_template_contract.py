@@ -22,6 +22,19 @@ def test_manifest_environment_variables_match_the_deployment_dag():
     assert _template_contract().MANIFEST_ENV == names.MANIFEST_ENV
 
 
+def test_evaluation_outputs_match_what_the_training_dag_reads_and_registers():
+    contract = _template_contract()
+    assert contract.EVALUATION_FILE == names.EVALUATION_FILE
+    assert contract.MODEL_QUALITY_FILE == names.MODEL_QUALITY_FILE
+    assert contract.CONFUSION_MATRIX_FILE == names.CONFUSION_MATRIX_FILE
+
+
+def test_served_content_types_match_the_model_package():
+    contract = _template_contract()
+    assert contract.REQUEST_CONTENT_TYPES == names.SUPPORTED_CONTENT_TYPES
+    assert contract.RESPONSE_CONTENT_TYPES == names.SUPPORTED_RESPONSE_MIME_TYPES
+
+
 def test_evaluation_metric_names_match_the_quality_gate():
     contract = _template_contract()
     assert set(contract.CLASSIFICATION_METRICS) == set(pipeline_config.CLASSIFICATION_METRICS)

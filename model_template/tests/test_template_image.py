@@ -62,6 +62,8 @@ def test_image_installs_the_package_and_serves_by_default():
     assert "MLOPS_ML_ROOT=/opt/ml" in final_stage
     assert "PYTHONUNBUFFERED=1" in final_stage  # metric lines reach the log at once
     assert "EXPOSE 8080" in final_stage
+    # SageMaker hosts the image on another port only if it says it honours SAGEMAKER_BIND_TO_PORT.
+    assert "com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true" in final_stage
     assert instructions[-1] == 'CMD ["serve"]'
     # No ENTRYPOINT: SageMaker's `docker run IMAGE train` must run the `train` command itself.
     assert "ENTRYPOINT" not in text

@@ -271,9 +271,19 @@ def test_one_worker_per_core_when_sagemaker_does_not_say(trained_root, tmp_path)
         stop_server(running)
 
 
-def test_sigterm_stops_the_server_gracefully(trained_root, tmp_path):
+def test_a_stalled_upload_gets_a_408_and_sigterm_stops_the_server_gracefully(trained_root, tmp_path):
+    import time
+
     root, _ = trained_root
-    running = start_server(root, tmp_path / "serve.log", SAGEMAKER_MODEL_SERVER_WORKERS="1")
+    running = start_server(
+        root, tmp_path / "serve.log", SAGEMAKER_MODEL_SERVER_WORKERS="1", SAGEMAKER_MODEL_SERVER_TIMEOUT="2"
+    )
+    with _Client(running) as client:  # sends half its body, then nothing
+        client.send(_raw_request(b"[[1, 2", length=100))
+        started = time.monotonic()
+        status, headers, raw = client.response()
+    assert status == 408 and headers["connection"] == "close", raw
+    assert 2 <= time.monotonic() - started < 10
     assert running.post_json(ROWS[:1])[0] == 200
     assert stop_server(running) == 0
     assert "Shutting down" in running.log_text()
@@ -339,3 +349,258 @@ def test_bad_server_variables_are_refused_by_name(trained_root):
         server_options({"SAGEMAKER_MODEL_SERVER_WORKERS": "two"})
     with pytest.raises(SystemExit, match="SAGEMAKER_MODEL_SERVER_TIMEOUT='0' must be at least 1"):
         server_options({"SAGEMAKER_MODEL_SERVER_TIMEOUT": "0"})
+
+
+# ----------------------------------------------------------------------------- HTTP behaviour
+def _raw_request(
+    body: bytes, content_type: str = "application/json", extra: str = "", length: int | None = None
+):
+    length = len(body) if length is None else length
+    head = (
+        f"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {length}\r\n{extra}\r\n"
+    )
+    return head.encode() + body
+
+
+class _Client:
+    """A raw HTTP/1.1 client on one socket: requests are sent as given (partial, pipelined), and
+    responses are read to the last byte of their body."""
+
+    def __init__(self, server):
+        import socket
+
+        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        self.buffer = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def shutdown_write(self) -> None:
+        import socket
+
+        self.sock.shutdown(socket.SHUT_WR)
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed before a whole response: {self.buffer!r}")
+        self.buffer += chunk
+
+    def response(self) -> tuple[int, dict[str, str], bytes]:
+        while b"\r\n\r\n" not in self.buffer:
+            self._fill()
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}
+        length = int(headers["content-length"])
+        while len(self.buffer) < length:
+            self._fill()
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        return int(status_line.split()[1]), headers, body
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+@pytest.mark.parametrize("cut", ["last byte", "last row"])
+def test_a_body_shorter_than_its_content_length_is_refused_not_scored(server, cut):
+    """The client stops sending (half-close) before Content-Length bytes: a 400, not a prediction on
+    part of the data (the last value 14 read as 1, or one row fewer)."""
+    body = CSV_ROWS.encode()
+    sent = body[:-2] + b"\n" if cut == "last byte" else "".join(CSV_ROWS.splitlines(True)[:-1]).encode()
+    with _Client(server) as client:
+        client.send(_raw_request(sent, "text/csv", length=len(body)))
+        client.shutdown_write()
+        status, headers, raw = client.response()
+    assert status == 400, raw
+    assert (
+        f"the request ended early: its body has {len(sent)} of {len(body)} bytes" in json.loads(raw)["error"]
+    )
+    assert headers["connection"] == "close"
+
+
+def test_ping_answers_while_two_uploads_stall(server):
+    """Two clients send half a body and stall (as many as the server has workers): the event loop
+    reads bodies, so /ping and predictions go on; the uploads complete when their bytes arrive."""
+    import time
+
+    body = json.dumps(ROWS).encode()
+    stalled = [_Client(server) for _ in range(2)]
+    try:
+        for client in stalled:
+            client.send(_raw_request(body[: len(body) // 2], length=len(body)))
+        slowest = 0.0
+        for _ in range(20):
+            started = time.perf_counter()
+            assert server.request("GET", "/ping")[0] == 200
+            slowest = max(slowest, time.perf_counter() - started)
+        assert slowest < 1.0, f"a /ping took {slowest:.3f} s"
+        assert server.post_json(ROWS[:1])[0] == 200
+        for client in stalled:
+            client.send(body[len(body) // 2 :])
+            status, _, raw = client.response()
+            assert status == 200, raw
+    finally:
+        for client in stalled:
+            client.close()
+
+
+def test_keep_alive_and_pipelined_requests_are_answered_in_order(server, expected):
+    with _Client(server) as client:
+        for _ in range(3):  # one connection, several requests
+            client.send(_raw_request(json.dumps(ROWS[:1]).encode()))
+            status, headers, raw = client.response()
+            assert status == 200 and "connection" not in headers
+            assert json.loads(raw)["predictions"] == expected[:1]
+        # Pipelined: the prediction waits for the model, the ping behind it must not overtake it.
+        ping = b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n"
+        client.send(_raw_request(json.dumps(ROWS).encode()) + ping + _raw_request(b"[[1]]"))
+        responses = [client.response() for _ in range(3)]
+    assert (responses[0][0], json.loads(responses[0][2])) == (
+        200,
+        {"predictions": expected, "model": EXPECTED_MANIFEST},
+    )
+    assert (responses[1][0], json.loads(responses[1][2])) == (200, {"status": "healthy"})
+    assert responses[2][0] == 400
+
+
+def test_expect_100_continue_is_answered_before_the_body(server):
+    body = json.dumps(ROWS[:1]).encode()
+    with _Client(server) as client:
+        client.send(_raw_request(b"", extra="Expect: 100-continue\r\n", length=len(body)))
+        assert client.sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        client.send(body)
+        assert client.response()[0] == 200
+
+
+def test_concurrent_requests_predicted_together_each_get_their_own_predictions(server, trained_root):
+    """Requests that arrive together share one predict call; each must get exactly its rows back."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    root, _ = trained_root
+    rows = data.generate(60, seed=3)[0]
+    model = team_model.load(root / "model")
+    sizes = [1, 7, 2, 13, 1, 5, 9, 3, 1, 18]
+    starts = np.cumsum([0, *sizes[:-1]])
+    with ThreadPoolExecutor(len(sizes)) as pool:
+        results = list(
+            pool.map(
+                lambda s: server.post_json(rows[s[0] : s[0] + s[1]].tolist()), zip(starts, sizes, strict=True)
+            )
+        )
+    for (start, size), (status, _, body) in zip(zip(starts, sizes, strict=True), results, strict=True):
+        assert status == 200
+        assert body["predictions"] == team_model.predict(model, rows[start : start + size])
+
+
+@pytest.mark.parametrize(
+    ("accept", "answered"),
+    [
+        ("text/csv;q=0, application/json", "application/json"),
+        ("application/json;q=0.5, text/csv", "text/csv"),
+        ("text/*;q=0.9, */*;q=0.1", "text/csv"),
+        ("application/jsonlines", "application/jsonlines"),
+        ("*/*", "application/json"),
+    ],
+)
+def test_accept_q_values_choose_the_response_type(server, accept, answered):
+    status, headers, raw = server.request(
+        "POST",
+        "/invocations",
+        json.dumps(ROWS[:2]).encode(),
+        {"Content-Type": "application/json", "Accept": accept},
+    )
+    assert status == 200, raw
+    assert headers["content-type"] == answered
+
+
+def test_accept_that_refuses_every_type_is_a_406(server):
+    status, _, raw = server.request(
+        "POST",
+        "/invocations",
+        b"[[1]]",
+        {"Content-Type": "application/json", "Accept": "application/json;q=0, text/*;q=0, */*;q=0"},
+    )
+    assert status == 406
+
+
+def test_json_lines_in_and_out(server, expected):
+    lines = "\n".join([json.dumps(RECORDS[0]), json.dumps(ROWS[1]), ""]).encode()
+    status, headers, raw = server.request(
+        "POST",
+        "/invocations",
+        lines,
+        {"Content-Type": "application/jsonlines", "Accept": "application/jsonlines"},
+    )
+    assert status == 200, raw
+    assert [json.loads(line) for line in raw.decode().splitlines()] == expected[:2]
+    assert "model_version=1.4.2+r3" in headers["x-amzn-sagemaker-custom-attributes"]
+
+
+def test_csv_with_a_utf8_byte_order_mark(server, expected):
+    body = b"\xef\xbb\xbf" + (",".join(team_model.FEATURES) + "\n" + CSV_ROWS).encode()
+    status, _, raw = server.request("POST", "/invocations", body, {"Content-Type": "text/csv"})
+    assert status == 200, raw
+    assert json.loads(raw)["predictions"] == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (json.dumps([[*ROWS[0][:11], 3.5e38]]).encode(), "application/json"),
+        ((",".join(["1"] * 11) + ",-1e39\n").encode(), "text/csv"),
+    ],
+)
+def test_values_beyond_float32_are_refused_not_turned_into_infinity(server, body, content_type):
+    status, _, raw = server.request("POST", "/invocations", body, {"Content-Type": content_type})
+    assert status == 400
+    assert "feature hour_of_day" in json.loads(raw)["error"] and "float32 range" in json.loads(raw)["error"]
+
+
+def test_head_ping_has_headers_only(server):
+    status, headers, body = server.request("HEAD", "/ping")
+    assert status == 200 and body == b"" and int(headers["content-length"]) > 0
+
+
+def _sockets_of(pid: str) -> int:
+    from pathlib import Path
+
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            count += fd.readlink().name.startswith("socket:")
+        except OSError:  # closed meanwhile
+            pass
+    return count
+
+
+def test_keep_alive_connections_are_spread_over_the_workers(server):
+    """Both workers wait on one listening socket; without balancing one of them can take every
+    connection a client opens and leave the other core idle."""
+    workers = loaded_workers(server, 2)
+    before = {pid: _sockets_of(pid) for pid in workers}
+    clients = [_Client(server) for _ in range(8)]
+    try:
+        for client in clients:  # one after the other, as a client's connection pool grows
+            client.send(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert client.response()[0] == 200
+        added = sorted(_sockets_of(pid) - before[pid] for pid in workers)
+    finally:
+        for client in clients:
+            client.close()
+    assert sum(added) == 8 and added[1] - added[0] <= 2, added
+
+
+def test_garbage_after_a_pipelined_request_closes_the_connection_after_its_answer(server, expected):
+    with _Client(server) as client:
+        client.send(_raw_request(json.dumps(ROWS[:1]).encode()) + b"NOT HTTP AT ALL\r\n\r\n")
+        status, _, raw = client.response()
+        assert (status, json.loads(raw)["predictions"]) == (200, expected[:1])
+        assert client.sock.recv(100) == b""  # then closed, no answer to the garbage

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
-from template_testing import copy_sample_data, run_entry_point, write_hyperparameters
+from template_testing import copy_sample_data, entry_point_env, run_entry_point, write_hyperparameters
 
-from mlops_runtime import contract
+from mlops_runtime import contract, failure
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +61,27 @@ def test_evaluation_json_has_the_platform_metrics_and_a_confusion_matrix(evaluat
     assert report["metrics"]["recall"] == pytest.approx(tp / (tp + fn), abs=1e-6)
     assert report["training"]["hyperparameters"]["seed"] == 1  # lineage from the model's metadata
     assert "metric test:f1=" in result.stdout
+    assert 0.5 < report["metrics"]["auc"] <= 1.0 and report["metrics"]["log_loss"] > 0
+
+
+def test_model_quality_json_is_in_sagemakers_format_and_agrees_with_evaluation_json(evaluated_root):
+    out = evaluated_root[0] / "processing" / "evaluation"
+    report = json.loads((out / "evaluation.json").read_text())
+    quality = json.loads((out / "model_quality.json").read_text())["binary_classification_metrics"]
+    (tn, fp), (fn, tp) = report["confusion_matrix"]["matrix"]
+    # Nested dicts, true label -> predicted label -> count.
+    assert quality["confusion_matrix"] == {
+        "benign": {"benign": tn, "malicious": fp},
+        "malicious": {"benign": fn, "malicious": tp},
+    }
+    for ours, theirs in (("f1", "f1"), ("precision", "precision"), ("recall", "recall"), ("auc", "auc")):
+        assert quality[theirs]["value"] == pytest.approx(report["metrics"][ours], abs=1e-6)
+        # 600 rows: the deviation over five 80 % samples is reported (below 200 rows it is "NaN").
+        assert 0 < quality[theirs]["standard_deviation"] < 0.1
+    assert quality["precision_best_constant_classifier"]["value"] == pytest.approx((fn + tp) / 600)
+    roc = quality["receiver_operating_characteristic_curve"]
+    assert len(roc["false_positive_rates"]) == len(roc["true_positive_rates"]) <= 101
+    assert roc["false_positive_rates"][0] == 0.0 and roc["true_positive_rates"][-1] == 1.0
 
 
 def test_evaluation_writes_a_confusion_matrix_png(evaluated_root):
@@ -84,6 +112,61 @@ def test_evaluate_reads_an_extracted_model_and_the_input_folder_too(trained_root
     )
     assert report["metrics"] == from_archive["metrics"]
     assert (tmp_path / "processing" / "evaluation" / "confusion_matrix.png").is_file()
+
+
+def test_sigterm_to_train_as_pid_1_stops_it_with_a_failure_reason(tmp_path):
+    """`docker run IMAGE train` makes train PID 1 of the container's PID namespace, where the kernel
+    drops signals without a handler: StopTrainingJob's SIGTERM must still stop it, with a reason."""
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs unshare and root for a new PID namespace")
+    copy_sample_data(tmp_path)
+    write_hyperparameters(tmp_path, {"n_estimators": "2000", "learning_rate": "0.01"})  # a minute or more
+    process = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-m", "mlops_runtime", "train"],
+        env=entry_point_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        trainer = _pid_one_child(process.pid)
+        lines = []
+        for line in process.stdout:  # wait until it trains: the handler is set by then
+            lines.append(line)
+            if line.startswith("training on "):
+                break
+        os.kill(trainer, signal.SIGTERM)
+        assert process.wait(timeout=30) == failure.STOPPED_EXIT_CODE, "".join(lines) + process.stdout.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert (tmp_path / "output" / "failure").read_text().startswith("Stopped: received SIGTERM")
+    assert not (tmp_path / "model" / "model.joblib").exists()
+
+
+def _pid_one_child(unshare_pid: int, timeout: float = 10) -> int:
+    """The host pid of the process `unshare --fork` started as PID 1 of the new namespace."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children = Path(f"/proc/{unshare_pid}/task/{unshare_pid}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.05)
+    raise AssertionError("unshare started no process")
+
+
+def test_several_training_instances_fail_at_once_with_the_reason(tmp_path):
+    copy_sample_data(tmp_path)
+    config = tmp_path / "input" / "config" / "resourceconfig.json"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(json.dumps({"current_host": "algo-1", "hosts": ["algo-1", "algo-2"]}))
+    result = run_entry_point("train", tmp_path)
+    assert result.returncode == 1
+    reason = (tmp_path / "output" / "failure").read_text()
+    assert reason.startswith("ResourceConfigError: this training job has 2 instances (algo-1, algo-2)")
+    config.write_text(json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]}))
+    write_hyperparameters(tmp_path, {"n_estimators": "5"})
+    assert run_entry_point("train", tmp_path).returncode == 0
 
 
 def test_fail_training_fails_the_job_with_a_readable_reason(tmp_path):

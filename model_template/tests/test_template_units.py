@@ -59,7 +59,7 @@ def test_any_json_document_is_parsed_or_refused_with_a_4xx(document):
 
 
 @settings(max_examples=250, deadline=None)
-@given(body=st.binary(max_size=300), content_type=st.sampled_from(["application/json", "text/csv"]))
+@given(body=st.binary(max_size=300), content_type=st.sampled_from(payload.CONTENT_TYPES))
 def test_any_bytes_are_parsed_or_refused_with_a_4xx(body, content_type):
     try:
         payload.parse(body, content_type, FEATURES, 100)
@@ -121,16 +121,60 @@ def test_classification_metrics_use_the_positive_class():
     y_true = np.array([0, 0, 1, 1, 1])
     y_pred = np.array([0, 1, 1, 1, 0])
     values = metrics.compute("classification", y_true, y_pred)
-    assert list(values) == list(contract.CLASSIFICATION_METRICS)
+    assert list(values) == ["f1", "precision", "recall", "accuracy"]  # no probabilities: no auc, log_loss
     assert values["precision"] == pytest.approx(2 / 3, abs=1e-6)
     assert values["recall"] == pytest.approx(2 / 3, abs=1e-6)
     assert values["accuracy"] == pytest.approx(0.6)
     assert metrics.confusion_matrix(y_true, y_pred)["matrix"] == [[1, 1], [1, 2]]
 
 
+def test_auc_and_log_loss_come_from_the_probabilities_of_the_positive_class():
+    y_true = np.array([0, 0, 1, 1])
+    probabilities = np.array([[0.9, 0.1], [0.4, 0.6], [0.7, 0.3], [0.2, 0.8]])
+    values = metrics.compute("classification", y_true, probabilities.argmax(axis=1), probabilities)
+    assert list(values) == list(contract.CLASSIFICATION_METRICS)
+    assert values["auc"] == pytest.approx(0.75)  # 3 of the 4 (positive, negative) pairs are ordered
+    expected_loss = -np.mean(np.log([0.9, 0.4, 0.3, 0.8]))
+    assert values["log_loss"] == pytest.approx(expected_loss, abs=1e-6)
+    without = metrics.compute("classification", y_true, probabilities.argmax(axis=1))
+    assert "auc" not in without and "log_loss" not in without  # predict gave no probabilities
+
+
+def test_model_quality_matches_the_example_in_sagemakers_documentation():
+    """AWS's binary example (model-monitor-model-quality-metrics): confusion matrix
+    {"0": {"0": 1, "1": 2}, "1": {"0": 0, "1": 1}} has recall 1.0, precision 1/3, accuracy 0.5, and a
+    best constant classifier with recall 1.0, precision 0.25 and accuracy 0.25."""
+    from mlops_runtime import model_quality
+
+    y_true, y_pred = np.array([0, 0, 0, 1]), np.array([0, 1, 1, 1])
+    report = model_quality.report(y_true, y_pred, None)["binary_classification_metrics"]
+    assert report["confusion_matrix"] == {
+        "benign": {"benign": 1, "malicious": 2},
+        "malicious": {"benign": 0, "malicious": 1},
+    }
+    documented = {
+        "recall": 1.0,
+        "precision": 1 / 3,
+        "accuracy": 0.5,
+        "recall_best_constant_classifier": 1.0,
+        "precision_best_constant_classifier": 0.25,
+        "accuracy_best_constant_classifier": 0.25,
+        "true_positive_rate": 1.0,
+        "true_negative_rate": 1 / 3,
+        "false_positive_rate": 2 / 3,
+        "false_negative_rate": 0.0,
+    }
+    for name, value in documented.items():
+        assert report[name] == {"value": pytest.approx(value), "standard_deviation": "NaN"}, name
+    assert report["f1"]["value"] == pytest.approx(0.5)
+    assert report["f1_best_constant_classifier"]["value"] == pytest.approx(0.4)  # 2 * 0.25 / 1.25
+    assert "auc" not in report and "receiver_operating_characteristic_curve" not in report
+
+
 def test_regression_metrics_for_teams_that_swap_in_a_regressor():
     values = metrics.compute("regression", np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 5.0]))
     assert list(values) == list(contract.REGRESSION_METRICS)
+    assert values["rmse"] == pytest.approx(np.sqrt(4 / 3), abs=1e-6)
     assert values["mse"] == pytest.approx(4 / 3, abs=1e-6)
     assert values["mae"] == pytest.approx(2 / 3, abs=1e-6)
     assert values["r2"] == pytest.approx(-1.0)
@@ -188,3 +232,54 @@ def test_record_count_is_checked_before_each_record_is_validated():
     body = ("\n".join(["x"] * 11)).encode()  # 11 bad rows, limit 10: the limit is reported
     with pytest.raises(payload.PayloadError, match="11 records in one request; the limit is 10"):
         payload.parse(body, "text/csv", FEATURES, 10)
+
+
+# ----------------------------------------------------------------------------- inference app
+@pytest.mark.parametrize(
+    ("accept", "chosen"),
+    [
+        (None, "application/json"),
+        ("", "application/json"),
+        ("text/csv", "text/csv"),
+        ("text/csv, application/json", "text/csv"),  # equal q: the client's first
+        ("text/csv;q=0, application/json", "application/json"),
+        ("application/json;q=0.2, text/csv;q=0.8", "text/csv"),
+        ("text/*;q=0, text/csv", "text/csv"),  # the more specific range wins (RFC 9110)
+        ("*/*;q=0.1, application/jsonlines", "application/jsonlines"),
+        ("application/JSON; charset=utf-8", "application/json"),
+        ("application/json;q=0", None),
+        ("image/png", None),
+        ("text/csv;q=abc", None),
+    ],
+)
+def test_accept_negotiation_follows_q_values(accept, chosen):
+    from mlops_runtime.inference import negotiate
+
+    assert negotiate(accept) == chosen
+
+
+def test_a_request_that_breaks_the_model_does_not_fail_the_others_of_its_batch(tmp_path, monkeypatch):
+    from mlops_runtime import inference
+
+    class Model:
+        pass
+
+    def predict(model, X):
+        if (X == 666).any():
+            raise ValueError("boom")
+        return [{"label": "benign", "probability": float(row[0])} for row in X]
+
+    monkeypatch.setattr(team_model, "load", lambda directory: Model())
+    monkeypatch.setattr(team_model, "predict", predict)
+    app = inference.InferenceApp(tmp_path, environ={})
+    good, bad = np.full((2, len(FEATURES)), 0.25), np.full((1, len(FEATURES)), 666.0)
+    responses = app.predict(
+        [
+            inference.Pending(good, payload.JSON),
+            inference.Pending(bad, payload.JSON),
+            inference.Pending(good[:1], payload.CSV),
+        ]
+    )
+    assert [r.status for r in responses] == [200, 500, 200]
+    assert json.loads(responses[0].body)["predictions"] == [{"label": "benign", "probability": 0.25}] * 2
+    assert responses[2].body == b"label,probability\nbenign,0.25\n"

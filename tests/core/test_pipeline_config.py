@@ -69,3 +69,10 @@ def test_retraining_disabled_is_never_due_and_a_model_never_trained_always_is():
 def test_retraining_interval_is_validated_naming_the_field():
     with pytest.raises(ValidationError, match="retraining.interval_days"):
         PipelineConfig.model_validate({**BASE, "retraining": {"interval_days": 0}})
+
+
+def test_several_training_instances_are_refused_with_the_reason():
+    # The model template trains on one host; more instances would each train the same model.
+    assert PipelineConfig.model_validate({**BASE, "training": {"instance_count": 1}}).training.instance_count == 1
+    with pytest.raises(ValidationError, match=r"training.instance_count[\s\S]*every extra instance would train"):
+        PipelineConfig.model_validate({**BASE, "training": {"instance_count": 2}})

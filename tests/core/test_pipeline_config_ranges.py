@@ -61,7 +61,20 @@ def test_a_regression_error_gate_is_a_maximum_and_r2_a_minimum():
     assert QualityGate(metric="mse", threshold=0.2).greater_is_better is False
     assert QualityGate(metric="mae", threshold=0.2).greater_is_better is False
     assert QualityGate(metric="r2", threshold=0.7).greater_is_better is True
-    assert set(METRIC_RANGES) == {"f1", "precision", "recall", "accuracy", "mse", "mae", "r2"}
+    assert QualityGate(metric="log_loss", threshold=0.3).greater_is_better is False
+    assert set(METRIC_RANGES) == {
+        "f1",
+        "precision",
+        "recall",
+        "accuracy",
+        "auc",
+        "log_loss",
+        "mse",
+        "rmse",
+        "mae",
+        "r2",
+    }
+    assert METRIC_RANGES["log_loss"] == (0.0, None)
 
 
 def test_a_gate_metric_of_the_other_problem_type_is_reported_at_gate_metric_not_the_root():
@@ -71,7 +84,7 @@ def test_a_gate_metric_of_the_other_problem_type_is_reported_at_gate_metric_not_
     assert error["loc"] == ("gate", "metric")
     assert error["msg"] == (
         "'mse' is not a classification metric (problem_type='classification'): gate on one of f1, precision, "
-        "recall, accuracy"
+        "recall, accuracy, auc, log_loss"
     )
 
 

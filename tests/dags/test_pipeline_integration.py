@@ -102,7 +102,12 @@ def test_training_success_registers_a_pending_candidate_and_notifies(env):
     assert job["AlgorithmSpecification"]["TrainingImage"] == f"{m.config.image_repository_uri}:1.0.0"
     assert job["HyperParameters"] == {"max_depth": "4", "balanced": "true"}
     assert job["OutputDataConfig"]["S3OutputPath"].startswith(f"s3://{ARTIFACT_BUCKET}/{PROJECT}/{m.model}/runs/")
-    assert package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"].endswith("/evaluation/evaluation.json")
+    # The registry shows SageMaker's model-quality file; the image is linked from the metadata.
+    evaluation_prefix = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"].rsplit("/", 1)[0]
+    assert package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"].endswith("/evaluation/model_quality.json")
+    assert meta["confusion_matrix"] == f"{evaluation_prefix}/confusion_matrix.png"
+    spec = package["InferenceSpecification"]
+    assert "text/csv" in spec["SupportedResponseMIMETypes"] and "application/jsonlines" in spec["SupportedContentTypes"]
 
     [sns] = m.sns_messages()
     assert sns["subject"] == f"[mlops-itest] Training {PROJECT}/{m.model} 1.0.0+r0: ready to deploy"

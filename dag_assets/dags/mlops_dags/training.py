@@ -391,10 +391,16 @@ def _packages(sm, group: str) -> list[dict]:
 def register(run: dict, trained: dict, evaluation: dict, production: dict, verdict: dict) -> dict:
     """Register the candidate in the model's package group with its lineage: pending manual
     approval when it passed the gate, Rejected (never deployable) when it did not."""
+    from mlops_core import names
+
     config = load_config(run["project"], run["model"])
     sm = aws.client("sagemaker")
     group = config.model_package_group_name
     _ensure_package_group(sm, group, run)
+    # The evaluate job writes its files side by side (mlops_core.names): the registry shows the
+    # model-quality file; the confusion-matrix image is linked from the package's metadata.
+    evaluation_prefix = evaluation["uri"].rsplit("/", 1)[0]
+    confusion_matrix = f"{evaluation_prefix}/{names.CONFUSION_MATRIX_FILE}"
     for summary in _packages(sm, group):  # a task retry finds the package it already created
         package = sm.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
         if package.get("CustomerMetadataProperties", {}).get("run_name") == run["run_name"]:
@@ -415,13 +421,15 @@ def register(run: dict, trained: dict, evaluation: dict, production: dict, verdi
         "production_run": production.get("run_name") or "none",
         **{f"metric.{k}": str(v) for k, v in sorted(evaluation["metrics"].items())},
     }
+    if config.problem_type == "classification" and len(confusion_matrix) <= 256:  # metadata value limit
+        metadata["confusion_matrix"] = confusion_matrix
     response = sm.create_model_package(
         ModelPackageGroupName=group,
         ModelPackageDescription=f"{run['project']}/{run['model']} {run['model_version']} ({run['run_name']})",
         InferenceSpecification={
             "Containers": [{"Image": run["image_uri"], "ModelDataUrl": trained["model_artifact"]}],
-            "SupportedContentTypes": ["text/csv", "application/json"],
-            "SupportedResponseMIMETypes": ["application/json"],
+            "SupportedContentTypes": list(names.SUPPORTED_CONTENT_TYPES),
+            "SupportedResponseMIMETypes": list(names.SUPPORTED_RESPONSE_MIME_TYPES),
         },
         ModelApprovalStatus=status,
         MetadataProperties={
@@ -429,7 +437,14 @@ def register(run: dict, trained: dict, evaluation: dict, production: dict, verdi
             "GeneratedBy": trained["training_job_arn"],
             "ProjectId": run["project"],
         },
-        ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": evaluation["uri"]}}},
+        ModelMetrics={
+            "ModelQuality": {
+                "Statistics": {
+                    "ContentType": "application/json",
+                    "S3Uri": f"{evaluation_prefix}/{names.MODEL_QUALITY_FILE}",
+                }
+            }
+        },
         CustomerMetadataProperties=metadata,
     )
     log.info("registered %s as %s: %s", run["run_name"], status, response["ModelPackageArn"])

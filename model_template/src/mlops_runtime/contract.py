@@ -12,12 +12,23 @@ MANIFEST_ENV = {
 }
 
 # Metric names in evaluation.json["metrics"]; the platform's quality gate reads them by these names.
-CLASSIFICATION_METRICS = ("f1", "precision", "recall", "accuracy")
-REGRESSION_METRICS = ("mse", "mae", "r2")
+# auc and log_loss need class probabilities from the team's predict (see metrics.py).
+CLASSIFICATION_METRICS = ("f1", "precision", "recall", "accuracy", "auc", "log_loss")
+REGRESSION_METRICS = ("mse", "rmse", "mae", "r2")
 
+# The evaluate job's outputs. evaluation.json is the platform's own format (the quality gate and
+# the notifications read it); model_quality.json holds the same test-set metrics in SageMaker's
+# model-quality format, which the Model Registry shows when it is registered as the model
+# package's ModelQuality statistics; the confusion-matrix image is attached to the package too.
 EVALUATION_SCHEMA_VERSION = 1
 EVALUATION_FILE = "evaluation.json"
+MODEL_QUALITY_FILE = "model_quality.json"
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
+
+# What `serve` accepts and answers: the model package's SupportedContentTypes and
+# SupportedResponseMIMETypes.
+REQUEST_CONTENT_TYPES = ("application/json", "text/csv", "application/jsonlines")
+RESPONSE_CONTENT_TYPES = ("application/json", "text/csv", "application/jsonlines")
 
 # Training logs print one line per metric: "metric <split>:<name>=<value>", e.g.
 # "metric validation:f1=0.912345". METRIC_DEFINITIONS is what a SageMaker training job (or Estimator)

@@ -12,7 +12,10 @@ Outputs in ``processing/evaluation/``:
                           "rows": "true", "columns": "predicted"},
      "positive_class": "malicious", "samples": 600, "training": {...metadata.json of the model...}}
 
-  A regressor has ``"metrics": {"mse", "mae", "r2"}`` and ``"confusion_matrix": null``.
+  A regressor has ``"metrics": {"mse", "rmse", "mae", "r2"}`` and ``"confusion_matrix": null``;
+  a classifier whose predict gives probabilities also has ``auc`` and ``log_loss``.
+- ``model_quality.json``: the same test-set metrics in SageMaker's model-quality format (see
+  ``model_quality.py``), which the platform registers as the model package's ModelQuality statistics.
 - ``confusion_matrix.png`` (classifiers only).
 On error the reason goes to ``output/message`` (the job's ExitMessage) and the exit code is 1.
 """
@@ -26,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 import team_model
-from mlops_runtime import contract, dataset, failure, metrics
+from mlops_runtime import contract, dataset, failure, metrics, model_quality
 from mlops_runtime.paths import MLPaths
 from mlops_runtime.train import METADATA_FILE
 
@@ -77,12 +80,12 @@ def run(paths: MLPaths) -> dict:
         metadata_path = model_dir / METADATA_FILE
         training = json.loads(metadata_path.read_text()) if metadata_path.is_file() else None
     X, y = dataset.read_channel(test_dir)
-    y_pred = metrics.predicted_targets(model, X)
+    y_pred, probabilities = metrics.predictions(model, X)
     classification = team_model.PROBLEM_TYPE == "classification"
     report = {
         "schema_version": contract.EVALUATION_SCHEMA_VERSION,
         "problem_type": team_model.PROBLEM_TYPE,
-        "metrics": metrics.compute(team_model.PROBLEM_TYPE, y, y_pred),
+        "metrics": metrics.compute(team_model.PROBLEM_TYPE, y, y_pred, probabilities),
         "confusion_matrix": metrics.confusion_matrix(y, y_pred) if classification else None,
         "positive_class": team_model.POSITIVE_CLASS if classification else None,
         "samples": len(y),
@@ -91,6 +94,8 @@ def run(paths: MLPaths) -> dict:
     out = paths.processing_evaluation
     out.mkdir(parents=True, exist_ok=True)
     (out / contract.EVALUATION_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    quality = model_quality.report(y, y_pred, probabilities)
+    (out / contract.MODEL_QUALITY_FILE).write_text(json.dumps(quality, indent=2, allow_nan=False) + "\n")
     if classification:
         _plot_confusion_matrix(report["confusion_matrix"], out / contract.CONFUSION_MATRIX_FILE)
     for name, value in report["metrics"].items():
@@ -101,9 +106,10 @@ def run(paths: MLPaths) -> dict:
 
 def main() -> None:
     paths = MLPaths.from_env()
+    failure.stop_on_sigterm()
     try:
         run(paths)
-    except Exception as exc:  # noqa: BLE001 - a readable ExitMessage instead of a bare traceback
+    except (Exception, failure.Stopped) as exc:  # noqa: BLE001 - a readable ExitMessage instead of a bare traceback
         sys.exit(failure.report(exc, paths.processing_message, "evaluation"))
 
 

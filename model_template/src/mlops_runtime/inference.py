@@ -1,7 +1,6 @@
-"""The WSGI application behind ``serve``: ``GET /ping`` and ``POST /invocations``.
-
-Plain WSGI rather than a web framework: the whole request path is a few dictionary look-ups,
-which keeps the server's overhead over ``model.predict`` well under a millisecond.
+"""What the endpoint answers: ``GET /ping`` and ``POST /invocations``. The HTTP server (server.py)
+hands over whole requests; a request for predictions comes back as a ``Pending`` parsed matrix, and
+the server predicts the pending requests of one moment together (``predict``).
 
 Response (JSON, the default)::
 
@@ -9,8 +8,9 @@ Response (JSON, the default)::
      "model": {"model_name": ..., "model_version": ..., "training_data": ...,
                "trained_at": ..., "source_commit": ...}}
 
-With ``Accept: text/csv`` the body is CSV (header row, one row per record) and the manifest travels
-in ``X-Amzn-SageMaker-Custom-Attributes``. Errors are ``{"error": "<message>", "status": <code>}``.
+``Accept: text/csv`` gives CSV (a header row, one row per record), ``Accept: application/jsonlines``
+one JSON prediction per line; both carry the manifest in ``X-Amzn-SageMaker-Custom-Attributes``, as
+every response does. Errors are ``{"error": "<message>", "status": <code>}``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,11 @@ import logging
 import os
 import sys
 import time
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import orjson
 
 import team_model
@@ -30,48 +33,64 @@ from mlops_runtime.paths import MLPaths
 
 MAX_PAYLOAD_ENV = "MLOPS_MAX_PAYLOAD_BYTES"
 MAX_RECORDS_ENV = "MLOPS_MAX_RECORDS"
+BATCH_RECORDS_ENV = "MLOPS_BATCH_RECORDS"
 DEFAULT_MAX_PAYLOAD = 6 * 1024 * 1024  # SageMaker real-time endpoints accept at most 6 MB
 DEFAULT_MAX_RECORDS = 10_000
+DEFAULT_BATCH_RECORDS = 1_000
+RESPONSE_TYPES = (payload.JSON, payload.CSV, payload.JSON_LINES)  # the first is the default
 
 log = logging.getLogger("mlops_runtime.inference")
 
-_STATUS = {
-    200: "200 OK",
-    400: "400 Bad Request",
-    404: "404 Not Found",
-    405: "405 Method Not Allowed",
-    406: "406 Not Acceptable",
-    411: "411 Length Required",
-    413: "413 Payload Too Large",
-    415: "415 Unsupported Media Type",
-    500: "500 Internal Server Error",
-}
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: str = payload.JSON
+    headers: tuple[tuple[str, str], ...] = ()
 
 
-def _accept(header: str | None) -> str | None:
-    """The response type for an Accept header: JSON unless CSV is asked for first; None if neither."""
-    if not header:
-        return payload.JSON
-    for item in header.split(","):
-        kind = payload.media_type(item)
-        if kind in (payload.JSON, "*/*", "application/*"):
-            return payload.JSON
-        if kind in (payload.CSV, "text/*"):
-            return payload.CSV
-    return None
+@dataclass(slots=True)
+class Pending:
+    """A valid request whose records wait for the model."""
+
+    X: np.ndarray
+    accept: str
 
 
-DRAIN_LIMIT = 64 * 1024 * 1024
-
-
-def _drain(stream, length: int) -> None:
-    """Read and drop a refused body (up to a cap) so the client gets the 413, not a reset connection."""
-    remaining = min(length, DRAIN_LIMIT)
-    while remaining > 0:
-        chunk = stream.read(min(remaining, 1 << 20))
-        if not chunk:
-            return
-        remaining -= len(chunk)
+@lru_cache(maxsize=64)  # clients send the same few Accept headers
+def negotiate(header: str | None) -> str | None:
+    """The response type for an Accept header (RFC 9110 12.5.1): the supported type with the highest
+    q-value, taken from its most specific matching range; on a tie, the one the client lists first.
+    None when every supported type has q=0 or matches nothing."""
+    if not header or not header.strip():
+        return RESPONSE_TYPES[0]
+    best: dict[str, tuple[int, float, int]] = {}  # type -> (specificity, q, position)
+    for position, item in enumerate(header.split(",")):
+        media, *params = (part.strip() for part in item.split(";"))
+        media = media.lower()
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        for kind in RESPONSE_TYPES:
+            major = kind.split("/")[0]
+            specificity = 2 if media == kind else 1 if media == f"{major}/*" else 0 if media == "*/*" else -1
+            if specificity >= 0 and specificity >= best.get(kind, (-1, 0.0, 0))[0]:
+                best[kind] = (specificity, q, position)
+    ranked = sorted(
+        (
+            (q, -position, -RESPONSE_TYPES.index(kind), kind)
+            for kind, (_, q, position) in best.items()
+            if q > 0
+        ),
+        reverse=True,
+    )
+    return ranked[0][3] if ranked else None
 
 
 class InferenceApp:
@@ -82,8 +101,13 @@ class InferenceApp:
         self.manifest = manifest.from_env(env)
         self.max_payload = int(env.get(MAX_PAYLOAD_ENV) or DEFAULT_MAX_PAYLOAD)
         self.max_records = int(env.get(MAX_RECORDS_ENV) or DEFAULT_MAX_RECORDS)
+        # Requests that arrive together are predicted in one call of up to this many records: one
+        # predict of n rows costs far less than n predicts of one row. 1 turns it off (a model whose
+        # predictions depend on the other rows of the call must not be batched).
+        self.batch_records = max(1, int(env.get(BATCH_RECORDS_ENV) or DEFAULT_BATCH_RECORDS))
         self._manifest_json = orjson.dumps(self.manifest)
-        self._attributes = manifest.custom_attributes(self.manifest)
+        attributes = manifest.custom_attributes(self.manifest)
+        self._headers = (("X-Amzn-SageMaker-Custom-Attributes", attributes),) if attributes else ()
         log.info(
             "model loaded from %s in worker pid=%d in %.3f s",
             model_dir,
@@ -91,84 +115,68 @@ class InferenceApp:
             time.perf_counter() - started,
         )
 
-    def __call__(self, environ, start_response):
-        path = environ.get("PATH_INFO", "")
-        method = environ.get("REQUEST_METHOD", "")
+    def handle(
+        self, method: str, path: str, content_type: str | None, accept: str | None, body: bytes
+    ) -> Response | Pending:
         if path == "/invocations":
             if method != "POST":
-                return self._error(start_response, 405, f"{method} /invocations: use POST", allow="POST")
-            return self._invoke(environ, start_response)
+                return self.error(405, f"{method} /invocations: use POST", allow="POST")
+            kind = negotiate(accept)
+            if kind is None:
+                return self.error(406, f"cannot answer Accept {accept!r}; accept {', '.join(RESPONSE_TYPES)}")
+            try:
+                return Pending(payload.parse(body, content_type, team_model.FEATURES, self.max_records), kind)
+            except payload.PayloadError as error:
+                return self.error(error.status, error.message)
         if path == "/ping":
             if method not in ("GET", "HEAD"):
-                return self._error(start_response, 405, f"{method} /ping: use GET", allow="GET")
-            return self._send(start_response, 200, b'{"status":"healthy"}', payload.JSON)
-        return self._error(start_response, 404, f"no route {path!r}: use GET /ping or POST /invocations")
+                return self.error(405, f"{method} /ping: use GET", allow="GET")
+            return Response(200, b'{"status":"healthy"}', payload.JSON, self._headers)
+        return self.error(404, f"no route {path!r}: use GET /ping or POST /invocations")
 
-    def _invoke(self, environ, start_response):
-        accept = _accept(environ.get("HTTP_ACCEPT"))
-        if accept is None:
-            return self._error(
-                start_response,
-                406,
-                f"cannot answer Accept {environ.get('HTTP_ACCEPT')!r}; "
-                f"accept {payload.JSON} or {payload.CSV}",
-            )
-        try:
-            body = self._read_body(environ)
-            X = payload.parse(body, environ.get("CONTENT_TYPE"), team_model.FEATURES, self.max_records)
-        except payload.PayloadError as error:
-            return self._error(start_response, error.status, error.message)
+    def predict(self, requests: list[Pending]) -> list[Response]:
+        """One response per request, from one call of the team's ``predict``."""
+        X = requests[0].X if len(requests) == 1 else np.concatenate([r.X for r in requests])
         try:
             predictions = team_model.predict(self.model, X)
+            if len(predictions) != len(X):
+                raise ValueError(f"predict returned {len(predictions)} results for {len(X)} records")
         except Exception:  # a model bug, not the client's fault: log it, answer 500, keep serving
+            if len(requests) > 1:  # only the request that breaks the model gets the 500
+                return [response for r in requests for response in self.predict([r])]
             log.exception("prediction failed for %d record(s)", len(X))
-            return self._error(start_response, 500, "prediction failed; see the endpoint's log")
-        if accept == payload.CSV:
-            columns = list(predictions[0])
-            lines = [",".join(columns)] + [",".join(str(p[c]) for c in columns) for p in predictions]
-            return self._send(start_response, 200, ("\n".join(lines) + "\n").encode(), payload.CSV)
+            return [self.error(500, "prediction failed; see the endpoint's log")]
+        responses, start = [], 0
+        for request in requests:
+            end = start + len(request.X)
+            responses.append(self._encode(predictions[start:end], request.accept))
+            start = end
+        return responses
+
+    def _encode(self, predictions: list[dict], kind: str) -> Response:
         try:
+            if kind == payload.CSV:
+                columns = list(predictions[0])
+                lines = [",".join(columns)] + [",".join(str(p[c]) for c in columns) for p in predictions]
+                return Response(200, ("\n".join(lines) + "\n").encode(), kind, self._headers)
             # NumPy scalars too, in case a team's predict returns them.
-            encoded = orjson.dumps(predictions, option=orjson.OPT_SERIALIZE_NUMPY)
-        except TypeError:
-            log.exception("predict returned something that is not JSON-serialisable")
-            return self._error(
-                start_response, 500, "prediction is not JSON-serialisable; see the endpoint's log"
-            )
-        body = b'{"predictions":' + encoded + b',"model":' + self._manifest_json + b"}"
-        return self._send(start_response, 200, body, payload.JSON)
-
-    def _read_body(self, environ) -> bytes:
-        length_header = environ.get("CONTENT_LENGTH") or ""
-        stream = environ["wsgi.input"]
-        if length_header:
-            try:
-                length = int(length_header)
-            except ValueError:
-                raise payload.PayloadError(400, f"invalid Content-Length {length_header!r}") from None
-            if length > self.max_payload:
-                _drain(stream, length)
-                raise payload.PayloadError(
-                    413, f"payload of {length} bytes is over the {self.max_payload}-byte limit"
+            if kind == payload.JSON_LINES:
+                body = b"".join(
+                    orjson.dumps(p, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n" for p in predictions
                 )
-            return stream.read(length) if length > 0 else b""
-        body = stream.read(self.max_payload + 1)  # chunked upload: read at most one byte too many
-        if len(body) > self.max_payload:
-            _drain(stream, DRAIN_LIMIT)
-            raise payload.PayloadError(413, f"payload is over the {self.max_payload}-byte limit")
-        return body
+                return Response(200, body, kind, self._headers)
+            encoded = orjson.dumps(predictions, option=orjson.OPT_SERIALIZE_NUMPY)
+        except (TypeError, KeyError):
+            log.exception("predict returned something that cannot be encoded as %s", kind)
+            return self.error(500, f"prediction cannot be encoded as {kind}; see the endpoint's log")
+        body = b'{"predictions":' + encoded + b',"model":' + self._manifest_json + b"}"
+        return Response(200, body, payload.JSON, self._headers)
 
-    def _send(self, start_response, status: int, body: bytes, content_type: str, **extra):
-        headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
-        if self._attributes:
-            headers.append(("X-Amzn-SageMaker-Custom-Attributes", self._attributes))
-        headers.extend((name.capitalize(), value) for name, value in extra.items())
-        start_response(_STATUS[status], headers)
-        return [body]
-
-    def _error(self, start_response, status: int, message: str, **extra):
+    def error(self, status: int, message: str, **headers: str) -> Response:
         body = json.dumps({"error": message, "status": status}).encode()
-        return self._send(start_response, status, body, payload.JSON, **extra)
+        return Response(
+            status, body, payload.JSON, self._headers + tuple((k.capitalize(), v) for k, v in headers.items())
+        )
 
 
 def create_app() -> InferenceApp:

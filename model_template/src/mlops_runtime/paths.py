@@ -31,6 +31,11 @@ class MLPaths:
     def hyperparameters(self) -> Path:
         return self.root / "input" / "config" / "hyperparameters.json"
 
+    @property
+    def resource_config(self) -> Path:
+        # The job's hosts: {"current_host": "algo-1", "hosts": ["algo-1", ...], ...}
+        return self.root / "input" / "config" / "resourceconfig.json"
+
     def channel(self, name: str) -> Path:
         return self.root / "input" / "data" / name
 

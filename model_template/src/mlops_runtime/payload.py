@@ -1,17 +1,22 @@
 """Request parsing for ``POST /invocations``: bytes in, a float matrix out, or a ``PayloadError``
 with the HTTP status and a message a client can act on. Nothing here raises anything else, so bad
-input can never become a 500 (tests/test_payload.py fuzzes this)."""
+input can never become a 500 (tests/test_template_units.py fuzzes this)."""
 
 from __future__ import annotations
 
 import math
+from itertools import chain
 
 import numpy as np
 import orjson
 
 JSON = "application/json"
 CSV = "text/csv"
-CONTENT_TYPES = (JSON, CSV)
+JSON_LINES = "application/jsonlines"  # SageMaker batch transform and Model Monitor use it
+CONTENT_TYPES = (JSON, CSV, JSON_LINES)
+# Tree models (scikit-learn's among them) compute in float32: a larger value would become infinity.
+MAX_ABS_VALUE = float(np.finfo(np.float32).max)
+_BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, as Excel and some Windows tools write
 
 
 class PayloadError(Exception):
@@ -29,11 +34,15 @@ def parse(body: bytes, content_type: str | None, features: tuple[str, ...], max_
     kind = media_type(content_type)
     if kind not in CONTENT_TYPES:
         shown = repr(content_type) if content_type else "missing"
-        raise PayloadError(415, f"unsupported Content-Type {shown}; send {JSON} or {CSV}")
+        raise PayloadError(415, f"unsupported Content-Type {shown}; send {', '.join(CONTENT_TYPES)}")
+    if body.startswith(_BOM):
+        body = body[len(_BOM) :]
     if not body.strip():
         raise PayloadError(400, "empty payload: send at least one record")
     if kind == JSON:
         return _json_rows(body, features, max_records)
+    if kind == JSON_LINES:
+        return _json_lines_rows(body, features, max_records)
     return _csv_rows(body, features, max_records)
 
 
@@ -48,13 +57,14 @@ def _fast_matrix(rows: list, width: int, exact_types: bool) -> np.ndarray | None
     (``exact_types``): numpy alone would also accept "1.5" or true."""
     if not all(type(row) is list and len(row) == width for row in rows):
         return None
-    if exact_types and not {type(v) for row in rows for v in row} <= {int, float}:
+    if exact_types and not set(map(type, chain.from_iterable(rows))) <= {int, float}:
         return None
     try:
-        matrix = np.array(rows, dtype=float)
+        matrix = np.fromiter(chain.from_iterable(rows), dtype=float, count=len(rows) * width)
     except (ValueError, TypeError, OverflowError):
         return None
-    return matrix if np.isfinite(matrix).all() else None
+    # False for NaN and infinity too; the slow path then names the value.
+    return matrix.reshape(len(rows), width) if (np.abs(matrix) <= MAX_ABS_VALUE).all() else None
 
 
 def _json_rows(body: bytes, features: tuple[str, ...], max_records: int) -> np.ndarray:
@@ -78,6 +88,23 @@ def _json_rows(body: bytes, features: tuple[str, ...], max_records: int) -> np.n
         records = [document] if document and not isinstance(document[0], (list, dict)) else document
     else:
         raise PayloadError(400, 'JSON payload must be a record, a list of records or {"instances": [...]}')
+    return _records_matrix(records, features, max_records)
+
+
+def _json_lines_rows(body: bytes, features: tuple[str, ...], max_records: int) -> np.ndarray:
+    """One JSON record (an object by feature name or a list in FEATURES order) per line."""
+    lines = [line for line in body.split(b"\n") if line.strip()]
+    _check_count(len(lines), max_records)
+    records = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            records.append(orjson.loads(line))
+        except orjson.JSONDecodeError as exc:
+            raise PayloadError(400, f"malformed JSON Lines: line {number}: {exc}") from None
+    return _records_matrix(records, features, max_records)
+
+
+def _records_matrix(records: list, features: tuple[str, ...], max_records: int) -> np.ndarray:
     if not records:
         raise PayloadError(400, "empty payload: send at least one record")
     _check_count(len(records), max_records)
@@ -112,6 +139,7 @@ def _json_record(index: int, record: object, features: tuple[str, ...]) -> list[
         # bool is an int subclass in Python, but true/false is not a valid feature value.
         # (orjson has already refused NaN, Infinity and numbers beyond float range.)
         if type(value) is float or type(value) is int:
+            _check_range(f"record {index}, feature {features[position]}", value)
             row.append(float(value))
             continue
         raise PayloadError(
@@ -156,9 +184,19 @@ def _csv_rows(body: bytes, features: tuple[str, ...], max_records: int) -> np.nd
                     f"CSV row {number}, feature {features[position]}: "
                     f"{_preview(cell.strip())} is not a finite number",
                 )
+            _check_range(f"CSV row {number}, feature {features[position]}", value)
             row.append(value)
         rows.append(row)
     return np.asarray(rows, dtype=float)
+
+
+def _check_range(where: str, value: float) -> None:
+    if abs(value) > MAX_ABS_VALUE:
+        raise PayloadError(
+            400,
+            f"{where}: {_preview(value)} is outside the float32 range "
+            f"(±{MAX_ABS_VALUE:.7g}) the model computes in",
+        )
 
 
 def _type_name(value: object) -> str:

@@ -1,4 +1,5 @@
-"""``serve``: the SageMaker endpoint entry point, a gunicorn server on port 8080.
+"""``serve``: the SageMaker endpoint entry point, gunicorn running event-loop workers (server.py)
+on port 8080.
 
 Honours SageMaker's variables: ``SAGEMAKER_MODEL_SERVER_WORKERS`` (default: one per CPU core),
 ``SAGEMAKER_MODEL_SERVER_TIMEOUT`` (seconds per request, default 60) and ``SAGEMAKER_BIND_TO_PORT``
@@ -16,9 +17,11 @@ WORKERS_ENV = "SAGEMAKER_MODEL_SERVER_WORKERS"
 TIMEOUT_ENV = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
 PORT_ENV = "SAGEMAKER_BIND_TO_PORT"
 HOST_ENV = "MLOPS_SERVE_HOST"
-ACCESS_LOG_ENV = "MLOPS_ACCESS_LOG"
 DEFAULT_PORT = 8080
 DEFAULT_TIMEOUT = 60
+# Idle keep-alive connections stay open this long: longer than the usual 60 s of load balancers, so
+# the server never closes a connection that the client is about to reuse (nginx uses 75 s too).
+KEEPALIVE_SECONDS = 75
 
 
 def cpu_count() -> int:
@@ -42,6 +45,8 @@ def _positive_int(env: dict, name: str, default: int) -> int:
 
 
 def server_options(env: dict | None = None) -> dict:
+    from mlops_runtime import server  # imports numpy: only after main() has limited its threads
+
     env = os.environ if env is None else env
     # The container must listen on all interfaces for SageMaker to reach it.
     host = env.get(HOST_ENV) or "0.0.0.0"  # noqa: S104
@@ -50,10 +55,11 @@ def server_options(env: dict | None = None) -> dict:
         "bind": f"{host}:{port}",
         "workers": _positive_int(env, WORKERS_ENV, cpu_count()),
         "timeout": _positive_int(env, TIMEOUT_ENV, DEFAULT_TIMEOUT),
-        # sync workers: one request at a time per process, lowest overhead for CPU-bound predict.
-        "worker_class": "sync",
+        "worker_class": "mlops_runtime.server.EventLoopWorker",
+        "pre_fork": server.pre_fork,  # connection balancing between the workers (server.py)
+        "child_exit": server.child_exit,
+        "keepalive": KEEPALIVE_SECONDS,
         "graceful_timeout": 20,
-        "accesslog": "-" if env.get(ACCESS_LOG_ENV, "").lower() in ("1", "true") else None,
         "errorlog": "-",
         "loglevel": "info",
         "preload_app": False,

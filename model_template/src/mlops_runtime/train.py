@@ -29,7 +29,24 @@ def _version(distribution: str) -> str:
     return version(distribution)
 
 
+def _refuse_several_hosts(paths: MLPaths) -> None:
+    """The example model trains on one machine. On a job with several instances each would train
+    the same model on the same data (SageMaker copies every channel to every host) and the extra
+    instances are paid for nothing, so such a job fails at once. A team that makes its model
+    distributed removes this check and reads the hosts from the same file."""
+    if not paths.resource_config.is_file():
+        return
+    hosts = json.loads(paths.resource_config.read_text()).get("hosts") or []
+    if len(hosts) > 1:
+        raise failure.ResourceConfigError(
+            f"this training job has {len(hosts)} instances ({', '.join(hosts)}) but the model trains on "
+            "one: every instance would train the same model. Set the training instance_count to 1 "
+            "(a larger instance_type gives it more CPU and memory)."
+        )
+
+
 def run(paths: MLPaths) -> dict:
+    _refuse_several_hosts(paths)
     params = hyperparameters.resolve(
         hyperparameters.read_file(paths.hyperparameters), team_model.HYPERPARAMETERS
     )
@@ -61,7 +78,7 @@ def run(paths: MLPaths) -> dict:
 
     scores = {}
     for split, (Xs, ys) in {"train": (X_train, y_train), "validation": (X_val, y_val)}.items():
-        scores[split] = metrics.compute(team_model.PROBLEM_TYPE, ys, metrics.predicted_targets(model, Xs))
+        scores[split] = metrics.compute(team_model.PROBLEM_TYPE, ys, *metrics.predictions(model, Xs))
         for name, value in scores[split].items():
             print(contract.metric_line(split, name, value), flush=True)
 
@@ -89,9 +106,10 @@ def run(paths: MLPaths) -> dict:
 
 def main() -> None:
     paths = MLPaths.from_env()
+    failure.stop_on_sigterm()
     try:
         run(paths)
-    except Exception as exc:  # noqa: BLE001 - every failure must leave a readable reason for SageMaker
+    except (Exception, failure.Stopped) as exc:  # noqa: BLE001 - every failure must leave a readable reason for SageMaker
         sys.exit(failure.report(exc, paths.failure, "training"))
 
 
