@@ -57,7 +57,7 @@ def parse(environ: dict[str, Any], body: bytes, default_region: str) -> ApiCall 
     from moto.core.parse import PROTOCOL_PARSERS
     from moto.core.request import Request as MotoRequest
     from moto.core.request import determine_request_protocol
-    from moto.core.routing import NotFound, get_service_router
+    from moto.core.routing import get_service_router
     from moto.core.utils import get_service_model
 
     region, signing_name = signing(environ)
@@ -78,7 +78,7 @@ def parse(environ: dict[str, Any], body: bytes, default_region: str) -> ApiCall 
     try:
         service_model = get_service_model(service)
         operation, uri_params = get_service_router(service).match(request)
-    except (NotFound, Exception):  # noqa: BLE001 - unknown service or path: not an API we name
+    except Exception:  # noqa: BLE001 - unknown service (UnknownServiceError) or path (NotFound): not an API we name
         return None
     params: dict[str, Any] = dict(uri_params)
     try:
