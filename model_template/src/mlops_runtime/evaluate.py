@@ -103,7 +103,7 @@ def main() -> None:
     paths = MLPaths.from_env()
     try:
         run(paths)
-    except Exception as exc:  # noqa: BLE001 - a readable ExitMessage instead of a bare traceback
+    except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught  # a readable ExitMessage
         sys.exit(failure.report(exc, paths.processing_message, "evaluation"))
 
 

@@ -120,7 +120,7 @@ class InferenceApp:
             return self._error(start_response, error.status, error.message)
         try:
             predictions = team_model.predict(self.model, X)
-        except Exception:  # a model bug, not the client's fault: log it, answer 500, keep serving
+        except Exception:  # pylint: disable=broad-exception-caught  # a model bug: log it, answer 500, keep serving
             log.exception("prediction failed for %d record(s)", len(X))
             return self._error(start_response, 500, "prediction failed; see the endpoint's log")
         if accept == payload.CSV:

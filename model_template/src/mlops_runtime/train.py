@@ -91,7 +91,7 @@ def main() -> None:
     paths = MLPaths.from_env()
     try:
         run(paths)
-    except Exception as exc:  # noqa: BLE001 - every failure must leave a readable reason for SageMaker
+    except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught  # a readable FailureReason
         sys.exit(failure.report(exc, paths.failure, "training"))
 
 
