@@ -328,6 +328,10 @@ def test_unexpected_failure_is_500_without_internals(monkeypatch, caplog, capsys
             raise RuntimeError("secret internals")
 
     monkeypatch.setattr(handler_module, "_service", Exploding())
+    # Powertools keeps the stream it was created with: point it at this test's captured stdout.
+    import sys
+
+    monkeypatch.setattr(handler_module.logger.registered_handler, "stream", sys.stdout)
     result = handler_module.handler(trigger_event(), FakeContext())
     assert result == {
         "ok": False,
