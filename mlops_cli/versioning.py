@@ -9,18 +9,33 @@ CHANGE`` major); a release is at least a patch. commitizen is the parser: no han
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
-from commitizen.cz.conventional_commits import ConventionalCommitsCz
-from commitizen.version_increment import VersionIncrement
 
 from mlops_cli.errors import CliError
 from mlops_core.names import InvalidName, ecr_repository_name
 from mlops_core.versions import Bump, next_version, released_versions
 
+
+def _import_commitizen():
+    """commitizen's package import runs logging.config.dictConfig(disable_existing_loggers=True),
+    which would silence every logger created before it (boto3's, a Lambda handler's in tests):
+    give them back their state."""
+    loggers = [logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)]
+    disabled = [logger.disabled for logger in loggers]
+    from commitizen.cz.conventional_commits import ConventionalCommitsCz
+    from commitizen.version_increment import VersionIncrement
+
+    for logger, was in zip(loggers, disabled, strict=True):
+        logger.disabled = was
+    return ConventionalCommitsCz, VersionIncrement
+
+
+ConventionalCommitsCz, VersionIncrement = _import_commitizen()
 _BUMPS = {VersionIncrement.MAJOR: Bump.MAJOR, VersionIncrement.MINOR: Bump.MINOR}
 
 
