@@ -9,6 +9,8 @@ Routing, first match wins:
   (other SageMaker operations fall through to moto, with moto's own separate state);
 - ``POST /endpoints/<name>/invocations`` signed for ``sagemaker``: runtime InvokeEndpoint;
 - requests signed for ``airflow`` (MWAA): ``InvokeRestApi`` forwarding;
+- ``/lambda-url/<id>/`` (function URLs) and Lambda's Invoke and GetFunctionUrlConfig: local Lambda
+  (``local_aws.lambda_service``), which runs the registered functions;
 - everything else: moto's own dispatcher, unchanged.
 """
 
@@ -31,6 +33,8 @@ from werkzeug.wrappers import Request, Response
 from local_aws.alarm_actions import alarm_state, run_alarm_actions
 from local_aws.iam.calls import read_body
 from local_aws.iam.enforcer import AccessDenied, LocalIam
+from local_aws.iam.principals import UnknownAccessKey, access_key_of
+from local_aws.lambda_service import LambdaService
 from local_aws.mwaa import INVOKE_PATH, MwaaForwarder
 from local_aws.sagemaker.core import EventLog
 from local_aws.sagemaker.runners import SimulatedEndpointRunner, SimulatedJobRunner, load_runner
@@ -52,9 +56,11 @@ class LocalAwsApp:
         events: EventLog,
         initial_scenario: dict[str, Any] | None = None,
         iam: LocalIam | None = None,
+        lambda_service: LambdaService | None = None,
     ) -> None:
         self.sagemaker = sagemaker
         self.iam = iam
+        self.lambda_service = lambda_service
         self.scenario = scenario
         self.initial_scenario = initial_scenario or {}
         self.events = events
@@ -83,6 +89,11 @@ class LocalAwsApp:
                     )
                 else:
                     log.warning("SageMaker.%s is not implemented locally: served by moto (separate state)", operation)
+            elif self.lambda_service is not None and (
+                (service == "lambda" or path.startswith("/lambda-url/"))
+                and self.lambda_service.handles(request.method, path)
+            ):
+                response = self._lambda(request, path, region, service == "lambda")
             elif service == "sagemaker" and request.method == "POST" and RUNTIME_PATH.match(path):
                 response = self._runtime(request, region, RUNTIME_PATH.match(path).group("name"))
             elif service == "airflow":
@@ -139,6 +150,45 @@ class LocalAwsApp:
             response.headers[key] = value
         return response
 
+    def _lambda(self, request: Request, path: str, region: str, signed: bool) -> Response:
+        caller = self._caller(request) if signed else None
+        try:
+            status, headers, body = self.lambda_service.call(
+                request.method,
+                path,
+                request.query_string.decode(),
+                request.get_data(),
+                dict(request.headers),
+                caller,
+                region,
+            )
+        except AwsError as error:
+            return error_response(error, content_type="application/json")
+        response = Response(body, status=status)
+        for key, value in headers.items():
+            response.headers[key] = value
+        return response
+
+    def _caller(self, request: Request) -> dict[str, str] | None:
+        """Who signed the request, as a function URL's requestContext.authorizer.iam names them."""
+        key = access_key_of(request.headers.get("Authorization"), dict(request.args))
+        if self.iam is None:
+            return {
+                "arn": f"arn:aws:iam::{ACCOUNT}:root",
+                "account": ACCOUNT,
+                "access_key": key or "",
+                "caller_id": ACCOUNT,
+            }
+        try:
+            principal = self.iam.sessions.resolve(key)
+        except UnknownAccessKey:
+            return None
+        session = principal.arn.rsplit("/", 1)[-1] if principal.kind == "role" else ""
+        caller_id = (
+            f"AROA{abs(hash(principal.role_arn or principal.arn)) % 10**16:016d}:{session}" if session else ACCOUNT
+        )
+        return {"arn": principal.arn, "account": principal.account, "access_key": key or "", "caller_id": caller_id}
+
     def _service_credentials(self, request: Request) -> Response:
         """Credentials of a role as a service gets them (MWAA for its tasks, Lambda for a function):
         the role's trust policy must allow that service. Local mode plays those services."""
@@ -169,6 +219,8 @@ class LocalAwsApp:
             from moto.moto_api._internal.models import moto_api_backend
 
             self.sagemaker.reset()
+            if self.lambda_service is not None:
+                self.lambda_service.reset()
             self.events.clear()
             if self.iam is not None:
                 self.iam.decisions.clear()
@@ -185,6 +237,15 @@ class LocalAwsApp:
             return json_response({"enforced": True, **self.iam.decisions.summary()}, content_type="application/json")
         if path == "/_local_aws/credentials" and request.method == "POST":
             return self._service_credentials(request)
+        if path == "/_local_aws/lambda/functions" and request.method == "POST" and self.lambda_service is not None:
+            spec = json.loads(request.get_data() or b"{}")
+            try:
+                described = self.lambda_service.register(spec, spec.get("region", DEFAULT_REGION))
+            except (KeyError, TypeError) as missing:
+                return json_response(
+                    {"error": f"bad function spec: {missing!r}"}, status=400, content_type="application/json"
+                )
+            return json_response(described, content_type="application/json")
         if path == "/_local_aws/scenario":
             try:
                 if request.method == "GET":
@@ -237,10 +298,21 @@ def serve(
     )
     iam = LocalIam(account=ACCOUNT, sagemaker=sagemaker) if enforce_iam else None
     sagemaker.iam = iam
-    app = LocalAwsApp(sagemaker=sagemaker, scenario=scenario, events=events, initial_scenario=scenario_patch, iam=iam)
+    lambda_service = LambdaService(account=ACCOUNT, state_dir=state_dir, iam=iam)
+    if iam is not None:
+        iam.state.lambda_service = lambda_service
+    app = LocalAwsApp(
+        sagemaker=sagemaker,
+        scenario=scenario,
+        events=events,
+        initial_scenario=scenario_patch,
+        iam=iam,
+        lambda_service=lambda_service,
+    )
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     url = f"http://{host}:{server.server_port}"
     sagemaker.base_url = url
+    lambda_service.base_url = url
     os.environ.setdefault("MOTO_PORT", str(server.server_port))
     for target in filter(None, (state_dir / "url", url_file)):
         tmp = Path(f"{target}.tmp")
@@ -263,6 +335,7 @@ def serve(
         signal.signal(signal.SIGTERM, lambda *_: None)
         signal.signal(signal.SIGINT, lambda *_: None)
         sagemaker.shutdown()
+        lambda_service.shutdown()
         if iam is not None:
             iam.close()
         server.server_close()

@@ -97,6 +97,13 @@ class ServerState(AccountState):
     def __init__(self, account: str, sagemaker: Any = None) -> None:
         super().__init__(account)
         self.sagemaker = sagemaker
+        self.lambda_service: Any = None
+
+    def lambda_url_target(self, url_id: str) -> tuple[str, str, str] | None:
+        return self.lambda_service.url_target(url_id) if self.lambda_service is not None else None
+
+    def function_policy(self, function_arn: str) -> dict[str, Any] | None:
+        return self.lambda_service.policy(function_arn) if self.lambda_service is not None else None
 
     def endpoint_config_kms_key(self, region: str, name: str) -> str | None:
         if self.sagemaker is None:
@@ -245,6 +252,8 @@ class LocalIam:
         if ref.kind == "trust":
             role = self.state.role(ref.name)
             return role.trust if role else None
+        if ref.kind == "function":
+            return self.state.function_policy(ref.name)
         raise ValueError(f"unknown resource policy kind {ref.kind!r}")
 
     # -- STS ----------------------------------------------------------------------------------------
