@@ -85,8 +85,12 @@ class LambdaService:
             aliases=set(spec.get("aliases", [])),
             policy=spec.get("policy"),
         )
+        known = self.functions.get(name)
         for url in spec.get("urls", []):
-            function.urls[url.get("qualifier") or ""] = {"url_id": uuid.uuid4().hex[:32], "auth_type": url["auth_type"]}
+            qualifier = url.get("qualifier") or ""
+            previous = known.urls.get(qualifier) if known is not None else None  # a URL keeps its id
+            url_id = previous["url_id"] if previous else uuid.uuid4().hex[:32]
+            function.urls[qualifier] = {"url_id": url_id, "auth_type": url["auth_type"]}
         with self._lock:
             self._stop_worker(name)
             self.functions[name] = function

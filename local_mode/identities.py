@@ -5,7 +5,8 @@
 - **the trigger Lambda** runs as its role, assumed as ``lambda.amazonaws.com``;
 - **the ``mlops`` CLI in CI** runs as its project's CI role, obtained with
   ``AssumeRoleWithWebIdentity`` and a GitLab ID token for the MLOps project's release branch of
-  that project (``models/<project>``) with the audience the CI templates request;
+  that project in this environment (``models/<environment>/<project>``) with the audience the CI
+  templates request;
 - **SageMaker jobs and endpoints** run as the model's role (local SageMaker assumes it itself);
 - provisioning, the demo's own reads and a data scientist calling the endpoint use the account.
 

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,6 @@ from local_mode.slack_sink import SlackSink
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "model_template"
-TRIGGER_SOURCE = REPO / "lambda_src" / "dag_trigger"
 RUNNERS = "local_aws.sagemaker.process_runners"
 # The local SageMaker's own delays are short: the real work (train, evaluate, serve start-up) takes
 # what it takes.
@@ -38,16 +37,6 @@ SCENARIO = {
     "runner": {"serve_workers": 1},
 }
 BOOT_JOIN_SECONDS = 15.0  # stop(): how long the Airflow start-up thread may take to give up
-README_IMAGE_MANIFEST = {
-    "schemaVersion": 2,
-    "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-    "config": {
-        "mediaType": "application/vnd.docker.container.image.v1+json",
-        "size": 0,
-        "digest": "sha256:" + "0" * 64,
-    },
-    "layers": [],
-}
 
 
 @dataclass
@@ -57,21 +46,6 @@ class RunOutcome:
     state: str
     seconds: float
     tasks: dict[str, dict[str, Any]]  # task_id -> {"state", "duration"}
-
-
-@dataclass
-class LambdaContext:
-    """The attributes the Lambda runtime gives a handler (Powertools reads them)."""
-
-    function_name: str
-    memory_limit_in_mb: int = 256
-    aws_request_id: str = "local"
-    invoked_function_arn: str = ""
-    timeout_seconds: float = 30.0
-    started: float = field(default_factory=time.monotonic)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int(max(0.0, self.timeout_seconds - (time.monotonic() - self.started)) * 1000)
 
 
 class LocalPlatform:
@@ -98,14 +72,12 @@ class LocalPlatform:
         self.queue_url: str | None = None
         self.trigger_env: dict[str, str] = {}
         self._saved_env: dict[str, str | None] = {}
-        self._handler = None
         self._pipeline_id = int(time.time()) % 10**7
         self._job_id = 0
         self.timings: dict[str, float] = {}
         self._booting: threading.Thread | None = None
         self.identities: Identities | None = None
         self.ci = None  # CiIdentity: the GitLab instance and MLOps project the CI roles trust
-        self.lambda_credentials: dict[str, str] | None = None
         self.authorization: dict[str, Any] | None = None  # local AWS's authorization log, at stop
         # DAG tasks read the MWAA execution role's session from here (written once provisioned).
         self.mwaa_credentials_file = self.state_dir / "mwaa-execution-role.credentials"
@@ -303,85 +275,67 @@ class LocalPlatform:
     def report_account(self) -> str:
         return self.config["sagemaker_role_arn"].split(":")[4]
 
-    def version_next(self, commit_message: str) -> dict[str, str]:
-        """`mlops version next` as the CI version stage runs it, then the publish stage's push
-        (a manifest under the new tag in ECR; the image's content is the model source here), both
-        as the project's CI role."""
-        import boto3
-
+    def ci_credentials(self, project: str) -> dict[str, str]:
+        """The project's CI role, as a job on its release branch for this environment gets it."""
         from mlops_constructs.ci_access import model_project_role_name
         from mlops_core.names import ci_release_branch
 
-        out = self.state_dir / "version.env"
+        environment = self.config["environment"]
+        role = f"arn:aws:iam::{self.report_account}:role/{model_project_role_name(environment, project)}"
+        return self.identities.ci(role, self.ci, ci_release_branch(environment, project))
+
+    def version_next(self, commit_message: str) -> dict[str, str]:
+        """The MLOps pipeline's version and publish jobs: `mlops version bump` from the commit, then
+        `mlops image release` of the image the package job built (here an OCI archive of the
+        model source, local_mode.image_archive), as the project's CI role."""
+        from local_mode.image_archive import write_archive
+
         project = self.config["project"]
-        role = f"arn:aws:iam::{self.report_account}:role/{model_project_role_name(self.config['environment'], project)}"
-        ci_credentials = self.identities.ci(role, self.ci, ci_release_branch(project))
-        env = {**os.environ, **credentials_env(ci_credentials), "PYTHONPATH": str(REPO)}
-        done = subprocess.run(  # noqa: S603
-            [
-                sys.executable,
-                "-m",
-                "mlops_cli",
-                "version",
-                "next",
+        env = {**os.environ, **credentials_env(self.ci_credentials(project)), "PYTHONPATH": str(REPO)}
+        bump_env, release_env, image = (self.state_dir / n for n in ("bump.env", "release.env", "image.tar"))
+        write_archive(self.model_source, image)
+
+        def mlops(*arguments: str) -> str:
+            done = subprocess.run(  # noqa: S603
+                [sys.executable, "-m", "mlops_cli", *arguments],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                cwd=REPO,
+            )
+            if done.returncode != 0:
+                raise RuntimeError(f"mlops {' '.join(arguments[:2])} failed: {done.stdout}{done.stderr}")
+            return done.stdout.strip()
+
+        outputs = [mlops("version", "bump", "--commit-message", commit_message, "--output", str(bump_env))]
+        bump = _dotenv(bump_env)["VERSION_BUMP"]
+        outputs.append(
+            mlops(
+                "image",
+                "release",
                 "--project",
-                self.config["project"],
+                project,
                 "--model",
                 self.config["model"],
-                "--commit-message",
-                commit_message,
+                "--image",
+                str(image),
+                "--bump",
+                bump,
                 "--output",
-                str(out),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=REPO,
+                str(release_env),
+            )
         )
-        if done.returncode != 0:
-            raise RuntimeError(f"mlops version next failed: {done.stdout}{done.stderr}")
-        values = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
-        values = {k: v.strip().strip('"').strip("'") for k, v in values.items()}
-        values["output"] = done.stdout.strip()
-        ci_session = boto3.session.Session(
-            region_name=self.aws.region,
-            aws_access_key_id=ci_credentials["AccessKeyId"],
-            aws_secret_access_key=ci_credentials["SecretAccessKey"],
-            aws_session_token=ci_credentials["SessionToken"],
-        )
-        ci_session.client("ecr").put_image(
-            repositoryName=values["ECR_REPOSITORY"],
-            imageManifest=json.dumps(README_IMAGE_MANIFEST),
-            imageTag=values["IMAGE_TAG"],
-        )
+        values = _dotenv(release_env)
+        values["output"] = "\n".join(outputs)
         return values
 
-    def invoke_trigger_lambda(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The trigger Lambda's handler, called in this process with the Lambda's environment and,
-        as the Lambda runtime provides them, its role's credentials in AWS_* variables."""
-        if self.lambda_credentials is None:
-            self.lambda_credentials = self.identities.trigger_lambda(
-                self.report.trigger_role_arn, self.report.trigger_function_name or "dag-trigger"
-            )
-        if self._handler is None:
-            for key, value in self.trigger_env.items():
-                self._saved_env.setdefault(key, os.environ.get(key))
-                os.environ[key] = value
-            if str(TRIGGER_SOURCE) not in sys.path:
-                sys.path.insert(0, str(TRIGGER_SOURCE))
-            from dag_trigger_fn import handler as module
-
-            # Its structured logs go to a file, as they would go to CloudWatch Logs.
-            with contextlib.suppress(Exception):
-                stream = (self.log_dir / "trigger-lambda.log").open("a")
-                module.logger.registered_handler.setStream(stream)
-            self._handler = module.handler
-        context = LambdaContext(function_name=self.report.trigger_function_name or "mlops-local-dag-trigger")
-        with _environment(credentials_env(self.lambda_credentials)):
-            return self._handler(event, context)
-
     def trigger(self, dag_id: str, conf: dict[str, Any]) -> dict[str, Any]:
+        """What `mlops trigger` does in a CI job: a SigV4-signed request to the project's alias URL
+        of the trigger Lambda, as the project's CI role (local Lambda runs the real handler)."""
+        from mlops_cli import dag_runs
+        from mlops_cli.errors import CliError
+
         self._job_id += 1
         event = {
             "action": "trigger",
@@ -390,10 +344,14 @@ class LocalPlatform:
             "job_id": self._job_id,
             "conf": conf,
         }
-        result = self.invoke_trigger_lambda(event)
-        if not result.get("ok"):
-            raise RuntimeError(f"trigger Lambda refused {dag_id}: {result}")
-        return result
+        url = self.report.trigger_urls.get(conf["project"])
+        if url is None:
+            raise RuntimeError(f"the trigger Lambda has no alias for project {conf['project']!r}")
+        try:
+            with _environment(credentials_env(self.ci_credentials(conf["project"]))):
+                return dag_runs.invoke(url, event)
+        except CliError as refused:
+            raise RuntimeError(f"trigger Lambda refused {dag_id}: {refused.message}") from None
 
     # -- Airflow -------------------------------------------------------------------------------
     def wait_run(self, dag_id: str, run_id: str, *, timeout: float = 600, on_tasks=None) -> RunOutcome:
@@ -521,6 +479,12 @@ def _environment(values: dict[str, str]):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _dotenv(path: Path) -> dict[str, str]:
+    from mlops_cli.dotenv import read_dotenv
+
+    return read_dotenv(path)
 
 
 def _run_seconds(run: dict[str, Any]) -> float | None:

@@ -46,6 +46,7 @@ _DENIED = {
     "lambda": ("AccessDeniedException", 403),
 }
 _QUERY_PROTOCOL = {"sns", "iam", "sts"}
+WEB_IDENTITY_CONDITION_CLAIMS = frozenset({"aud", "sub", "amr", "azp", "email", "oaud"})
 
 
 @dataclass
@@ -279,7 +280,14 @@ class LocalIam:
         audiences = audiences if isinstance(audiences, list) else [audiences]
         if not set(audiences) & set(provider["client_ids"]):
             return Decision(False, "Incorrect token audience", "InvalidIdentityToken")
-        context = {f"{issuer}:{k}": (v if isinstance(v, list) else str(v)) for k, v in claims.items()}
+        # Only the claims AWS STS evaluates for an OIDC issuer such as a GitLab instance (IAM User Guide,
+        # "Available keys for OIDC federation"); provider-specific claims exist only for GitHub,
+        # Google, CircleCI and OCI. A condition on any other claim of a GitLab token never matches.
+        context = {
+            f"{issuer}:{k}": (v if isinstance(v, list) else str(v))
+            for k, v in claims.items()
+            if k in WEB_IDENTITY_CONDITION_CLAIMS
+        }
         check = rules.Check("sts:AssumeRoleWithWebIdentity", role_arn, context, rules.PolicyRef("trust", role_arn))
         principal = Principal(arn=provider["arn"], account=self.account, kind="federated")
         return self.evaluate(principal, check)
