@@ -33,7 +33,8 @@ class CiIdentity:
     gitlab_url: str
     mlops_project_path: str
 
-    def token(self, ref: str) -> str:
+    def token(self, ref: str, *, lifetime_seconds: int = 300) -> str:
+        """GitLab's ID token of a job on ``ref`` (it expires with the job: ``lifetime_seconds``)."""
         issuer = self.gitlab_url.rstrip("/")
         return mint(
             {
@@ -44,7 +45,8 @@ class CiIdentity:
                 "ref": ref,
                 "ref_type": "branch",
                 "ref_protected": "true",
-            }
+            },
+            lifetime_seconds=lifetime_seconds,
         )
 
 
