@@ -78,7 +78,8 @@ def job_env(path: list[Path], home: Path, extra: dict[str, str] | None = None) -
         "LANG": "C.UTF-8",
         "npm_config_cache": str(CACHE / "npm"),
     }
-    for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
+    # The machine's TLS trust (a runner host's), so package downloads work behind its proxy.
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE"):
         if os.environ.get(name):
             env[name] = os.environ[name]
     env.update(extra or {})
