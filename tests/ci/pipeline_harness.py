@@ -165,7 +165,45 @@ def run_pipeline(
         check=False,
     )
     output = done.stdout + done.stderr
-    return PipelineRun(done.returncode, output, time.monotonic() - started, _job_seconds(output))
+    run = PipelineRun(done.returncode, output, time.monotonic() - started, _job_seconds(output))
+    record = os.environ.get("MLOPS_PIPELINE_TIMINGS")  # benchmarks/ci_pipelines.py collects these
+    if record:
+        with open(record, "a") as out:
+            entry = {"project": project.project_path, "jobs_run": jobs or "all", "seconds": run.seconds}
+            out.write(json.dumps({**entry, "jobs": install_seconds(output)}) + "\n")
+    return run
+
+
+def _elapsed(text: str) -> float:
+    number, _, unit = text.strip().partition(" ")
+    value = float(number)
+    return value * 60 if unit.startswith("min") else value / 1000 if unit == "ms" else value
+
+
+def install_seconds(output: str) -> dict[str, dict[str, float]]:
+    """Per job: its duration and how much of it went to installing dependencies (from the start of
+    the job to the command after its last `pip install`/`uv pip install`/bootstrap line), read from
+    gitlab-ci-local's --timestamps lines `[hh:mm:ss <elapsed in job>] <job> $ <command>`."""
+    commands: dict[str, list[tuple[float, str]]] = {}
+    for line in output.splitlines():
+        if not line.startswith("[") or "] " not in line:
+            continue
+        stamp, _, rest = line[1:].partition("] ")
+        job, _, command = rest.partition(" ")
+        command = command.strip()
+        if not command.startswith("$ ") or " " not in stamp:
+            continue
+        try:
+            commands.setdefault(job, []).append((_elapsed(stamp.split(" ", 1)[1]), command))
+        except ValueError:
+            continue
+    durations = _job_seconds(output)
+    result = {}
+    for job, lines in commands.items():
+        installs = [i for i, (_, c) in enumerate(lines) if "pip install" in c or "bootstrap.sh" in c]
+        install = lines[installs[-1] + 1][0] if installs and installs[-1] + 1 < len(lines) else 0.0
+        result[job] = {"seconds": durations.get(job, 0.0), "install_seconds": install}
+    return result
 
 
 def _job_seconds(output: str) -> dict[str, float]:
