@@ -149,7 +149,7 @@ class LambdaService:
         )
 
     def call(self, method: str, path: str, query: str, body: bytes, headers: dict[str, str], caller: Any, region: str):
-        """(status, headers, body bytes) for an API call or a function URL request."""
+        """(status, body bytes, headers) for an API call or a function URL request."""
         url = URL_PATH.match(path)
         if url:
             return self._url_request(url["url_id"], "/" + url["rest"], method, query, body, headers, caller)
@@ -171,7 +171,7 @@ class LambdaService:
                 "CreationTime": "2026-01-01T00:00:00.000+0000",
                 "LastModifiedTime": "2026-01-01T00:00:00.000+0000",
             }
-            return 200, {"Content-Type": "application/json"}, json.dumps(document).encode()
+            return 200, json.dumps(document).encode(), {"Content-Type": "application/json"}
         match = _INVOKE.match(path)
         function, qualifier = self._function(match["name"])
         qualifier = params.get("Qualifier", qualifier)
@@ -181,16 +181,16 @@ class LambdaService:
         if not answer["ok"]:
             response_headers["X-Amz-Function-Error"] = "Unhandled"
             payload = {"errorType": answer["errorType"], "errorMessage": answer["errorMessage"]}
-            return 200, response_headers, json.dumps(payload).encode()
-        return 200, response_headers, json.dumps(answer["payload"]).encode()
+            return 200, json.dumps(payload).encode(), response_headers
+        return 200, json.dumps(answer["payload"]).encode(), response_headers
 
     def _url_request(self, url_id, raw_path, method, query, body, headers, caller):
         target = self.url_target(url_id)
         if target is None:
-            return 404, {"Content-Type": "application/json"}, b'{"Message":"Not Found"}'
+            return 404, b'{"Message":"Not Found"}', {"Content-Type": "application/json"}
         arn, auth_type, name = target
         if auth_type == "AWS_IAM" and caller is None:
-            return 403, {"Content-Type": "application/json"}, b'{"Message":"Forbidden"}'
+            return 403, b'{"Message":"Forbidden"}', {"Content-Type": "application/json"}
         function = self.functions[name]
         qualifier = arn.split(":")[7] if arn.count(":") == 7 else ""
         now = time.time()
@@ -236,13 +236,13 @@ class LambdaService:
         }
         answer = self.run(function, qualifier, event)
         if not answer["ok"]:
-            return 502, {"Content-Type": "application/json"}, b'{"Message":"Internal Server Error"}'
+            return 502, b'{"Message":"Internal Server Error"}', {"Content-Type": "application/json"}
         payload = answer["payload"]
         if isinstance(payload, dict) and "statusCode" in payload:
             response_headers = {str(k): str(v) for k, v in (payload.get("headers") or {}).items()}
             data = payload.get("body") or ""
-            return int(payload["statusCode"]), response_headers, data.encode() if isinstance(data, str) else data
-        return 200, {"Content-Type": "application/json"}, json.dumps(payload).encode()
+            return int(payload["statusCode"]), data.encode() if isinstance(data, str) else data, response_headers
+        return 200, json.dumps(payload).encode(), {"Content-Type": "application/json"}
 
     # -- running functions ------------------------------------------------------------------------
     def run(self, function: Function, qualifier: str, event: Any) -> dict[str, Any]:

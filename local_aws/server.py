@@ -138,11 +138,11 @@ class LocalAwsApp:
         except AwsError as error:
             return error_response(error, content_type=content_type)
 
-    def _runtime(self, request: Request, region: str, name: str) -> Response:
+    @staticmethod
+    def _passthrough(produce: Any) -> Response:
+        """A service's own (status, body, headers) answer, or its AwsError in AWS's JSON shape."""
         try:
-            status, body, headers = self.sagemaker.invoke_endpoint(
-                region, name, request.get_data(), dict(request.headers)
-            )
+            status, body, headers = produce()
         except AwsError as error:
             return error_response(error, content_type="application/json")
         response = Response(body, status=status)
@@ -150,24 +150,19 @@ class LocalAwsApp:
             response.headers[key] = value
         return response
 
+    def _runtime(self, request: Request, region: str, name: str) -> Response:
+        return self._passthrough(
+            lambda: self.sagemaker.invoke_endpoint(region, name, request.get_data(), dict(request.headers))
+        )
+
     def _lambda(self, request: Request, path: str, region: str, signed: bool) -> Response:
         caller = self._caller(request) if signed else None
-        try:
-            status, headers, body = self.lambda_service.call(
-                request.method,
-                path,
-                request.query_string.decode(),
-                request.get_data(),
-                dict(request.headers),
-                caller,
-                region,
+        query = request.query_string.decode()
+        return self._passthrough(
+            lambda: self.lambda_service.call(
+                request.method, path, query, request.get_data(), dict(request.headers), caller, region
             )
-        except AwsError as error:
-            return error_response(error, content_type="application/json")
-        response = Response(body, status=status)
-        for key, value in headers.items():
-            response.headers[key] = value
-        return response
+        )
 
     def _caller(self, request: Request) -> dict[str, str] | None:
         """Who signed the request, as a function URL's requestContext.authorizer.iam names them."""

@@ -24,6 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mlops_cli.errors import EXIT_USAGE, CliError
 from mlops_cli.oci import OciImage
+from mlops_cli.versioning import VersionResult
 from mlops_core.names import InvalidName, ecr_repository_name
 from mlops_core.versions import Bump, next_version, released_versions
 
@@ -44,15 +45,8 @@ class Release:
     created: bool  # False: the image already had this version (a re-run)
 
     def dotenv(self) -> dict[str, str]:
-        return {
-            "MODEL_VERSION": self.version,
-            "IMAGE_TAG": self.version,
-            "PREVIOUS_VERSION": self.previous,
-            "VERSION_BUMP": self.bump,
-            "ECR_REPOSITORY": self.repository,
-            "IMAGE_URI": f"{self.repository_uri}:{self.version}",
-            "IMAGE_DIGEST": self.digest,
-        }
+        version = VersionResult(self.repository, self.repository_uri, self.version, self.previous, self.bump)
+        return {**version.dotenv(), "IMAGE_DIGEST": self.digest}
 
 
 def _aws_error(what: str, exc: Exception) -> CliError:
