@@ -257,6 +257,11 @@ class LocalAws:
         body = {"role_arn": role_arn, "service": service, "source_arn": source_arn, "session_name": session_name}
         return self._control("POST", "credentials", body)
 
+    def register_function(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """Register a function with local Lambda (local_aws.lambda_service): name, handler,
+        code_dirs, role_arn, environment, aliases, urls [{qualifier, auth_type}], policy."""
+        return self._control("POST", "lambda/functions", dict(spec))
+
     def env_for(self, credentials: Mapping[str, str]) -> dict[str, str]:
         """``env`` with these credentials instead of the account root's."""
         return {

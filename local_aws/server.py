@@ -11,6 +11,8 @@ Routing, first match wins:
   ``sagemaker`` (the runtime's signing name), else AWS's authentication error (curl without
   ``--aws-sigv4`` used to fall through to moto, which answered 500);
 - requests signed for ``airflow`` (MWAA): ``InvokeRestApi`` forwarding;
+- ``/lambda-url/<id>/`` (function URLs) and Lambda's Invoke and GetFunctionUrlConfig: local Lambda
+  (``local_aws.lambda_service``), which runs the registered functions;
 - everything else: moto's own dispatcher, unchanged.
 """
 
@@ -33,6 +35,8 @@ from werkzeug.wrappers import Request, Response
 from local_aws.alarm_actions import alarm_state, run_alarm_actions
 from local_aws.iam.calls import read_body
 from local_aws.iam.enforcer import AccessDenied, LocalIam
+from local_aws.iam.principals import UnknownAccessKey, access_key_of
+from local_aws.lambda_service import LambdaService
 from local_aws.mwaa import INVOKE_PATH, MwaaForwarder
 from local_aws.sagemaker.core import EventLog
 from local_aws.sagemaker.runners import SimulatedEndpointRunner, SimulatedJobRunner, load_runner
@@ -54,9 +58,11 @@ class LocalAwsApp:
         events: EventLog,
         initial_scenario: dict[str, Any] | None = None,
         iam: LocalIam | None = None,
+        lambda_service: LambdaService | None = None,
     ) -> None:
         self.sagemaker = sagemaker
         self.iam = iam
+        self.lambda_service = lambda_service
         self.scenario = scenario
         self.initial_scenario = initial_scenario or {}
         self.events = events
@@ -85,6 +91,11 @@ class LocalAwsApp:
                     )
                 else:
                     log.warning("SageMaker.%s is not implemented locally: served by moto (separate state)", operation)
+            elif self.lambda_service is not None and (
+                (service == "lambda" or path.startswith("/lambda-url/"))
+                and self.lambda_service.handles(request.method, path)
+            ):
+                response = self._lambda(request, path, region, service == "lambda")
             elif service != "s3" and request.method == "POST" and RUNTIME_PATH.match(path):
                 response = self._runtime(request, region, service, RUNTIME_PATH.match(path).group("name"))
             elif service == "airflow":
@@ -129,6 +140,18 @@ class LocalAwsApp:
         except AwsError as error:
             return error_response(error, content_type=content_type)
 
+    @staticmethod
+    def _passthrough(produce: Any) -> Response:
+        """A service's own (status, body, headers) answer, or its AwsError in AWS's JSON shape."""
+        try:
+            status, body, headers = produce()
+        except AwsError as error:
+            return error_response(error, content_type="application/json")
+        response = Response(body, status=status)
+        for key, value in headers.items():
+            response.headers[key] = value
+        return response
+
     def _runtime(self, request: Request, region: str, service: str | None, name: str) -> Response:
         # InvokeEndpoint is authenticated with SigV4 only; AWS's common errors for an unsigned
         # request and for a signature scoped to another service.
@@ -150,16 +173,38 @@ class LocalAwsApp:
                 ),
                 content_type="application/json",
             )
-        try:
-            status, body, headers = self.sagemaker.invoke_endpoint(
-                region, name, request.get_data(), dict(request.headers)
+        return self._passthrough(
+            lambda: self.sagemaker.invoke_endpoint(region, name, request.get_data(), dict(request.headers))
+        )
+
+    def _lambda(self, request: Request, path: str, region: str, signed: bool) -> Response:
+        caller = self._caller(request) if signed else None
+        query = request.query_string.decode()
+        return self._passthrough(
+            lambda: self.lambda_service.call(
+                request.method, path, query, request.get_data(), dict(request.headers), caller, region
             )
-        except AwsError as error:
-            return error_response(error, content_type="application/json")
-        response = Response(body, status=status)
-        for key, value in headers.items():
-            response.headers[key] = value
-        return response
+        )
+
+    def _caller(self, request: Request) -> dict[str, str] | None:
+        """Who signed the request, as a function URL's requestContext.authorizer.iam names them."""
+        key = access_key_of(request.headers.get("Authorization"), dict(request.args))
+        if self.iam is None:
+            return {
+                "arn": f"arn:aws:iam::{ACCOUNT}:root",
+                "account": ACCOUNT,
+                "access_key": key or "",
+                "caller_id": ACCOUNT,
+            }
+        try:
+            principal = self.iam.sessions.resolve(key)
+        except UnknownAccessKey:
+            return None
+        session = principal.arn.rsplit("/", 1)[-1] if principal.kind == "role" else ""
+        caller_id = (
+            f"AROA{abs(hash(principal.role_arn or principal.arn)) % 10**16:016d}:{session}" if session else ACCOUNT
+        )
+        return {"arn": principal.arn, "account": principal.account, "access_key": key or "", "caller_id": caller_id}
 
     def _service_credentials(self, request: Request) -> Response:
         """Credentials of a role as a service gets them (MWAA for its tasks, Lambda for a function):
@@ -191,6 +236,8 @@ class LocalAwsApp:
             from moto.moto_api._internal.models import moto_api_backend
 
             self.sagemaker.reset()
+            if self.lambda_service is not None:
+                self.lambda_service.reset()
             self.events.clear()
             if self.iam is not None:
                 self.iam.decisions.clear()
@@ -207,6 +254,15 @@ class LocalAwsApp:
             return json_response({"enforced": True, **self.iam.decisions.summary()}, content_type="application/json")
         if path == "/_local_aws/credentials" and request.method == "POST":
             return self._service_credentials(request)
+        if path == "/_local_aws/lambda/functions" and request.method == "POST" and self.lambda_service is not None:
+            spec = json.loads(request.get_data() or b"{}")
+            try:
+                described = self.lambda_service.register(spec, spec.get("region", DEFAULT_REGION))
+            except (KeyError, TypeError) as missing:
+                return json_response(
+                    {"error": f"bad function spec: {missing!r}"}, status=400, content_type="application/json"
+                )
+            return json_response(described, content_type="application/json")
         if path == "/_local_aws/scenario":
             try:
                 if request.method == "GET":
@@ -259,10 +315,21 @@ def serve(
     )
     iam = LocalIam(account=ACCOUNT, sagemaker=sagemaker) if enforce_iam else None
     sagemaker.iam = iam
-    app = LocalAwsApp(sagemaker=sagemaker, scenario=scenario, events=events, initial_scenario=scenario_patch, iam=iam)
+    lambda_service = LambdaService(account=ACCOUNT, state_dir=state_dir, iam=iam)
+    if iam is not None:
+        iam.state.lambda_service = lambda_service
+    app = LocalAwsApp(
+        sagemaker=sagemaker,
+        scenario=scenario,
+        events=events,
+        initial_scenario=scenario_patch,
+        iam=iam,
+        lambda_service=lambda_service,
+    )
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     url = f"http://{host}:{server.server_port}"
     sagemaker.base_url = url
+    lambda_service.base_url = url
     os.environ.setdefault("MOTO_PORT", str(server.server_port))
     for target in filter(None, (state_dir / "url", url_file)):
         tmp = Path(f"{target}.tmp")
@@ -285,6 +352,7 @@ def serve(
         signal.signal(signal.SIGTERM, lambda *_: None)
         signal.signal(signal.SIGINT, lambda *_: None)
         sagemaker.shutdown()
+        lambda_service.shutdown()
         if iam is not None:
             iam.close()
         server.server_close()

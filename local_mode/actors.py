@@ -6,7 +6,8 @@ refuses whatever the synthesized policies do not allow it.
   notifications and the registry, calling the endpoint): the account.
 - **CI**: the project's CI role (``mlops-<env>-ci-<project>``), obtained with
   ``AssumeRoleWithWebIdentity`` and a GitLab ID token of the MLOps project's release branch of that
-  project (``models/<project>``) with the audience the CI templates request.
+  project in this environment (``models/<environment>/<project>``) with the audience the CI
+  templates request.
 - **trigger Lambda**: its role, assumed as ``lambda.amazonaws.com`` (the role's trust decides), in
   the ``AWS_*`` variables the Lambda runtime sets.
 - **DAG tasks**: MWAA's execution role, assumed as ``airflow-env.amazonaws.com``. Airflow starts
@@ -48,7 +49,8 @@ class CiIdentity:
     gitlab_url: str
     mlops_project_path: str
 
-    def token(self, ref: str) -> str:
+    def token(self, ref: str, *, lifetime_seconds: int = 300) -> str:
+        """GitLab's ID token of a job on ``ref`` (it expires with the job: ``lifetime_seconds``)."""
         return mint(
             {
                 "iss": self.gitlab_url.rstrip("/"),
@@ -58,7 +60,8 @@ class CiIdentity:
                 "ref": ref,
                 "ref_type": "branch",
                 "ref_protected": "true",
-            }
+            },
+            lifetime_seconds=lifetime_seconds,
         )
 
 
@@ -102,8 +105,7 @@ class Identities:
         if actor is Actor.DAG_TASKS:
             without_keys = {k: v for k, v in root.items() if k not in _KEYS}
             return {**without_keys, "AWS_SHARED_CREDENTIALS_FILE": str(self.credentials_file)}
-        credentials = self._role_credentials(actor, project)
-        return {**root, **dict(zip(_KEYS, _triple(credentials), strict=True))}
+        return {**root, **credentials_env(self._role_credentials(actor, project))}
 
     def session(self, actor: Actor, *, project: str | None = None) -> Any:
         import boto3
@@ -142,22 +144,26 @@ class Identities:
             if not project:
                 raise ValueError("the CI actor acts for one project: pass project=")
             role = f"arn:aws:iam::{platform.account}:role/{model_project_role_name(platform.environment, project)}"
-            return self._web_identity(role, platform.ci.token(ci_release_branch(project)))
+            return web_identity_credentials(
+                self.aws, role, platform.ci.token(ci_release_branch(platform.environment, project))
+            )
         raise ValueError(f"{actor} acts as the account")
 
-    def _web_identity(self, role_arn: str, token: str) -> dict[str, str]:
-        """``aws sts assume-role-with-web-identity`` as a CI job runs it (unsigned, the token only)."""
-        import boto3
-        from botocore import UNSIGNED
-        from botocore.config import Config
 
-        sts = boto3.client(
-            "sts", endpoint_url=self.aws.url, region_name=self.region, config=Config(signature_version=UNSIGNED)
-        )
-        response = sts.assume_role_with_web_identity(
-            RoleArn=role_arn, RoleSessionName="gitlab-ci", WebIdentityToken=token
-        )
-        return response["Credentials"]
+def web_identity_credentials(aws: Any, role_arn: str, token: str) -> dict[str, str]:
+    """``aws sts assume-role-with-web-identity`` as a CI job runs it (unsigned, the token only)."""
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    sts = boto3.client("sts", endpoint_url=aws.url, region_name=aws.region, config=Config(signature_version=UNSIGNED))
+    response = sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="gitlab-ci", WebIdentityToken=token)
+    return response["Credentials"]
+
+
+def credentials_env(credentials: dict[str, str]) -> dict[str, str]:
+    """A role session's credentials as the AWS_* variables boto3 reads."""
+    return dict(zip(_KEYS, _triple(credentials), strict=True))
 
 
 def _triple(credentials: dict[str, str]) -> tuple[str, str, str]:

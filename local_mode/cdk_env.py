@@ -14,8 +14,10 @@ encryption and topic encryption, the GitLab OIDC provider and the alarms' action
 statement that names a resource local mode does not create (a Lambda, the MWAA environment) cannot
 be resolved and is left out, and listed in the report (``dropped_statements``).
 
+The trigger Lambda is registered with local Lambda (``local_aws.lambda_service``) with its role,
+environment, per-project aliases and their AWS_IAM function URLs, so CI calls it as on AWS.
 Resources that need a cloud to exist (VPC, MWAA, Lambda-backed custom resources, dashboards) are
-listed as skipped: locally, Airflow runs as processes and the trigger Lambda's handler in-process.
+listed as skipped: locally, Airflow runs as processes.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS_FILE = REPO / "config" / "local.yaml"
 TRIGGER_HANDLER = "dag_trigger_fn.handler.handler"
+TRIGGER_SOURCE = REPO / "lambda_src" / "dag_trigger"
 
 
 class Unresolvable(ValueError):
@@ -209,6 +212,8 @@ class ProvisionReport:
     trigger_env: dict[str, str] | None = None  # the trigger Lambda's environment, when the app has it
     trigger_role_arn: str | None = None  # the role the trigger Lambda runs as
     trigger_function_name: str | None = None
+    trigger_urls: dict[str, str] = field(default_factory=dict)  # project (alias) -> function URL
+    trigger_spec: dict[str, Any] | None = None  # what local Lambda runs (local_aws.lambda_service)
     mwaa_environment_name: str | None = None
     mwaa_execution_role_arn: str | None = None  # the role DAG tasks run as
     # "stack/logical: statement" of policy statements naming resources local mode does not create
@@ -233,11 +238,14 @@ _ORDER = [
     "AWS::IAM::Role",
     # Roles first, then their trust and inline policies: a trust policy may name another role.
     ROLE_POLICIES,
+    "AWS::Lambda::Function",
+    "AWS::Lambda::Version",
+    "AWS::Lambda::Alias",
+    "AWS::Lambda::Url",
     "AWS::IAM::ManagedPolicy",
     "AWS::IAM::Policy",
     "AWS::SecretsManager::Secret",
     "AWS::CloudWatch::Alarm",
-    "AWS::Lambda::Function",
     "AWS::MWAA::Environment",
 ]
 
@@ -283,6 +291,21 @@ _NO_TRUST = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
 }
+
+
+def _register_trigger(session, report: ProvisionReport) -> dict[str, str]:
+    """(Re-)register the trigger function with local Lambda; returns its URLs by qualifier."""
+    import urllib.request
+
+    endpoint = session.client("s3").meta.endpoint_url
+    request = urllib.request.Request(  # noqa: S310 - the local AWS of this run
+        f"{endpoint}/_local_aws/lambda/functions",
+        data=json.dumps(report.trigger_spec).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        return json.loads(response.read())["Urls"]
 
 
 def resolve_policy(document: Any, ev: Evaluator, where: str, report: ProvisionReport) -> dict[str, Any] | None:
@@ -368,7 +391,10 @@ def _create(
         name = ev(p["RepositoryName"])
         ecr = session.client("ecr")
         try:
-            repo = ecr.create_repository(repositoryName=name)["repository"]
+            # Immutable tags as the template says: a release version is never overwritten.
+            repo = ecr.create_repository(
+                repositoryName=name, imageTagMutability=p.get("ImageTagMutability", "MUTABLE")
+            )["repository"]
         except ecr.exceptions.RepositoryAlreadyExistsException:
             repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
         ev.refs[logical] = name
@@ -477,6 +503,43 @@ def _create(
             report.trigger_env = {k: str(ev(v)) for k, v in variables.items()}
             report.trigger_role_arn = ev(p["Role"])
             report.trigger_function_name = ev(p.get("FunctionName", logical))
-            return f"trigger Lambda environment ({', '.join(sorted(report.trigger_env))})"
+            arn = f"arn:aws:lambda:{ev.region}:{ev.account}:function:{report.trigger_function_name}"
+            ev.refs[logical], ev.attributes[(logical, "Arn")] = report.trigger_function_name, arn
+            report.trigger_spec = {
+                "name": report.trigger_function_name,
+                "region": ev.region,
+                "handler": TRIGGER_HANDLER,
+                "code_dirs": [str(TRIGGER_SOURCE)],
+                "role_arn": report.trigger_role_arn,
+                "environment": report.trigger_env,
+                "timeout_seconds": p.get("Timeout", 60),
+                "aliases": [],
+                "urls": [],
+            }
+            _register_trigger(session, report)
+            return f"trigger Lambda {report.trigger_function_name} in local Lambda"
         return None
+    if kind == "AWS::Lambda::Version":
+        function = ev(p["FunctionName"])  # Ref of the function: its name
+        ev.refs[logical] = f"arn:aws:lambda:{ev.region}:{ev.account}:function:{function}:1"
+        ev.attributes[(logical, "Version")] = "1"
+        return f"version 1 of {function}"
+    if kind == "AWS::Lambda::Alias":
+        function, name = ev(p["FunctionName"]), ev(p["Name"])
+        if report.trigger_spec is None or function != report.trigger_spec["name"]:
+            return None
+        report.trigger_spec["aliases"].append(name)
+        ev.refs[logical] = f"arn:aws:lambda:{ev.region}:{ev.account}:function:{function}:{name}"
+        _register_trigger(session, report)
+        return f"alias {name} of {function}"
+    if kind == "AWS::Lambda::Url":
+        target, qualifier = ev(p["TargetFunctionArn"]), p.get("Qualifier")
+        if report.trigger_spec is None or target.split(":")[6] != report.trigger_spec["name"]:
+            return None
+        report.trigger_spec["urls"].append({"qualifier": qualifier, "auth_type": p["AuthType"]})
+        urls = _register_trigger(session, report)
+        report.trigger_urls = {k: v for k, v in urls.items() if k != "$LATEST"}
+        ev.attributes[(logical, "FunctionUrl")] = urls[qualifier or "$LATEST"]
+        ev.attributes[(logical, "FunctionArn")] = target + (f":{qualifier}" if qualifier else "")
+        return f"{p['AuthType']} URL of {target.split(':')[6]}:{qualifier}"
     return None

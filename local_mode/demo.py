@@ -331,7 +331,7 @@ def _success_story(platform: LocalPlatform, journal: scenario.Journal, show: Sho
             return False
         endpoint = updated.endpoint or {}
         summary += [
-            (f"{model.key}: image version (mlops version next)", first[model.key].version.get("IMAGE_TAG", "")),
+            (f"{model.key}: image version (mlops image release)", first[model.key].version.get("IMAGE_TAG", "")),
             (f"{model.key}: model versions", f"{first[model.key].model_version} -> {version}"),
             (f"{model.key}: metrics (first)", _metrics(first[model.key].metrics)),
             (f"{model.key}: metrics (retrained)", _metrics(retrained[model.key].metrics)),

@@ -30,9 +30,9 @@ from local_mode.models import TEMPLATE, LocalModel, resolve
 from local_mode.processes import ProcessGroup
 from local_mode.progress import Steps
 from local_mode.slack_sink import SlackSink
+from mlops_cli.dotenv import read_dotenv
 
 REPO = Path(__file__).resolve().parents[1]
-TRIGGER_SOURCE = REPO / "lambda_src" / "dag_trigger"
 RUNNERS = "local_aws.sagemaker.process_runners"
 LOCAL_ACCOUNT = "123456789012"
 # The local SageMaker's own delays are short: the real work (train, evaluate, serve start-up) takes
@@ -45,16 +45,6 @@ SCENARIO = {
 }
 BOOT_JOIN_SECONDS = 15.0  # stop(): how long the Airflow start-up thread may take to give up
 STARTUP_TOTAL = "start-up total"
-README_IMAGE_MANIFEST = {
-    "schemaVersion": 2,
-    "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-    "config": {
-        "mediaType": "application/vnd.docker.container.image.v1+json",
-        "size": 0,
-        "digest": "sha256:" + "0" * 64,
-    },
-    "layers": [],
-}
 
 
 @dataclass
@@ -65,21 +55,6 @@ class RunOutcome:
     seconds: float
     tasks: dict[str, dict[str, Any]]  # task_id -> {"state", "duration", "start_date"}
     conf: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class LambdaContext:
-    """The attributes the Lambda runtime gives a handler (Powertools reads them)."""
-
-    function_name: str
-    memory_limit_in_mb: int = 256
-    aws_request_id: str = "local"
-    invoked_function_arn: str = ""
-    timeout_seconds: float = 30.0
-    started: float = field(default_factory=time.monotonic)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int(max(0.0, self.timeout_seconds - (time.monotonic() - self.started)) * 1000)
 
 
 @dataclass(frozen=True)
@@ -139,7 +114,6 @@ class LocalPlatform:
         self.queue_url: str | None = None
         self.trigger_env: dict[str, str] = {}
         self._saved_env: dict[str, str | None] = {}
-        self._handler = None
         self._pipeline_id = int(time.time()) % 10**7
         self._job_id = 0
         self._sns: list[dict[str, str]] = []
@@ -372,62 +346,47 @@ class LocalPlatform:
 
     # -- CI ------------------------------------------------------------------------------------
     def version_next(self, model: LocalModel, commit_message: str) -> dict[str, str]:
-        """`mlops version next` as the CI version stage runs it, then the publish stage's push
-        (a manifest under the new tag in ECR; the image's content is the model repository here)."""
-        out = self.state_dir / f"version-{model.project}-{model.model}.env"
+        """The MLOps pipeline's version and publish jobs as the project's CI role: `mlops version
+        bump` from the commit, then `mlops image release` of the image the package job built (here an
+        OCI archive of the model's repository, local_mode.image_archive)."""
+        from local_mode.image_archive import write_archive
+
         env = {**os.environ, **self.identities.env(Actor.CI, project=model.project), "PYTHONPATH": str(REPO)}
-        done = subprocess.run(  # noqa: S603
-            [
-                sys.executable,
-                "-m",
-                "mlops_cli",
-                "version",
-                "next",
-                "--project",
-                model.project,
-                "--model",
-                model.model,
-                "--commit-message",
-                commit_message,
-                "--output",
-                str(out),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=REPO,
+        stem = f"{model.project}-{model.model}"
+        bump_env, release_env, image = (
+            self.state_dir / f"{name}-{stem}{suffix}"
+            for name, suffix in (("bump", ".env"), ("release", ".env"), ("image", ".tar"))
         )
-        if done.returncode != 0:
-            raise RuntimeError(f"mlops version next failed: {done.stdout}{done.stderr}")
-        values = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
-        values = {k: v.strip().strip('"').strip("'") for k, v in values.items()}
-        values["output"] = done.stdout.strip()
-        self.client(Actor.CI, "ecr", project=model.project).put_image(
-            repositoryName=values["ECR_REPOSITORY"],
-            imageManifest=json.dumps(README_IMAGE_MANIFEST),
-            imageTag=values["IMAGE_TAG"],
-        )
+        write_archive(model.source.path, image)
+
+        def mlops(*arguments: str) -> str:
+            done = subprocess.run(  # noqa: S603
+                [sys.executable, "-m", "mlops_cli", *arguments],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                cwd=REPO,
+            )
+            if done.returncode != 0:
+                raise RuntimeError(f"mlops {' '.join(arguments[:2])} failed: {done.stdout}{done.stderr}")
+            return done.stdout.strip()
+
+        outputs = [mlops("version", "bump", "--commit-message", commit_message, "--output", str(bump_env))]
+        bump = read_dotenv(bump_env)["VERSION_BUMP"]
+        release = ("image", "release", "--project", model.project, "--model", model.model, "--image", str(image))
+        outputs.append(mlops(*release, "--bump", bump, "--output", str(release_env)))
+        values = read_dotenv(release_env)
+        values["output"] = "\n".join(outputs)
         return values
 
-    def invoke_trigger_lambda(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The trigger Lambda's handler, called in this process with the Lambda's environment and
-        identity."""
-        with _environ({**self.identities.env(Actor.TRIGGER_LAMBDA), **self.trigger_env}), _own_boto3_default_session():
-            if self._handler is None:
-                if str(TRIGGER_SOURCE) not in sys.path:
-                    sys.path.insert(0, str(TRIGGER_SOURCE))
-                from dag_trigger_fn import handler as module
-
-                # Its structured logs go to a file, as they would go to CloudWatch Logs.
-                with contextlib.suppress(Exception):
-                    stream = (self.log_dir / "trigger-lambda.log").open("a")
-                    module.logger.registered_handler.setStream(stream)
-                self._handler = module.handler
-            context = LambdaContext(function_name=self.report.trigger_function_name or "mlops-local-dag-trigger")
-            return self._handler(event, context)
-
     def trigger(self, dag_id: str, conf: dict[str, Any]) -> dict[str, Any]:
+        """What `mlops trigger` does in a CI job: a SigV4-signed request to the project's alias URL
+        of the trigger Lambda, as the project's CI role (local Lambda runs the real handler as its
+        role)."""
+        from mlops_cli import dag_runs
+        from mlops_cli.errors import CliError
+
         self._job_id += 1
         event = {
             "action": "trigger",
@@ -436,10 +395,14 @@ class LocalPlatform:
             "job_id": self._job_id,
             "conf": conf,
         }
-        result = self.invoke_trigger_lambda(event)
-        if not result.get("ok"):
-            raise RuntimeError(f"trigger Lambda refused {dag_id}: {result}")
-        return result
+        url = self.report.trigger_urls.get(conf["project"])
+        if url is None:
+            raise RuntimeError(f"the trigger Lambda has no alias for project {conf['project']!r}")
+        try:
+            with _environ(self.identities.env(Actor.CI, project=conf["project"])):
+                return dag_runs.invoke(url, event)
+        except CliError as refused:
+            raise RuntimeError(f"trigger Lambda refused {dag_id}: {refused.message}") from None
 
     # -- Airflow -------------------------------------------------------------------------------
     def wait_run(self, dag_id: str, run_id: str, *, timeout: float = 600, on_tasks=None) -> RunOutcome:
@@ -608,19 +571,6 @@ def _environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-@contextlib.contextmanager
-def _own_boto3_default_session() -> Iterator[None]:
-    """The handler's ``boto3.client(...)`` creates boto3's default session, which keeps the
-    credentials it first found: the Lambda's role. It must not become this process's default."""
-    import boto3
-
-    saved, boto3.DEFAULT_SESSION = boto3.DEFAULT_SESSION, None
-    try:
-        yield
-    finally:
-        boto3.DEFAULT_SESSION = saved
 
 
 def _run_seconds(run: dict[str, Any]) -> float | None:

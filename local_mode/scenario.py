@@ -25,7 +25,7 @@ class Stage:
 @dataclass
 class TrainingResult:
     model: LocalModel
-    version: dict[str, str]  # mlops version next's dotenv (IMAGE_TAG, PREVIOUS_VERSION, ...)
+    version: dict[str, str]  # mlops image release's dotenv (IMAGE_TAG, PREVIOUS_VERSION, ...)
     trigger: dict[str, Any]  # the trigger Lambda's response, or how the Retraining DAG started it
     run: RunOutcome
     package: dict[str, Any] | None
@@ -89,7 +89,7 @@ def train(
     mark = platform.mark()
     started = time.monotonic()
     version = platform.version_next(model, commit)
-    journal.add(f"{label}: mlops version next + publish", started, version["output"])
+    journal.add(f"{label}: mlops version bump + image release", started, version["output"])
     conf = {
         "project": model.project,
         "model": model.model,

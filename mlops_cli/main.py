@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mlops_cli import dag_runs, gitlab_artifacts, images, versioning
+from mlops_cli import ci_guard, dag_runs, gitlab_artifacts, images, oci, versioning
 from mlops_cli.dotenv import write_dotenv
 from mlops_cli.errors import EXIT_OK, EXIT_USAGE, CliError
-from mlops_core.names import ci_release_branch
+from mlops_core.names import InvalidName, ci_release_branch
+from mlops_core.versions import Bump
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -83,29 +84,37 @@ def build_parser() -> argparse.ArgumentParser:
     version = commands.add_parser("version", help="semantic versions of model images").add_subparsers(
         dest="version_command", required=True
     )
-    nxt = version.add_parser("next", help="next version from the ECR tags and the commit; writes a dotenv")
-    _add_model_args(nxt)
-    nxt.add_argument(
+    bump = version.add_parser("bump", help="the bump the merged change asks for; writes a dotenv")
+    bump.add_argument(
+        "--commit-message",
+        default=_env("UPSTREAM_COMMIT_MESSAGE", _env("CI_COMMIT_MESSAGE")),
+        help="the merged commit's message: a merge commit's body carries the merge request's title "
+        "($UPSTREAM_COMMIT_MESSAGE)",
+    )
+    bump.add_argument(
         "--bump",
         choices=["auto", "major", "minor", "patch"],
-        default=_env("VERSION_BUMP", "auto"),
-        help="auto: from the conventional commit message ($VERSION_BUMP)",
+        default=_env("VERSION_BUMP_OVERRIDE", "auto"),
+        help="auto: from the conventional commits ($VERSION_BUMP_OVERRIDE)",
     )
-    nxt.add_argument(
-        "--commit-message",
-        default=_env("CI_COMMIT_MESSAGE"),
-        help="commit message for --bump auto ($CI_COMMIT_MESSAGE)",
-    )
+    bump.add_argument("--output", type=Path, default=Path("bump.env"), help="dotenv file to write")
+    nxt = version.add_parser("next", help="the version a release would get now (a preview); writes a dotenv")
+    _add_model_args(nxt)
+    nxt.add_argument("--bump", choices=["auto", "major", "minor", "patch"], default="auto")
+    nxt.add_argument("--commit-message", default=_env("UPSTREAM_COMMIT_MESSAGE", _env("CI_COMMIT_MESSAGE")))
     nxt.add_argument("--output", type=Path, default=Path("version.env"), help="dotenv file to write")
-    latest = version.add_parser("latest", help="highest released version (for retraining); writes a dotenv")
-    _add_model_args(latest)
-    latest.add_argument("--output", type=Path, default=Path("version.env"))
 
     image = commands.add_parser("image", help="model images in ECR").add_subparsers(dest="image_command", required=True)
-    promote = image.add_parser("promote", help="tag a pushed CI image with its release version")
-    _add_model_args(promote)
-    promote.add_argument("--from-tag", default=_env("CI_IMAGE_TAG"), help="tag the package job pushed ($CI_IMAGE_TAG)")
-    promote.add_argument("--to-tag", default=_env("MODEL_VERSION"), help="release version ($MODEL_VERSION)")
+    release = image.add_parser(
+        "release",
+        help="push the built image under the next free release version (safe for concurrent pipelines and re-runs)",
+    )
+    _add_model_args(release)
+    release.add_argument("--image", type=Path, default=Path("image.tar"), help="OCI image archive the build wrote")
+    release.add_argument(
+        "--bump", choices=["major", "minor", "patch"], default=_env("VERSION_BUMP"), help="($VERSION_BUMP)"
+    )
+    release.add_argument("--output", type=Path, default=Path("release.env"), help="dotenv file to write")
 
     artifacts = commands.add_parser("artifacts", help="GitLab job artifacts").add_subparsers(
         dest="artifacts_command", required=True
@@ -145,12 +154,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     branch = ci.add_parser(
         "check-branch",
-        help="the pipeline runs on the project's release branch, the only ref its AWS role trusts",
+        help="the pipeline runs on the project's release branch for its environment, the only ref its AWS role trusts",
     )
     _add_model_args(branch)
+    branch.add_argument("--environment", default=_env("MLOPS_ENVIRONMENT"), help="($MLOPS_ENVIRONMENT)")
     branch.add_argument("--branch", default=_env("CI_COMMIT_BRANCH"), help="($CI_COMMIT_BRANCH)")
+    guard = ci.add_parser(
+        "check-variables",
+        help="refuse platform variables a model repository's trigger job set or changed",
+    )
+    guard.add_argument(
+        "--expect",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a platform variable and the value the pipeline's inputs give it (repeat)",
+    )
 
     stat = commands.add_parser("status", help="state of a DAG run")
+    _add_model_args(stat)
     stat.add_argument("--dag", choices=sorted(dag_runs.DAGS), default=_env("DAG_NAME"), help="($DAG_NAME)")
     stat.add_argument("--run-id", default=_env("DAG_RUN_ID"), help="($DAG_RUN_ID)")
     _add_trigger_target_args(stat)
@@ -165,15 +187,17 @@ def _print_run(result: dict[str, Any], verb: str) -> None:
 
 
 def _version(args: argparse.Namespace) -> int:
+    if args.version_command == "bump":
+        chosen = versioning.choose_bump(args.bump, args.commit_message)
+        first_line = (args.commit_message or "").strip().splitlines()[:1] or ["(no commit message)"]
+        print(f"{chosen.value} release for: {first_line[0]}")
+        write_dotenv(args.output, {"VERSION_BUMP": chosen.value})
+        print(f"wrote {args.output}")
+        return EXIT_OK
     project = _required(args.project, "--project", "MODEL_PROJECT")
     model = _required(args.model, "--model", "MODEL_NAME")
-    if args.version_command == "next":
-        bump = versioning.choose_bump(args.bump, args.commit_message)
-        result = versioning.next_image_version(project, model, bump)
-        print(f"{result.repository}: {result.previous or '(none)'} -> {result.version} ({result.bump})")
-    else:
-        result = versioning.latest_image_version(project, model)
-        print(f"{result.repository}: latest released version {result.version}")
+    result = versioning.next_image_version(project, model, versioning.choose_bump(args.bump, args.commit_message))
+    print(f"{result.repository}: {result.previous or '(none)'} -> {result.version} ({result.bump})")
     write_dotenv(args.output, result.dotenv())
     print(f"wrote {args.output}")
     return EXIT_OK
@@ -182,10 +206,16 @@ def _version(args: argparse.Namespace) -> int:
 def _image(args: argparse.Namespace) -> int:
     project = _required(args.project, "--project", "MODEL_PROJECT")
     model = _required(args.model, "--model", "MODEL_NAME")
-    from_tag = _required(args.from_tag, "--from-tag", "CI_IMAGE_TAG")
-    to_tag = _required(args.to_tag, "--to-tag", "MODEL_VERSION")
-    digest = images.promote(project, model, from_tag, to_tag)
-    print(f"{project}/{model}:{to_tag} -> {digest} (from {from_tag})")
+    bump = Bump(_required(args.bump, "--bump", "VERSION_BUMP"))
+    result = images.release(project, model, oci.read_archive(args.image), bump)
+    if result.created:
+        print(
+            f"{result.repository}: {result.previous or '(none)'} -> {result.version} ({result.bump}), {result.digest}"
+        )
+    else:
+        print(f"{result.repository}:{result.version} is this image already ({result.digest}): nothing to do")
+    write_dotenv(args.output, result.dotenv())
+    print(f"wrote {args.output}")
     return EXIT_OK
 
 
@@ -203,16 +233,30 @@ def _artifacts(args: argparse.Namespace) -> int:
 
 
 def _ci(args: argparse.Namespace) -> int:
+    if args.ci_command == "check-variables":
+        expected = {}
+        for item in args.expect:
+            name, sep, value = item.partition("=")
+            if not sep or not name:
+                raise CliError(f"--expect {item!r} is not NAME=VALUE", EXIT_USAGE)
+            expected[name] = value
+        ci_guard.check(expected, os.environ)
+        print(f"platform variables as the pipeline defines them ({len(expected)} checked)")
+        return EXIT_OK
     project = _required(args.project, "--project", "MODEL_PROJECT")
-    expected = ci_release_branch(project)
-    if args.branch != expected:
+    environment = _required(args.environment, "--environment", "MLOPS_ENVIRONMENT")
+    try:
+        expected_branch = ci_release_branch(environment, project)
+    except InvalidName as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    if args.branch != expected_branch:
         raise CliError(
-            f"project {project!r} releases from branch {expected!r} of the MLOps project (its AWS role trusts "
-            f"only that protected branch), but this pipeline runs on {args.branch or '(no branch)'!r}: "
-            f"trigger branch {expected!r}",
+            f"project {project!r} releases to {environment!r} from branch {expected_branch!r} of the MLOps project "
+            f"(its AWS role there trusts only that protected branch), but this pipeline runs on "
+            f"{args.branch or '(no branch)'!r}: trigger branch {expected_branch!r}",
             EXIT_USAGE,
         )
-    print(f"project {project} on its release branch {expected}")
+    print(f"project {project} on its release branch {expected_branch} for {environment}")
     return EXIT_OK
 
 
@@ -237,11 +281,11 @@ def _conf(args: argparse.Namespace) -> dict[str, Any]:
     return conf
 
 
-def _finish(args: argparse.Namespace, function: str, dag: str, result: dict[str, Any]) -> int:
+def _finish(args: argparse.Namespace, url: str, dag: str, result: dict[str, Any]) -> int:
     if not args.wait:
         return EXIT_OK
     final = dag_runs.wait_for(
-        function,
+        url,
         dag=dag,
         run_id=result["dag_run_id"],
         timeout=args.timeout,
@@ -256,7 +300,8 @@ def _trigger(args: argparse.Namespace) -> int:
     pipeline_id = _ci_id(args.pipeline_id, "--pipeline-id", "CI_PIPELINE_ID")
     job_id = _ci_id(args.job_id, "--job-id", "CI_JOB_ID")
     function = dag_runs.trigger_function_name(args.environment, args.function_name)
-    result = dag_runs.trigger(function, dag=args.dag, pipeline_id=pipeline_id, job_id=job_id, conf=conf)
+    url = dag_runs.function_url(function, conf["project"])
+    result = dag_runs.trigger(url, dag=args.dag, pipeline_id=pipeline_id, job_id=job_id, conf=conf)
     _print_run(result, "started" if result.get("created") else "already started:")
     write_dotenv(
         args.output,
@@ -267,17 +312,19 @@ def _trigger(args: argparse.Namespace) -> int:
             "DAG_RUN_URL": result.get("url") or "",
         },
     )
-    return _finish(args, function, args.dag, result)
+    return _finish(args, url, args.dag, result)
 
 
 def _status(args: argparse.Namespace) -> int:
     dag = _required(args.dag, "--dag", "DAG_NAME")
     run_id = _required(args.run_id, "--run-id", "DAG_RUN_ID")
+    project = _required(args.project, "--project", "MODEL_PROJECT")
     function = dag_runs.trigger_function_name(args.environment, args.function_name)
-    result = dag_runs.status(function, dag=dag, run_id=run_id)
+    url = dag_runs.function_url(function, project)
+    result = dag_runs.status(url, dag=dag, run_id=run_id)
     _print_run(result, "status of")
     if args.wait:
-        return _finish(args, function, dag, result)
+        return _finish(args, url, dag, result)
     return dag_runs.TERMINAL_STATES.get(result.get("state"), EXIT_OK)
 
 

@@ -1,7 +1,16 @@
-"""``mlops version``: the image's next semantic version from the tags already in ECR."""
+"""``mlops version``: which release a change asks for, from what was merged.
+
+GitLab's default merge commit reads ``Merge branch 'x' into 'main'`` on its first line, with the
+merge request's title (and, with the ``%{all_commits}`` template, every merged commit) in its
+body. The bump is the highest one any line of the message asks for, as commitizen decides it for
+conventional commits (``feat`` minor, ``fix``/``perf``/``refactor`` patch, ``!`` or ``BREAKING
+CHANGE`` major); a release is at least a patch. commitizen is the parser: no hand-written grammar.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import boto3
@@ -9,7 +18,41 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mlops_cli.errors import CliError
 from mlops_core.names import InvalidName, ecr_repository_name
-from mlops_core.versions import Bump, bump_for_commit, next_version, released_versions
+from mlops_core.versions import Bump, next_version, released_versions
+
+
+def _import_commitizen():
+    """commitizen's package import runs logging.config.dictConfig(disable_existing_loggers=True),
+    which would silence every logger created before it (boto3's, a Lambda handler's in tests):
+    give them back their state."""
+    loggers = [logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)]
+    disabled = [logger.disabled for logger in loggers]
+    from commitizen.cz.conventional_commits import ConventionalCommitsCz
+    from commitizen.version_increment import VersionIncrement
+
+    for logger, was in zip(loggers, disabled, strict=True):
+        logger.disabled = was
+    return ConventionalCommitsCz, VersionIncrement
+
+
+ConventionalCommitsCz, VersionIncrement = _import_commitizen()
+_BUMPS = {VersionIncrement.MAJOR: Bump.MAJOR, VersionIncrement.MINOR: Bump.MINOR}
+
+
+def bump_for_messages(messages: Iterable[str]) -> Bump:
+    """The bump the merged change asks for; anything without a conventional type is a patch."""
+    # GitLab's %{all_commits} lists each merged commit as "* <message>": the message is the commit.
+    lines = ["\n".join(line.removeprefix("* ") for line in message.splitlines()) for message in messages]
+    increment = VersionIncrement.get_highest_by_messages(
+        lines, ConventionalCommitsCz.bump_pattern, ConventionalCommitsCz.bump_map
+    )
+    return _BUMPS.get(increment, Bump.PATCH)
+
+
+def choose_bump(explicit: str, commit_message: str | None) -> Bump:
+    if explicit != "auto":
+        return Bump(explicit)
+    return bump_for_messages([commit_message or ""])
 
 
 @dataclass(frozen=True)
@@ -31,21 +74,15 @@ class VersionResult:
         }
 
 
-def choose_bump(explicit: str, commit_message: str | None) -> Bump:
-    if explicit != "auto":
-        return Bump(explicit)
-    return bump_for_commit(commit_message or "")
-
-
-def repository_tags(project: str, model: str) -> tuple[str, str, list[str]]:
-    """(repository name, URI, all image tags) of a model's ECR repository."""
+def next_image_version(project: str, model: str, bump: Bump) -> VersionResult:
+    """The version a release would get now (a preview: ``mlops image release`` decides for real)."""
     try:
         repository = ecr_repository_name(project, model)
     except InvalidName as exc:
         raise CliError(str(exc), 2) from None
     ecr = boto3.client("ecr")
     try:
-        described = ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]
+        uri = ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]["repositoryUri"]
         tags: list[str] = []
         for page in ecr.get_paginator("list_images").paginate(
             repositoryName=repository, filter={"tagStatus": "TAGGED"}
@@ -63,20 +100,6 @@ def repository_tags(project: str, model: str) -> tuple[str, str, list[str]]:
         ) from None
     except BotoCoreError as exc:
         raise CliError(f"reading tags of {repository!r} failed: {exc}") from None
-    return repository, described["repositoryUri"], tags
-
-
-def next_image_version(project: str, model: str, bump: Bump) -> VersionResult:
-    repository, uri, tags = repository_tags(project, model)
     existing = released_versions(tags)
     version = next_version(tags, bump)
     return VersionResult(repository, uri, str(version), str(existing[-1]) if existing else "", bump.value)
-
-
-def latest_image_version(project: str, model: str) -> VersionResult:
-    """The newest released version (scheduled retraining trains it again)."""
-    repository, uri, tags = repository_tags(project, model)
-    existing = released_versions(tags)
-    if not existing:
-        raise CliError(f"{repository!r} has no released version yet: nothing to retrain")
-    return VersionResult(repository, uri, str(existing[-1]), str(existing[-1]), "none")

@@ -6,9 +6,13 @@ No access keys exist anywhere. Each role trusts the GitLab OIDC provider only fo
 protected ref's ``sub`` to a pipeline running for that ref, and only the users the branch's
 protection allows can push to it or run pipelines on it (a multi-project trigger included).
 
-A platform project's role trusts only its own release branch of the MLOps project
-(``models/<project>``): the ``sub`` claim carries no more than project and ref, so a branch per
-project is what lets AWS tell one project's pipelines from another's.
+Only ``aud`` and ``sub`` are evaluated: for an OIDC issuer such as a GitLab instance, AWS STS
+offers no other claim as a condition key (provider-specific claims exist only for GitHub, Google,
+CircleCI and OCI), so ``environment``, ``environment_protected`` or ``ref_protected`` in a trust
+policy would never match; and GitLab's configurable ``sub`` may hold only ``project_path``,
+``ref_type`` and ``ref``. Hence a platform project's role in an environment trusts only its own
+release branch of the MLOps project for that environment (``models/<environment>/<project>``):
+the branch is what lets AWS tell one project's pipelines, and one environment's, from another's.
 
 Role names are predictable (:func:`model_project_role_name`, :func:`deploy_role_name`) so the CI
 templates can build the ARN from the account id without exports.
@@ -24,7 +28,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from mlops_constructs._nag import acknowledge_wildcards
-from mlops_core.names import ci_release_branch, validate_name
+from mlops_core.names import ci_release_branch, ci_role_name
 from mlops_core.platform_names import ENVIRONMENT_PATTERN
 
 DEFAULT_GITLAB_URL = "https://gitlab.com"
@@ -36,7 +40,7 @@ CDK_BOOTSTRAP_ROLES = ("deploy-role", "file-publishing-role", "image-publishing-
 
 
 def model_project_role_name(environment: str, project: str) -> str:
-    return f"mlops-{environment}-ci-{validate_name('project', project)}"
+    return ci_role_name(environment, project)
 
 
 def deploy_role_name(environment: str) -> str:
@@ -122,15 +126,21 @@ class GitLabCiAccess(Construct):
         *,
         project: str,
         gitlab_project_paths: Sequence[str],
-        trigger_function: lambda_.IFunction,
+        trigger_alias: lambda_.IAlias,
         protected_branches: Sequence[str] | None = None,
     ) -> iam.Role:
         """Role of one platform project's CI jobs: push/read its own ECR repositories
-        (``<project>/*``) and invoke the trigger Lambda; nothing else.
+        (``<project>/*``) and call its own alias of the trigger Lambda (``trigger_alias``, from
+        ``DagTrigger.add_project``); nothing else.
 
-        Trusted only for the project's release branch (:func:`mlops_core.names.ci_release_branch`,
-        protected in GitLab) unless ``protected_branches`` says otherwise."""
-        branches = list(protected_branches) if protected_branches is not None else [ci_release_branch(project)]
+        Trusted only for the project's release branch in this environment
+        (:func:`mlops_core.names.ci_release_branch`, protected in GitLab) unless
+        ``protected_branches`` says otherwise."""
+        branches = (
+            list(protected_branches)
+            if protected_branches is not None
+            else [ci_release_branch(self.environment_name, project)]
+        )
         role = self._role(
             id,
             role_name=model_project_role_name(self.environment_name, project),
@@ -139,15 +149,14 @@ class GitLabCiAccess(Construct):
         )
         stack = Stack.of(self)
         repositories = stack.format_arn(service="ecr", resource="repository", resource_name=f"{project}/*")
+        # Push only, through ECR's layer API (mlops image release): no registry login token, no pulls.
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=[
                     "ecr:BatchCheckLayerAvailability",
-                    "ecr:BatchGetImage",
                     "ecr:CompleteLayerUpload",
                     "ecr:DescribeImages",
                     "ecr:DescribeRepositories",
-                    "ecr:GetDownloadUrlForLayer",
                     "ecr:InitiateLayerUpload",
                     "ecr:ListImages",
                     "ecr:PutImage",
@@ -156,17 +165,24 @@ class GitLabCiAccess(Construct):
                 resources=[repositories],
             )
         )
-        # GetAuthorizationToken has no resource-level permissions (IAM requires "*").
-        role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
-        # The unqualified function ARN only (no ":*" versions/aliases): CI invokes $LATEST.
+        # Its own alias only (function ARN ":<project>"): through the IAM-authorized URL, which since
+        # October 2025 takes both InvokeFunctionUrl and InvokeFunction; and reading that URL.
+        alias_arn = trigger_alias.function_arn
         role.add_to_policy(
-            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[trigger_function.function_arn])
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunctionUrl"],
+                resources=[alias_arn],
+                conditions={"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["lambda:InvokeFunction", "lambda:GetFunctionUrlConfig"], resources=[alias_arn])
         )
         acknowledge_wildcards(
             role,
-            [f"Resource::arn:*:ecr:*:repository/{project}/*", "Resource::[*]"],
+            [f"Resource::arn:*:ecr:*:repository/{project}/*"],
             f"ECR push is limited to the project's own repositories ({project}/<model>), created as models are "
-            "added, so the project prefix ends in a wildcard; ecr:GetAuthorizationToken takes no resource ARN.",
+            "added, so the project prefix ends in a wildcard.",
         )
         return role
 

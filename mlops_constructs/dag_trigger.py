@@ -1,4 +1,12 @@
-"""The trigger Lambda (``lambda_src/dag_trigger``): CI's only way to start DAG runs on MWAA."""
+"""The trigger Lambda (``lambda_src/dag_trigger``): CI's only way to start DAG runs on MWAA.
+
+One function, and for each platform project an alias named after the project with its own
+function URL (auth type ``AWS_IAM``). A project's CI role may invoke only its own alias's URL
+(``GitLabCiAccess``), so IAM refuses project A's role for project B's alias before any code runs;
+the handler binds every request to the alias's project and checks the signed caller is that
+project's CI role (Lambda passes it in ``requestContext.authorizer.iam``). A direct invocation
+carries no caller identity, which is why the project is not taken from the payload.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +28,7 @@ from constructs import Construct
 
 import mlops_core
 from mlops_constructs._checkov import skip_checks
+from mlops_core.names import validate_name
 from mlops_core.platform_names import PlatformNames
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +40,7 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 PIP_PLATFORM = "manylinux2014_aarch64"
 PIP_PYTHON_VERSION = "3.14"
 ENV_MWAA_ENVIRONMENT = "MWAA_ENVIRONMENT_NAME"  # read by dag_trigger_fn.handler
+ENV_PLATFORM_ENVIRONMENT = "MLOPS_ENVIRONMENT"  # the handler accepts this environment's CI roles
 # The Airflow RBAC role the Lambda's REST calls run as: "User" may trigger and read DAG runs.
 DEFAULT_AIRFLOW_ROLE = "User"
 
@@ -139,6 +149,10 @@ def handler_code() -> lambda_.Code:
 class DagTrigger(Construct):
     """Lambda that starts allow-listed DAGs on one MWAA environment via ``airflow:InvokeRestApi``.
 
+    :meth:`add_project` gives a project its alias and function URL (see the module docstring):
+    the design choice is an alias per project *with* a function URL, so the deployed IAM policy
+    tells projects apart (one alias each) and the function still sees who called.
+
     Its role may call the Airflow REST API as one Airflow RBAC role of that environment only
     (``arn:aws:airflow:<region>:<account>:role/<environment>/<airflow_role>``, the resource type
     InvokeRestApi authorises against) and read that environment (for the UI link). Logs go to a
@@ -168,6 +182,9 @@ class DagTrigger(Construct):
         platform = PlatformNames(environment=environment_name, account=stack.account, region=stack.region)
         self.mwaa_environment_name = mwaa_environment_name or platform.mwaa_environment
         self.function_name = platform.trigger_function
+        self.environment_name = environment_name
+        self.project_aliases: dict[str, lambda_.Alias] = {}
+        self.project_urls: dict[str, lambda_.FunctionUrl] = {}
 
         self.log_group = logs.LogGroup(
             self,
@@ -231,6 +248,7 @@ class DagTrigger(Construct):
             logging_format=lambda_.LoggingFormat.JSON,
             environment={
                 ENV_MWAA_ENVIRONMENT: self.mwaa_environment_name,
+                ENV_PLATFORM_ENVIRONMENT: environment_name,
                 "POWERTOOLS_SERVICE_NAME": "mlops-dag-trigger",
                 "POWERTOOLS_LOG_LEVEL": "INFO",
             },
@@ -255,5 +273,13 @@ class DagTrigger(Construct):
     def function_arn(self) -> str:
         return self.function.function_arn
 
-    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
-        return self.function.grant_invoke(grantee)
+    def add_project(self, project: str) -> lambda_.Alias:
+        """The project's alias (named after it, on the current version) with an IAM-authorized URL."""
+        validate_name("project", project)
+        if project.isdigit():  # Lambda reads an all-digit qualifier as a version number
+            raise ValueError(f"project={project!r} cannot name a Lambda alias: use a name with a letter")
+        if project not in self.project_aliases:
+            alias = lambda_.Alias(self, f"Alias-{project}", alias_name=project, version=self.function.current_version)
+            self.project_aliases[project] = alias
+            self.project_urls[project] = alias.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
+        return self.project_aliases[project]

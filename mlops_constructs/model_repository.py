@@ -14,8 +14,11 @@ from mlops_core import names
 class ModelRepository(Construct):
     """ECR ``<project>/<model>``: scan on push, immutable tags, KMS, lifecycle rules.
 
-    Tags are immutable so a semantic version always means the same image; untagged layers and old
-    pre-release/CI images expire, release versions are kept (a serving model must stay pullable).
+    Tags are immutable so a semantic version always means the same image. Release images are
+    pushed straight under their version (``mlops image release``), so they carry no other tag a
+    lifecycle rule could select them by, and they are never expired (a serving model, and any
+    version it may roll back to, must stay pullable). Only untagged images expire: a manifest
+    left without tags, e.g. by an interrupted push.
     """
 
     def __init__(
@@ -26,7 +29,6 @@ class ModelRepository(Construct):
         project: str,
         model: str,
         encryption_key: kms.IKey | None = None,
-        max_prerelease_images: int = 20,
     ) -> None:
         super().__init__(scope, id)
         self.repository = ecr.Repository(
@@ -42,19 +44,15 @@ class ModelRepository(Construct):
             # Kept on stack deletion (a serving model must stay pullable); a failed first create
             # removes the still-empty repository, so a retry does not hit its fixed name.
             removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+            # One rule on untagged images: ECR selects an image for a tagged rule if any of its
+            # tags matches, so a rule on some tag pattern could reach a release image through a
+            # second tag. No tagged rule at all, so no release image is ever selected.
             lifecycle_rules=[
                 ecr.LifecycleRule(
                     rule_priority=1,
-                    description="Expire untagged images",
+                    description="Expire untagged images (never a released version)",
                     tag_status=ecr.TagStatus.UNTAGGED,
                     max_image_count=1,
-                ),
-                ecr.LifecycleRule(
-                    rule_priority=2,
-                    description="Keep the newest pre-release/CI images",
-                    tag_status=ecr.TagStatus.TAGGED,
-                    tag_pattern_list=["*-*"],
-                    max_image_count=max_prerelease_images,
                 ),
             ],
         )

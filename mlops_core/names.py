@@ -91,15 +91,35 @@ def validate_name(field: str, value: str) -> str:
     return value
 
 
-# GitLab's OIDC `sub` names only the project and the ref a job runs for, so a platform project's
-# releases run on their own protected branch of the MLOps GitLab project, and the project's CI
-# role trusts only that branch: a pipeline for project A cannot assume project B's role.
+# GitLab's OIDC `sub` names only the project and the ref a job runs for (AWS evaluates no other
+# claim of a self-managed GitLab's token), so a platform project's releases into one environment
+# run on their own protected branch of the MLOps GitLab project, and the project's CI role in that
+# environment trusts only that branch: a pipeline for project A cannot assume project B's role,
+# and a pipeline for dev cannot assume the prod role.
 CI_RELEASE_BRANCH_PREFIX = "models/"
 
 
-def ci_release_branch(project: str) -> str:
-    """The MLOps project's branch a platform project's release pipelines run on."""
-    return f"{CI_RELEASE_BRANCH_PREFIX}{validate_name('project', project)}"
+def ci_release_branch(environment: str, project: str) -> str:
+    """The MLOps project's branch a platform project's release pipelines for one environment run on."""
+    if not isinstance(environment, str) or not NAME_PATTERN.fullmatch(environment):
+        raise InvalidName(f"environment={environment!r} is not a platform environment name")
+    return f"{CI_RELEASE_BRANCH_PREFIX}{environment}/{validate_name('project', project)}"
+
+
+def ci_role_name(environment: str, project: str) -> str:
+    """The IAM role a platform project's CI jobs assume in one environment (GitLabCiAccess)."""
+    return f"mlops-{environment}-ci-{validate_name('project', project)}"
+
+
+def project_of_ci_role(environment: str, role_name: str) -> str | None:
+    """The project whose CI role this is, or None for any other role."""
+    prefix = f"mlops-{environment}-ci-"
+    if not role_name.startswith(prefix):
+        return None
+    try:
+        return validate_name("project", role_name.removeprefix(prefix))
+    except InvalidName:
+        return None
 
 
 def ecr_repository_name(project: str, model: str) -> str:

@@ -1,14 +1,13 @@
-"""Semantic versions of model images: which bump a commit asks for and what the next tag is.
+"""Semantic versions of model images: the released tags and the next one.
 
-Conventional commits decide the bump (``feat`` -> minor, ``fix``/others -> patch, ``!`` or a
-``BREAKING CHANGE`` footer -> major); an explicit bump overrides it. The next version is computed
-from the tags already in the model's ECR repository, so CI needs no state of its own.
+The next version is computed from the tags already in the model's ECR repository, so CI needs no
+state of its own. Which bump a change asks for is decided by the ``mlops`` CLI from the merged
+commits (``mlops_cli.versioning``, with commitizen's conventional-commit rules).
 """
 
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Iterable
 
 import semver
@@ -22,22 +21,6 @@ class Bump(enum.StrEnum):
     MAJOR = "major"
     MINOR = "minor"
     PATCH = "patch"
-
-
-_HEADER_RE = re.compile(r"^(?P<type>[a-zA-Z]+)(?:\([^)]*\))?(?P<breaking>!)?:\s")
-
-
-def bump_for_commit(message: str) -> Bump:
-    """The bump a (conventional) commit message asks for; anything unrecognised is a patch."""
-    lines = message.strip().splitlines() or [""]
-    header = _HEADER_RE.match(lines[0])
-    if (header and header["breaking"]) or any(
-        line.startswith(("BREAKING CHANGE:", "BREAKING-CHANGE:")) for line in lines[1:]
-    ):
-        return Bump.MAJOR
-    if header and header["type"].lower() == "feat":
-        return Bump.MINOR
-    return Bump.PATCH
 
 
 def released_versions(tags: Iterable[str]) -> list[semver.Version]:

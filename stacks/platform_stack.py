@@ -147,7 +147,7 @@ class PlatformStack(Stack):
 
     def _ci_access(self, settings: EnvironmentSettings, projects: Sequence[str]) -> None:
         """GitLab OIDC roles: deploy/diff for this repository, one per model project for the
-        MLOps pipeline (push its own images, invoke the trigger)."""
+        MLOps pipeline (push its own images, call its own alias of the trigger)."""
         ci = settings.ci
         self.ci_access = GitLabCiAccess(
             self,
@@ -163,7 +163,7 @@ class PlatformStack(Stack):
                 f"CiRole-{project}",
                 project=project,
                 gitlab_project_paths=[ci.mlops_project_path],
-                trigger_function=self.trigger.function,
+                trigger_alias=self.trigger.add_project(project),
             )
 
     @property

@@ -31,7 +31,7 @@ Context = dict[str, str | list[str]]
 class PolicyRef:
     """The resource-based policy that applies: a bucket, topic, key, repository or role trust."""
 
-    kind: str  # bucket | topic | key | repository | trust
+    kind: str  # bucket | topic | key | repository | trust | function
     name: str
 
 
@@ -449,6 +449,34 @@ def iam(req: Request) -> list[Check]:
     raise Unmapped(f"iam:{op}")
 
 
+def lambda_(req: Request) -> list[Check]:
+    """Lambda Developer Guide, "Control access to Lambda function URLs": a request to a URL with
+    auth type AWS_IAM needs lambda:InvokeFunctionUrl (condition key lambda:FunctionUrlAuthType) and,
+    for URLs created since October 2025, lambda:InvokeFunction, on the function or the alias the
+    URL belongs to, from the caller's identity policy or the function's resource policy."""
+    op, p = req.call.operation, req.params
+    if op == "InvokeFunctionUrl":
+        target = req.state.lambda_url_target(p["UrlId"])
+        if target is None:
+            return []  # no such URL: the service answers 404
+        arn, auth_type, _ = target
+        if auth_type != "AWS_IAM":
+            raise Unmapped("lambda:InvokeFunctionUrl with auth type NONE")
+        policy = PolicyRef("function", arn)
+        return [
+            Check("lambda:InvokeFunctionUrl", arn, {"lambda:FunctionUrlAuthType": "AWS_IAM"}, policy),
+            Check("lambda:InvokeFunction", arn, {"lambda:InvokedViaFunctionUrl": "true"}, policy),
+        ]
+    if op in ("Invoke", "GetFunctionUrlConfig"):
+        name, qualifier = str(p["FunctionName"]), p.get("Qualifier")
+        arn = name if name.startswith("arn:") else req.arn("lambda", f"function:{name}")
+        if qualifier and arn.count(":") == 6:
+            arn = f"{arn}:{qualifier}"
+        action = "lambda:InvokeFunction" if op == "Invoke" else "lambda:GetFunctionUrlConfig"
+        return [Check(action, arn, {}, PolicyRef("function", arn))]
+    raise Unmapped(f"lambda:{op}")
+
+
 RULES: dict[str, Rule] = {
     "sagemaker": sagemaker,
     "sagemaker-runtime": sagemaker_runtime,
@@ -464,6 +492,7 @@ RULES: dict[str, Rule] = {
     "sts": sts,
     "mwaa": mwaa,
     "iam": iam,
+    "lambda": lambda_,
 }
 
 

@@ -18,6 +18,7 @@ from local_aws.iam.principals import access_key_of
 # Signing names that differ from botocore's service names.
 _SERVICE_OF_SIGNING_NAME = {"monitoring": "cloudwatch", "airflow": "mwaa", "email": "ses"}
 _RUNTIME_PATH = re.compile(r"^/endpoints/[^/]+/invocations$")
+_FUNCTION_URL_PATH = re.compile(r"^/lambda-url/(?P<url_id>[a-z0-9]+)/")
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
 
 
@@ -73,6 +74,9 @@ def parse(environ: dict[str, Any], body: bytes, default_region: str) -> ApiCall 
             return ApiCall("sts", action, {k: v[0] for k, v in form.items()}, default_region, None, signed=False)
         return None
     service = _SERVICE_OF_SIGNING_NAME.get(signing_name, signing_name)
+    url = _FUNCTION_URL_PATH.match(environ.get("PATH_INFO", ""))
+    if service == "lambda" and url:  # a function URL request, signed for lambda (local_aws.lambda_service)
+        return ApiCall("lambda", "InvokeFunctionUrl", {"UrlId": url["url_id"]}, region or default_region, access_key)
     if service == "sagemaker" and _RUNTIME_PATH.match(environ.get("PATH_INFO", "")):
         service = "sagemaker-runtime"
     try:

@@ -46,6 +46,7 @@ _DENIED = {
     "lambda": ("AccessDeniedException", 403),
 }
 _QUERY_PROTOCOL = {"sns", "iam", "sts"}
+WEB_IDENTITY_CONDITION_CLAIMS = frozenset({"aud", "sub", "amr", "azp", "email", "oaud"})
 
 
 @dataclass
@@ -100,6 +101,13 @@ class ServerState(AccountState):
     def __init__(self, account: str, sagemaker: Any = None) -> None:
         super().__init__(account)
         self.sagemaker = sagemaker
+        self.lambda_service: Any = None
+
+    def lambda_url_target(self, url_id: str) -> tuple[str, str, str] | None:
+        return self.lambda_service.url_target(url_id) if self.lambda_service is not None else None
+
+    def function_policy(self, function_arn: str) -> dict[str, Any] | None:
+        return self.lambda_service.policy(function_arn) if self.lambda_service is not None else None
 
     def endpoint_config_kms_key(self, region: str, name: str) -> str | None:
         if self.sagemaker is None:
@@ -266,6 +274,8 @@ class LocalIam:
         if ref.kind == "trust":
             role = self.state.role(ref.name)
             return role.trust if role else None
+        if ref.kind == "function":
+            return self.state.function_policy(ref.name)
         raise ValueError(f"unknown resource policy kind {ref.kind!r}")
 
     # -- STS ----------------------------------------------------------------------------------------
@@ -291,7 +301,14 @@ class LocalIam:
         audiences = audiences if isinstance(audiences, list) else [audiences]
         if not set(audiences) & set(provider["client_ids"]):
             return Decision(False, "Incorrect token audience", "InvalidIdentityToken")
-        context = {f"{issuer}:{k}": (v if isinstance(v, list) else str(v)) for k, v in claims.items()}
+        # Only the claims AWS STS evaluates for an OIDC issuer such as a GitLab instance (IAM User Guide,
+        # "Available keys for OIDC federation"); provider-specific claims exist only for GitHub,
+        # Google, CircleCI and OCI. A condition on any other claim of a GitLab token never matches.
+        context = {
+            f"{issuer}:{k}": (v if isinstance(v, list) else str(v))
+            for k, v in claims.items()
+            if k in WEB_IDENTITY_CONDITION_CLAIMS
+        }
         check = rules.Check("sts:AssumeRoleWithWebIdentity", role_arn, context, rules.PolicyRef("trust", role_arn))
         principal = Principal(arn=provider["arn"], account=self.account, kind="federated")
         return self.evaluate(principal, check)

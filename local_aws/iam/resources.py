@@ -141,6 +141,13 @@ class AccountState:
         repository = ecr_backends[self.account][region].repositories.get(name)
         return _document(repository.policy) if repository is not None else None
 
+    # Answered by local Lambda when the server wires it in (enforcer.ServerState).
+    def lambda_url_target(self, url_id: str) -> tuple[str, str, str] | None:
+        return None
+
+    def function_policy(self, function_arn: str) -> dict[str, Any] | None:
+        return None
+
     # Answered by the local SageMaker when the server wires it in (enforcer.ServerState).
     def endpoint_config_kms_key(self, region: str, name: str) -> str | None:
         return None

@@ -66,7 +66,10 @@ def _merge(base: Any, override: Any) -> Any:
 class CiFile:
     def __init__(self, path: Path | str, text: str | None = None) -> None:
         self.path = Path(path)
-        self.raw: dict[str, Any] = yaml.safe_load(text if text is not None else self.path.read_text())
+        documents = list(yaml.safe_load_all(text if text is not None else self.path.read_text()))
+        # A file with a `spec:` header (CI/CD inputs) is two documents: the header, then the config.
+        self.spec: dict[str, Any] = documents[0]["spec"] if len(documents) == 2 else {}
+        self.raw: dict[str, Any] = documents[-1]
         self._resolved: dict[str, dict[str, Any]] = {}
 
     def _resolve(self, name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:

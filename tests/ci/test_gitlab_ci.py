@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from gitlab_ci_model import BRIDGE_KEYWORDS, CiFile
 
 from mlops_cli import main as cli_main
 from mlops_cli.main import build_parser
-from mlops_cli.versioning import VersionResult
 from mlops_constructs.ci_access import AUDIENCE, deploy_role_name, diff_role_name, model_project_role_name
 from mlops_core.names import CI_RELEASE_BRANCH_PREFIX
 
@@ -30,11 +30,18 @@ CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
 
 
 @pytest.mark.parametrize("path", CI_FILES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_valid_against_gitlabs_ci_schema_offline(path):
+def test_valid_against_gitlabs_ci_schema_offline(path, tmp_path):
     # A dead proxy: the builtin schema ships in the wheel, nothing may need the network.
     env = {**os.environ, "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
+    header, separator, body = path.read_text().partition("\n---\n")
+    checked = path
+    if separator:  # a file with CI/CD inputs: both documents checked, one file each
+        (tmp_path / "spec.yml").write_text(header)
+        (tmp_path / "config.yml").write_text(body)
+        checked = tmp_path / "config.yml"
+        assert set(yaml.safe_load(header)) == {"spec"} and yaml.safe_load(header)["spec"]["inputs"]
     result = subprocess.run(
-        [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.gitlab-ci", str(path)],
+        [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.gitlab-ci", str(checked)],
         capture_output=True,
         text=True,
         env=env,
@@ -62,11 +69,13 @@ def test_the_schema_check_rejects_a_broken_file(tmp_path):
 
 def mlops_calls(ci: CiFile) -> list[tuple[str, list[str]]]:
     calls = []
-    for name in ci.jobs:
-        for line in ci.script(name):
+    for name, job in ci.jobs.items():
+        for line in [*job.get("before_script", []), *job.get("script", [])]:
+            line = re.sub(r'^"\$MLOPS_VENV/bin/python" -I -m mlops_cli ', "mlops ", line)
             if line.startswith("mlops "):
-                # Variables become placeholders; argparse checks commands and options.
-                text = re.sub(r"\$\{[^}]*\}[^\"\s]*|\$[A-Z_]+", "X", line)
+                # Variables and inputs become placeholders; argparse checks commands and options.
+                text = re.sub(r"\$\[\[[^\]]*\]\]|\$\{[^}]*\}[^\"\s]*|\$[A-Z_]+", "X", line)
+                text = text.replace('--bump "X"', "--bump patch")  # a choice, filled in at run time
                 calls.append((name, shlex.split(text)[1:]))
     return calls
 
@@ -74,7 +83,7 @@ def mlops_calls(ci: CiFile) -> list[tuple[str, list[str]]]:
 @pytest.mark.parametrize("path", [MLOPS], ids=["ci/mlops-pipeline.yml"])
 def test_every_mlops_call_in_a_job_is_a_valid_cli_command(path):
     calls = mlops_calls(CiFile(path))
-    assert {args[0] for _, args in calls} >= {"artifacts", "version", "image", "trigger"}
+    assert {args[0] for _, args in calls} >= {"artifacts", "version", "image", "trigger", "ci"}
     for job, args in calls:
         try:
             build_parser().parse_args(args)
@@ -99,7 +108,7 @@ def check_model_wiring(ci: CiFile) -> list[str]:
         trigger = job["trigger"]
         if trigger.get("strategy") != "depend" or not trigger.get("project"):
             problems.append(f"{name}: must trigger the MLOps project with strategy: depend")
-        release_branch = CI_RELEASE_BRANCH_PREFIX + "$MODEL_PROJECT"
+        release_branch = CI_RELEASE_BRANCH_PREFIX + "$RELEASE_ENVIRONMENT/$MODEL_PROJECT"
         if trigger.get("branch") != release_branch:
             problems.append(f"{name}: must trigger the project's release branch {release_branch}")
         if job.get("rules") != [{"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"}]:
@@ -172,61 +181,78 @@ def test_forwarded_variables_are_what_the_cli_reads(monkeypatch):
 
 
 # ---- the MLOps project's pipeline (ci/) ------------------------------------------------------
+# (It also runs for real: test_mlops_pipeline_runs.py.)
 
 
 def test_mlops_pipeline_stages_and_needs_chain():
     ci = CiFile(MLOPS)
-    assert ci.stages == ["validate", "package", "version", "publish", "train", "deploy"]
+    assert ci.stages == ["validate", "package", "publish", "train", "deploy"]
     expected = {
         "fetch": ("validate", []),
         "lint": ("validate", ["fetch"]),
+        "version": ("validate", []),
         "package": ("package", ["fetch", "lint"]),
-        "version": ("version", ["package"]),
         "publish": ("publish", ["package", "version"]),
-        "train": ("train", ["version", "publish"]),
-        "deploy": ("deploy", ["version", "train"]),
-        "retrain": ("train", []),
+        "train": ("train", ["publish"]),
+        "deploy": ("deploy", ["publish", "train"]),
     }
     assert {name: (job["stage"], ci.needs(name)) for name, job in ci.jobs.items()} == expected
 
 
-def test_mlops_pipeline_runs_only_for_a_model_or_a_retraining_schedule():
-    rules = CiFile(MLOPS).raw["workflow"]["rules"]
-    assert rules[-1] == {"when": "never"}
-    assert all("$MODEL_PROJECT && $MODEL_NAME" in rule["if"] for rule in rules[:-1])
-    prefix = re.escape(CI_RELEASE_BRANCH_PREFIX).replace("/", "\\/")
-    assert all(f"$CI_COMMIT_BRANCH =~ /^{prefix}/" in rule["if"] for rule in rules[:-1])
-
-
-def test_every_aws_job_checks_it_runs_on_its_projects_release_branch():
-    """The project role trusts only models/<project> (ci_access); the check names the problem."""
+def test_mlops_pipeline_runs_only_for_a_models_upstream_trigger_and_has_no_retrain_schedule():
+    """Retraining is the Retraining DAG's alone (one decision, one run a day per model)."""
     ci = CiFile(MLOPS)
+    assert ci.raw["workflow"]["rules"] == [
+        {"if": '$CI_PIPELINE_SOURCE == "pipeline" && $MODEL_NAME'},
+        {"when": "never"},
+    ]
+    assert "retrain" not in ci.jobs and "MLOPS_RETRAIN" not in MLOPS.read_text()
+
+
+def test_platform_settings_come_from_inputs_and_every_aws_job_checks_them_first():
+    ci = CiFile(MLOPS)
+    assert set(ci.spec["inputs"]) >= {"environment", "aws_account_id", "aws_region", "project", "cli_requirement"}
+    defined = {k: v for k, v in ci.raw["variables"].items() if k.startswith(("AWS_", "MLOPS_", "MODEL_PROJECT"))}
     aws_jobs = sorted(name for name, job in ci.jobs.items() if "id_tokens" in job)
-    assert aws_jobs == ["deploy", "fetch", "package", "publish", "retrain", "train", "version"]
+    assert aws_jobs == ["deploy", "fetch", "publish", "train", "version"]
     for name in aws_jobs:
-        if name == "package":  # kaniko's image has no Python; STS itself refuses another project's role
-            continue
-        assert "mlops ci check-branch" in ci.jobs[name].get("before_script", []), name
-    build_parser().parse_args(["ci", "check-branch"])
+        before = ci.jobs[name]["before_script"]
+        guard = next(i for i, line in enumerate(before) if "ci check-variables" in line)
+        expected = dict(re.findall(r'--expect "([A-Z_]+)=([^"]*)"', before[guard]))
+        assert expected == {k: str(v) for k, v in defined.items()}, name  # every platform variable, as defined
+        assert not any("mlops " in line for line in before[:guard]), name  # nothing of the CLI runs before it
+        assert "mlops ci check-branch" in before, name
 
 
-def test_release_jobs_run_for_upstream_triggers_and_deploy_is_manual_in_an_environment():
+def test_the_cli_is_pinned_and_installed_without_the_jobs_variables():
+    ci = CiFile(MLOPS)
+    default = ci.spec["inputs"]["cli_requirement"]["default"]
+    assert re.search(r"\.git@v\d+\.\d+\.\d+$", default), "a release tag, never a branch"
+    install = " ".join(ci.jobs["fetch"]["before_script"])
+    assert "pip install --isolated" in install and 'env -i PATH="$PATH" HOME="$HOME"' in install
+    assert "--no-config" in install and "$[[ inputs.cli_requirement ]]" in install
+
+
+def test_the_image_is_built_by_a_maintained_daemonless_builder_without_credentials():
+    job = CiFile(MLOPS).jobs["package"]
+    assert "buildkit" in CiFile(MLOPS).spec["inputs"]["buildkit_image"]["default"]
+    assert "kaniko-project" not in MLOPS.read_text()
+    assert "id_tokens" not in job and any("type=oci" in line for line in job["script"])
+
+
+def test_deploy_is_manual_optional_and_in_the_environment():
     jobs = CiFile(MLOPS).jobs
-    for name in ("fetch", "lint", "package", "version", "publish", "train"):
-        assert jobs[name]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "pipeline"'}], name
     (rule,) = jobs["deploy"]["rules"]
     assert rule["when"] == "manual" and rule["allow_failure"] is True  # strategy: depend can finish
-    assert jobs["deploy"]["environment"]["name"] == "$MLOPS_ENVIRONMENT"
-    assert jobs["retrain"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule" && $MLOPS_RETRAIN == "true"'}]
-    assert any("--retraining" in line for line in jobs["retrain"]["script"])
+    assert jobs["deploy"]["environment"]["name"] == "$[[ inputs.environment ]]"
 
 
-def test_version_dotenv_feeds_publish_train_and_deploy():
+def test_release_dotenv_feeds_train_and_deploy():
     jobs = CiFile(MLOPS).jobs
-    assert jobs["version"]["artifacts"]["reports"]["dotenv"] == "version.env"
-    produced = set(VersionResult("r", "u", "1.0.0", "", "patch").dotenv())
-    assert "MODEL_VERSION" in produced
-    for name in ("publish", "train", "deploy"):
+    assert jobs["version"]["artifacts"]["reports"]["dotenv"] == "bump.env"
+    assert jobs["publish"]["artifacts"]["reports"]["dotenv"] == "release.env"
+    assert any('--bump "$VERSION_BUMP"' in line for line in jobs["publish"]["script"])
+    for name in ("train", "deploy"):
         used = set(re.findall(r"\$\{?([A-Z_]+)", " ".join(jobs[name]["script"])))
         assert "MODEL_VERSION" in used, name
 
@@ -234,9 +260,9 @@ def test_version_dotenv_feeds_publish_train_and_deploy():
 def test_aws_jobs_use_id_tokens_and_the_project_role_of_ci_access():
     ci = CiFile(MLOPS)
     role_arn = ci.raw["variables"]["AWS_ROLE_ARN"]
-    rendered = role_arn.replace("${MLOPS_ENVIRONMENT}", "dev").replace("${MODEL_PROJECT}", "fraud")
-    assert rendered == "arn:aws:iam::${AWS_ACCOUNT_ID}:role/" + model_project_role_name("dev", "fraud")
-    for name in ("fetch", "package", "version", "publish", "train", "deploy", "retrain"):
+    rendered = role_arn.replace("$[[ inputs.environment ]]", "dev").replace("$[[ inputs.project ]]", "fraud")
+    assert rendered == "arn:aws:iam::$[[ inputs.aws_account_id ]]:role/" + model_project_role_name("dev", "fraud")
+    for name in ("fetch", "version", "publish", "train", "deploy"):
         assert ci.jobs[name]["id_tokens"] == {"AWS_ID_TOKEN": {"aud": AUDIENCE}}, name
     text = MLOPS.read_text()
     assert "AWS_SECRET_ACCESS_KEY" not in text and "AWS_ACCESS_KEY_ID" not in text

@@ -96,29 +96,48 @@ class InMemoryAirflow:
 
 
 class FakeLambda:
-    """Answers Lambda Invoke (POST /2015-03-31/functions/{name}/invocations) by running the
-    trigger handler in-process; records the function names and payloads it received."""
+    """Lambda's GetFunctionUrlConfig (GET /2021-10-31/functions/{name}/url?Qualifier=...) and the
+    project aliases' function URLs: a signed POST runs the trigger handler's service bound to the
+    alias's project, as the real function is (the caller check of a URL request is tested with the
+    handler, and IAM's refusal of another project's alias in tests/ci/test_trigger_isolation.py).
+    Records (function, alias, request, signed key id)."""
 
     def __init__(self) -> None:
         self.airflow = InMemoryAirflow()
         self.service = DagTriggerService(
             AirflowApi(self.airflow, "mlops-dev", sleep=lambda s: None), self.airflow, "mlops-dev"
         )
-        self.invocations: list[tuple[str, dict]] = []
+        self.invocations: list[tuple[str, str, dict]] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_GET(self):  # noqa: N802 - GetFunctionUrlConfig
+                function = self.path.split("/")[3]
+                qualifier = self.path.split("Qualifier=")[-1]
+                if function == "nope":
+                    return self._send(
+                        404, {"Type": "User", "Message": f"Function not found: {function}"}, "ResourceNotFoundException"
+                    )
+                self._send(200, {"FunctionUrl": f"{fake.url}/url/{function}/{qualifier}/", "AuthType": "AWS_IAM"})
+
+            def do_POST(self):  # noqa: N802 - a function URL
                 length = int(self.headers.get("Content-Length", 0))
                 event = json.loads(self.rfile.read(length) or b"null")
-                function = self.path.split("/")[3]
-                fake.invocations.append((function, event))
-                body = json.dumps(fake.service.handle(event)).encode()
-                self.send_response(200)
+                _, _, function, alias, _ = self.path.split("/")
+                assert "Credential=" in self.headers.get("Authorization", ""), "the request must be SigV4-signed"
+                fake.invocations.append((function, alias, event))
+                result = fake.service.handle(event, project=alias)
+                self._send(result["status"], result)
+
+            def _send(self, status, body, error_type=None):
+                data = json.dumps(body).encode()
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
+                if error_type:
+                    self.send_header("x-amzn-ErrorType", error_type)
+                self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(data)
 
             def log_message(self, *args):
                 pass

@@ -1,5 +1,6 @@
-"""`mlops trigger` / `mlops status`: the CLI over the real Lambda Invoke API (a local stand-in
-running the real handler), STS from moto server for the default function name."""
+"""`mlops trigger` / `mlops status`: the CLI finds its project's function URL through Lambda's API
+and posts the request SigV4-signed (a local stand-in running the real handler's service bound to
+the alias), STS from moto server for the default function name."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ def test_trigger_training_prints_run_id_and_link_and_writes_dotenv(fake_lambda, 
         == 0
     )
     out = capsys.readouterr().out
-    ((function, event),) = fake_lambda.invocations
+    ((function, alias, event),) = fake_lambda.invocations
+    assert alias == "fraud"  # the project's own alias
     # Default function name from the platform naming (account from STS on moto).
     assert function == PlatformNames(environment="dev", account="123456789012", region="eu-west-1").trigger_function
     assert event["conf"] == {
@@ -99,8 +101,8 @@ def test_trigger_deployment_with_model_version(fake_lambda, tmp_path, monkeypatc
         )
         == 0
     )
-    ((function, event),) = fake_lambda.invocations
-    assert function == "custom-trigger" and event["dag_id"] == DAG_DEPLOYMENT
+    ((function, alias, event),) = fake_lambda.invocations
+    assert (function, alias) == ("custom-trigger", "fraud") and event["dag_id"] == DAG_DEPLOYMENT
     assert event["conf"] == {"project": "fraud", "model": "scorer", "model_version": "1.4.0+r0"}
 
 
@@ -124,6 +126,14 @@ def test_invalid_request_exits_2_with_the_lambdas_message(fake_lambda, tmp_path,
     )
     assert code == 2
     assert "trigger refused (400 invalid_request): conf.project:" in capsys.readouterr().err
+    assert fake_lambda.airflow.calls == []
+
+
+def test_a_request_for_another_project_through_an_alias_is_refused(fake_lambda, tmp_path, monkeypatch, capsys):
+    # MLOPS_TRIGGER_URL pointing at another project's alias: the function serves its alias's project only.
+    monkeypatch.setenv("MLOPS_TRIGGER_URL", f"{fake_lambda.url}/url/f/malware/")
+    assert main(train_args(tmp_path)) == 2
+    assert "this function alias serves project 'malware', not 'fraud'" in capsys.readouterr().err
     assert fake_lambda.airflow.calls == []
 
 
@@ -153,12 +163,24 @@ def test_missing_ci_ids_are_usage_errors(fake_lambda, tmp_path, monkeypatch, cap
 
 def test_status_reports_state_and_exit_code(fake_lambda, tmp_path, capsys):
     assert main(train_args(tmp_path)) == 0
-    base = ["status", "--dag", "training", "--run-id", "gl-zsvgrq-5o6aqt1", "--function-name", "f"]
+    base = [
+        "status",
+        "--project",
+        "fraud",
+        "--dag",
+        "training",
+        "--run-id",
+        "gl-zsvgrq-5o6aqt1",
+        "--function-name",
+        "f",
+    ]
     assert main(base) == 0
     assert "status of DAG run gl-zsvgrq-5o6aqt1" in capsys.readouterr().out
     fake_lambda.airflow.runs[(DAG_TRAINING, "gl-zsvgrq-5o6aqt1")]["state"] = "failed"
     assert main(base) == 1
-    assert main(["status", "--dag", "training", "--run-id", "gl-1-1", "--function-name", "f"]) == 1
+    assert (
+        main(["status", "--project", "fraud", "--dag", "training", "--run-id", "gl-1-1", "--function-name", "f"]) == 1
+    )
     assert "not_found" in capsys.readouterr().err
 
 
@@ -181,8 +203,8 @@ def test_wait_times_out_with_exit_3(fake_lambda, tmp_path, monkeypatch, capsys):
     assert "still queued after 60 s" in capsys.readouterr().err
 
 
-def test_unknown_function_is_a_clear_error(aws, tmp_path, capsys):
-    # moto server has no such function: the Invoke API answers ResourceNotFoundException.
+def test_unknown_function_is_a_clear_error(fake_lambda, tmp_path, capsys):
+    # Lambda's API has no such function: GetFunctionUrlConfig answers ResourceNotFoundException.
     code = main(
         [
             "trigger",
@@ -200,4 +222,6 @@ def test_unknown_function_is_a_clear_error(aws, tmp_path, capsys):
             str(tmp_path / "t"),
         ]
     )
-    assert code == 1 and "invoking nope failed: ResourceNotFoundException" in capsys.readouterr().err
+    assert code == 1 and "no function URL for project 'fraud' on nope: ResourceNotFoundException" in (
+        capsys.readouterr().err
+    )

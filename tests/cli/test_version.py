@@ -1,12 +1,17 @@
-"""`mlops version`: next version from real ECR tags (moto server) and the dotenv CI reads."""
+"""`mlops version` / `mlops image release`: the bump from what was merged, and the release
+against real ECR (moto server): next free version, a re-run, two pipelines racing."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from unittest.mock import patch
 
 import boto3
 import pytest
 
+from local_mode.image_archive import write_archive
+from mlops_cli import images as images_module
 from mlops_cli.dotenv import read_dotenv
 from mlops_cli.main import main
 
@@ -29,56 +34,148 @@ def make_repository(tags: list[str], name: str = "fraud/scorer") -> str:
     return uri
 
 
+MERGE = "Merge branch 'feature/{slug}' into 'main'\n\n{title}\n\nCloses #12\n\nSee merge request detection/model!34"
+
+
 @pytest.mark.parametrize(
-    ("tags", "message", "bump", "expected", "previous", "chosen"),
+    ("message", "bump"),
     [
-        ([], "feat: first", "auto", "0.1.0", "", "minor"),
-        (["0.1.0", "0.2.0", "latest", "0.3.0-rc.1", "abc1234"], "fix: typo", "auto", "0.2.1", "0.2.0", "patch"),
-        (["1.2.3", "1.10.0"], "feat(api): new input", "auto", "1.11.0", "1.10.0", "minor"),
-        (["1.2.3"], "refactor!: drop v1 input", "auto", "2.0.0", "1.2.3", "major"),
-        (["1.2.3"], "chore: x\n\nBREAKING CHANGE: new schema", "auto", "2.0.0", "1.2.3", "major"),
-        (["1.2.3"], "feat: ignored", "patch", "1.2.4", "1.2.3", "patch"),
+        ("feat: add feature", "minor"),
+        ("feat(model): add feature", "minor"),
+        ("fix: bug", "patch"),
+        ("chore: deps", "patch"),  # a release is at least a patch
+        ("feat!: drop input column", "major"),
+        ("refactor(api)!: rename", "major"),
+        ("fix: thing\n\nBREAKING CHANGE: output format changed", "major"),
+        ("", "patch"),
+        # GitLab's default merge commit: the first line says nothing, the merge request's title does.
+        (MERGE.format(slug="x", title="feat: score process trees"), "minor"),
+        (MERGE.format(slug="x", title="feat!: new input schema"), "major"),
+        (MERGE.format(slug="x", title="fix: threshold"), "patch"),
+        # The %{all_commits} template lists every merged commit: the highest bump wins.
+        (MERGE.format(slug="x", title="Model update") + "\n\n* fix: a\n\n* feat: b", "minor"),
     ],
 )
-def test_next_version_from_ecr_tags_written_as_dotenv(aws, tmp_path, tags, message, bump, expected, previous, chosen):
-    uri = make_repository(tags)
-    out = tmp_path / "version.env"
-    code = main(
+def test_the_bump_comes_from_what_was_merged(tmp_path, message, bump, capsys):
+    out = tmp_path / "bump.env"
+    assert main(["version", "bump", "--commit-message", message, "--output", str(out)]) == 0
+    assert read_dotenv(out) == {"VERSION_BUMP": bump}
+
+
+def test_the_bump_defaults_to_the_upstream_commit_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("UPSTREAM_COMMIT_MESSAGE", MERGE.format(slug="y", title="feat: more features"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["version", "bump"]) == 0
+    assert read_dotenv(tmp_path / "bump.env") == {"VERSION_BUMP": "minor"}
+
+
+def archive(tmp_path, name: str, text: str = "print(1)\n") -> Path:
+    source = tmp_path / f"src-{name}"
+    source.mkdir()
+    (source / "model.py").write_text(text)
+    path = tmp_path / f"{name}.tar"
+    write_archive(source, path)
+    return path
+
+
+def release(image: Path, bump: str, out: Path) -> int:
+    return main(
         [
-            "version",
-            "next",
+            "image",
+            "release",
             "--project",
             "fraud",
             "--model",
             "scorer",
+            "--image",
+            str(image),
             "--bump",
             bump,
-            "--commit-message",
-            message,
             "--output",
             str(out),
         ]
     )
-    assert code == 0
-    assert read_dotenv(out) == {
-        "MODEL_VERSION": expected,
-        "IMAGE_TAG": expected,
-        "PREVIOUS_VERSION": previous,
-        "VERSION_BUMP": chosen,
-        "ECR_REPOSITORY": "fraud/scorer",
-        "IMAGE_URI": f"{uri}:{expected}",
-    }
 
 
-def test_defaults_come_from_gitlab_variables(aws, tmp_path, monkeypatch):
+def test_release_pushes_the_image_under_the_next_version_and_only_that_tag(aws, tmp_path):
+    uri = make_repository(["0.1.0", "0.2.0", "latest"])
+    out = tmp_path / "release.env"
+    assert release(archive(tmp_path, "a"), "minor", out) == 0
+    values = read_dotenv(out)
+    assert values["MODEL_VERSION"] == "0.3.0" and values["PREVIOUS_VERSION"] == "0.2.0"
+    assert values["IMAGE_URI"] == f"{uri}:0.3.0"
+    ecr = boto3.client("ecr")
+    (detail,) = ecr.describe_images(repositoryName="fraud/scorer", imageIds=[{"imageTag": "0.3.0"}])["imageDetails"]
+    assert detail["imageTags"] == ["0.3.0"] and detail["imageDigest"] == values["IMAGE_DIGEST"]
+
+
+def test_a_rerun_of_a_finished_release_is_a_no_op(aws, tmp_path, capsys):
+    make_repository(["0.1.0"])
+    image = archive(tmp_path, "a")
+    assert release(image, "patch", tmp_path / "first.env") == 0
+    assert release(image, "patch", tmp_path / "again.env") == 0
+    assert read_dotenv(tmp_path / "again.env")["MODEL_VERSION"] == "0.1.1"
+    assert "is this image already" in capsys.readouterr().out
+    tags = [i.get("imageTag") for i in boto3.client("ecr").list_images(repositoryName="fraud/scorer")["imageIds"]]
+    assert sorted(t for t in tags if t) == ["0.1.0", "0.1.1"]
+
+
+def test_concurrent_releases_of_one_model_get_distinct_versions(aws, tmp_path):
+    """Both pipelines read the same tags and want the same version: ECR's immutable tags let one
+    win; the other reads the tags again and takes the next version."""
+    make_repository(["1.0.0"])
+    ecr = boto3.client("ecr")
+    ecr.put_image_tag_mutability(repositoryName="fraud/scorer", imageTagMutability="IMMUTABLE")
+    first, second = archive(tmp_path, "a", "a = 1\n"), archive(tmp_path, "b", "b = 2\n")
+    real_put = images_module.boto3.client
+
+    def racing_client(*args, **kwargs):
+        client = real_put(*args, **kwargs)
+        original = client.put_image
+
+        def put_image(**params):
+            if not racing_client.raced:  # the other pipeline puts the same version just before us
+                racing_client.raced = True
+                assert release(first, "minor", tmp_path / "a.env") == 0
+            return original(**params)
+
+        client.put_image = put_image
+        return client
+
+    racing_client.raced = False
+    with patch.object(images_module.boto3, "client", racing_client):
+        assert release(second, "minor", tmp_path / "b.env") == 0
+    assert read_dotenv(tmp_path / "a.env")["MODEL_VERSION"] == "1.1.0"
+    assert read_dotenv(tmp_path / "b.env")["MODEL_VERSION"] == "1.2.0"
+
+
+def test_a_missing_archive_is_a_clear_error(aws, tmp_path, capsys):
+    make_repository([])
+    assert release(tmp_path / "nothing.tar", "patch", tmp_path / "r.env") == 1
+    assert "did the package job build it?" in capsys.readouterr().err
+
+
+def test_version_next_previews_the_release(aws, tmp_path):
     make_repository(["0.4.0"])
-    monkeypatch.setenv("MODEL_PROJECT", "fraud")
-    monkeypatch.setenv("MODEL_NAME", "scorer")
-    monkeypatch.setenv("CI_COMMIT_MESSAGE", "feat: more features")
-    monkeypatch.chdir(tmp_path)
-    assert main(["version", "next"]) == 0
-    values = read_dotenv(tmp_path / "version.env")
-    assert values["MODEL_VERSION"] == "0.5.0" and values["VERSION_BUMP"] == "minor"
+    out = tmp_path / "v.env"
+    assert (
+        main(
+            [
+                "version",
+                "next",
+                "--project",
+                "fraud",
+                "--model",
+                "scorer",
+                "--commit-message",
+                "feat: x",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert read_dotenv(out)["MODEL_VERSION"] == "0.5.0"
 
 
 def test_many_tags_are_paged(aws, tmp_path):
@@ -91,24 +188,11 @@ def test_many_tags_are_paged(aws, tmp_path):
     assert read_dotenv(out)["MODEL_VERSION"] == "0.129.1"
 
 
-def test_latest_version_for_retraining(aws, tmp_path):
-    make_repository(["0.1.0", "0.3.0", "0.2.0"])
-    out = tmp_path / "v.env"
-    assert main(["version", "latest", "--project", "fraud", "--model", "scorer", "--output", str(out)]) == 0
-    assert read_dotenv(out)["MODEL_VERSION"] == "0.3.0"
-
-
 def test_missing_repository_is_a_clear_error(aws, tmp_path, capsys):
     code = main(["version", "next", "--project", "fraud", "--model", "scorer", "--output", str(tmp_path / "v")])
     assert code == 1
     assert "ECR repository 'fraud/scorer' does not exist" in capsys.readouterr().err
     assert not (tmp_path / "v").exists()
-
-
-def test_no_release_to_retrain_is_an_error(aws, tmp_path, capsys):
-    make_repository(["latest"])
-    assert main(["version", "latest", "--project", "fraud", "--model", "scorer", "--output", str(tmp_path / "v")]) == 1
-    assert "no released version" in capsys.readouterr().err
 
 
 def test_invalid_model_name_is_usage_error(aws, capsys):
@@ -120,40 +204,3 @@ def test_missing_project_names_the_variable(aws, monkeypatch, capsys):
     monkeypatch.delenv("MODEL_PROJECT", raising=False)
     assert main(["version", "next", "--model", "scorer"]) == 2
     assert "--project is required (or set MODEL_PROJECT)" in capsys.readouterr().err
-
-
-def test_promote_tags_the_ci_image_with_the_release_version(aws, capsys):
-    make_repository(["ci-123"])
-    ecr = boto3.client("ecr")
-    ci_digest = ecr.describe_images(repositoryName="fraud/scorer")["imageDetails"][0]["imageDigest"]
-    assert (
-        main(
-            ["image", "promote", "--project", "fraud", "--model", "scorer", "--from-tag", "ci-123", "--to-tag", "1.0.0"]
-        )
-        == 0
-    )
-    tags = {
-        tag
-        for d in ecr.describe_images(repositoryName="fraud/scorer")["imageDetails"]
-        if d["imageDigest"] == ci_digest
-        for tag in d.get("imageTags", [])
-    }
-    assert tags == {"ci-123", "1.0.0"}
-    assert ci_digest in capsys.readouterr().out
-
-
-def test_promote_of_a_missing_ci_image_fails(aws, capsys):
-    make_repository([])
-    assert (
-        main(["image", "promote", "--project", "fraud", "--model", "scorer", "--from-tag", "ci-9", "--to-tag", "1.0.0"])
-        == 1
-    )
-    assert "fraud/scorer:ci-9 does not exist" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("tag", ["1.0", "1.0.0-rc.1", "v1.0.0", "latest"])
-def test_promote_accepts_only_release_versions(aws, capsys, tag):
-    assert (
-        main(["image", "promote", "--project", "fraud", "--model", "scorer", "--from-tag", "ci-1", "--to-tag", tag])
-        == 2
-    )

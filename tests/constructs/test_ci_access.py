@@ -21,6 +21,7 @@ from mlops_constructs.ci_access import (  # noqa: E402
     diff_role_name,
     model_project_role_name,
 )
+from mlops_constructs.dag_trigger import DagTrigger  # noqa: E402
 from mlops_core.platform_names import PlatformNames  # noqa: E402
 
 ACCOUNT, REGION = "111111111111", "eu-west-1"
@@ -31,16 +32,18 @@ INFRA_PROJECT = "ml-platform/infrastructure"
 
 def build(app: App | None = None, **props):
     stack = Stack(app or App(), "Ci", env=Environment(account=ACCOUNT, region=REGION))
-    trigger = lambda_.Function.from_function_name(stack, "Trigger", PLATFORM.trigger_function)
+    trigger = DagTrigger(
+        stack, "Trigger", environment_name="dev", code=lambda_.Code.from_inline("def handler(e, c): pass")
+    )
     access = GitLabCiAccess(stack, "CiAccess", environment_name="dev", **props)
     access.add_model_project_role(
         "Fraud",
         project="fraud",
         gitlab_project_paths=[MLOPS_PROJECT],
-        trigger_function=trigger,
+        trigger_alias=trigger.add_project("fraud"),
     )
     access.add_model_project_role(
-        "Malware", project="malware", gitlab_project_paths=[MLOPS_PROJECT], trigger_function=trigger
+        "Malware", project="malware", gitlab_project_paths=[MLOPS_PROJECT], trigger_alias=trigger.add_project("malware")
     )
     access.add_deploy_role("Deploy", gitlab_project_paths=[INFRA_PROJECT])
     access.add_diff_role("Diff", gitlab_project_paths=[INFRA_PROJECT])
@@ -101,7 +104,7 @@ def test_existing_provider_is_reused_not_created():
     assert statement["Principal"] == {"Federated": arn}
 
 
-def test_each_project_role_trusts_only_its_own_release_branch_of_the_mlops_project():
+def test_each_project_role_trusts_only_its_own_release_branch_for_its_environment():
     stack, _ = build()
     template = Template.from_stack(stack)
     for project in ("fraud", "malware"):
@@ -112,21 +115,41 @@ def test_each_project_role_trusts_only_its_own_release_branch_of_the_mlops_proje
         assert statement[0]["Condition"] == {
             "StringEquals": {
                 "gitlab.com:aud": AUDIENCE,
-                "gitlab.com:sub": [f"project_path:{MLOPS_PROJECT}:ref_type:branch:ref:models/{project}"],
+                "gitlab.com:sub": [f"project_path:{MLOPS_PROJECT}:ref_type:branch:ref:models/dev/{project}"],
             }
         }
 
 
-def test_model_project_role_pushes_only_its_own_repositories_and_invokes_the_trigger():
+def test_each_environments_role_trusts_another_branch_so_dev_tokens_cannot_assume_prod():
+    """AWS evaluates only aud and sub of a GitLab token; the environment is in the ref."""
+    subjects = {}
+    for environment in ("dev", "prod"):
+        stack = Stack(App(), "Ci", env=Environment(account=ACCOUNT, region=REGION))
+        trigger = DagTrigger(stack, "T", environment_name=environment, code=lambda_.Code.from_inline("x"))
+        access = GitLabCiAccess(stack, "CiAccess", environment_name=environment)
+        access.add_model_project_role(
+            "Fraud", project="fraud", gitlab_project_paths=[MLOPS_PROJECT], trigger_alias=trigger.add_project("fraud")
+        )
+        trust = role(Template.from_stack(stack), model_project_role_name(environment, "fraud"))
+        (statement,) = trust["AssumeRolePolicyDocument"]["Statement"]
+        assert set(statement["Condition"]["StringEquals"]) == {"gitlab.com:aud", "gitlab.com:sub"}
+        subjects[environment] = statement["Condition"]["StringEquals"]["gitlab.com:sub"]
+    assert not set(subjects["dev"]) & set(subjects["prod"])
+
+
+def test_model_project_role_pushes_only_its_own_repositories_and_calls_only_its_own_alias():
     stack, access = build()
     template = Template.from_stack(stack)
     statements = policy_of(stack, template, access.roles[model_project_role_name("dev", "fraud")])
     ecr = next(s for s in statements if "ecr:PutImage" in s["Action"])
     assert render(ecr["Resource"]) == f"arn:{{AWS::Partition}}:ecr:{REGION}:{ACCOUNT}:repository/fraud/*"
-    auth = next(s for s in statements if s["Action"] == "ecr:GetAuthorizationToken")
-    assert auth["Resource"] == "*"
-    invoke = next(s for s in statements if s["Action"] == "lambda:InvokeFunction")
-    assert PLATFORM.trigger_function in json.dumps(invoke["Resource"])
+    assert not any("ecr:GetAuthorizationToken" in json.dumps(s["Action"]) for s in statements)  # no registry login
+    url = next(s for s in statements if s["Action"] == "lambda:InvokeFunctionUrl")
+    assert url["Condition"] == {"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}}
+    invoke = next(s for s in statements if "lambda:InvokeFunction" in s["Action"] and s is not url)
+    for statement in (url, invoke):
+        (alias,) = [r for r in template.find_resources("AWS::Lambda::Alias") if "fraud" in r.lower()]
+        assert statement["Resource"] == {"Ref": alias}, statement  # the fraud alias, not the function
     actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert not any(a.startswith(("iam:", "sts:", "s3:", "airflow:")) for a in actions)
 
@@ -161,7 +184,11 @@ def test_diff_role_any_branch_but_only_the_read_only_lookup_role():
 def test_sessions_are_short_and_no_keys_exist():
     stack, _ = build()
     template = Template.from_stack(stack)
-    for resource in template.find_resources("AWS::IAM::Role").values():
+    ci_roles = [
+        r for r in template.find_resources("AWS::IAM::Role").values() if "Federated" in json.dumps(r["Properties"])
+    ]
+    assert len(ci_roles) == 4
+    for resource in ci_roles:
         assert resource["Properties"]["MaxSessionDuration"] == 3600
     template.resource_count_is("AWS::IAM::AccessKey", 0)
     template.resource_count_is("AWS::IAM::User", 0)

@@ -13,7 +13,6 @@ os.environ.setdefault("CDK_VALIDATION", "false")
 
 import pytest  # noqa: E402
 from aws_cdk import App, Environment, Stack, Validations  # noqa: E402
-from aws_cdk import aws_iam as iam  # noqa: E402
 from aws_cdk.assertions import Match, Template  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 from cfnlint.api import lint  # noqa: E402
@@ -114,34 +113,39 @@ def test_role_may_only_invoke_the_rest_api_of_its_own_environment():
     assert "ManagedPolicyArns" not in role["Properties"]
 
 
-def test_grant_invoke_gives_lambda_invoke_on_this_function_only():
+def test_each_project_gets_an_alias_named_after_it_with_an_iam_authorized_url():
     stack, trigger = synth()
-    ci_role = iam.Role(stack, "Ci", assumed_by=iam.AccountPrincipal(ACCOUNT))
-    trigger.grant_invoke(ci_role)
+    for project in ("fraud", "malware"):
+        trigger.add_project(project)
+    assert trigger.add_project("fraud") is trigger.project_aliases["fraud"]  # once per project
     template = Template.from_stack(stack)
-    function_id = stack.get_logical_id(trigger.function.node.default_child)
+    aliases = template.find_resources("AWS::Lambda::Alias")
+    assert sorted(a["Properties"]["Name"] for a in aliases.values()) == ["fraud", "malware"]
+    urls = template.find_resources("AWS::Lambda::Url")
+    assert len(urls) == 2
+    # A URL on the alias (Qualifier), not on the unqualified function.
+    assert sorted((u["Properties"]["AuthType"], u["Properties"]["Qualifier"]) for u in urls.values()) == [
+        ("AWS_IAM", "fraud"),
+        ("AWS_IAM", "malware"),
+    ]
+    # No resource policy opens the function to anyone: same-account callers need their own grant.
+    template.resource_count_is("AWS::Lambda::Permission", 0)
     template.has_resource_properties(
-        "AWS::IAM::Policy",
-        {
-            "Roles": [{"Ref": stack.get_logical_id(ci_role.node.default_child)}],
-            "PolicyDocument": {
-                "Statement": [
-                    Match.object_like(
-                        {
-                            "Action": "lambda:InvokeFunction",
-                            "Resource": Match.array_with([{"Fn::GetAtt": [function_id, "Arn"]}]),
-                        }
-                    )
-                ]
-            },
-        },
+        "AWS::Lambda::Function",
+        {"Environment": {"Variables": Match.object_like({"MLOPS_ENVIRONMENT": "dev"})}},
     )
+
+
+def test_an_all_digit_project_cannot_be_an_alias():
+    _, trigger = synth()
+    with pytest.raises(ValueError, match="alias"):
+        trigger.add_project("2024")
 
 
 def test_cdk_nag_and_cfn_lint_are_clean():
     app = App(context=NO_BUNDLING)
     stack = Stack(app, "Trigger", env=Environment(account=ACCOUNT, region=REGION))
-    DagTrigger(stack, "DagTrigger", environment_name="dev")
+    DagTrigger(stack, "DagTrigger", environment_name="dev").add_project("fraud")
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     assembly = app.synth()  # raises on any unacknowledged cdk-nag finding
     template = assembly.get_stack_artifact(stack.artifact_id).template
@@ -190,7 +194,7 @@ def test_bundle_runs_with_only_the_lambda_runtime_libraries(tmp_path):
         "from dag_trigger_fn.handler import handler\n"
         "class C:\n"
         "    function_name='f'; memory_limit_in_mb=128; aws_request_id='r'\n"
-        "    invoked_function_arn='arn:aws:lambda:eu-west-1:111111111111:function:f'\n"
+        "    invoked_function_arn='arn:aws:lambda:eu-west-1:111111111111:function:f:fraud'\n"
         "    def get_remaining_time_in_millis(self): return 30000\n"
         "print(json.dumps(handler({'action': 'trigger', 'dag_id': 'nope'}, C())))\n"
         "import pydantic; assert pydantic.__file__.startswith(sys.argv[1]), pydantic.__file__\n"

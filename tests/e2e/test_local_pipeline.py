@@ -71,7 +71,7 @@ def test_every_model_of_the_environment_is_published_and_the_selected_one_runs(p
 
 def test_first_training_versions_the_image_and_registers_a_candidate(platform, story):
     first = story["first"]
-    assert first.version["IMAGE_TAG"] == "0.1.0" and first.version["PREVIOUS_VERSION"] == ""  # mlops version next
+    assert first.version["IMAGE_TAG"] == "0.1.0" and first.version["PREVIOUS_VERSION"] == ""  # mlops image release
     assert first.trigger["status"] == 201 and first.trigger["created"] is True  # through the trigger Lambda
     assert all(task["state"] == "success" for task in first.run.tasks.values()), first.run.tasks
     meta = first.package["CustomerMetadataProperties"]

@@ -167,6 +167,34 @@ def test_web_identity_needs_a_registered_issuer_its_audience_and_a_trusted_subje
     assert error_of(lambda: assume("x", iss="https://unknown.example.com"))["Code"] == "InvalidIdentityToken"
 
 
+def test_a_trust_condition_on_a_gitlab_claim_aws_does_not_evaluate_never_matches(aws, iam, unique):
+    """AWS STS offers only aud and sub (and amr, azp, email, oaud) of a generic OIDC issuer's token
+    as condition keys; GitLab's environment/ref_protected claims are not among them, so a trust
+    policy that requires one refuses every token, even one that carries the claim."""
+    host = f"{unique('gitlab')}.example.com"
+    iam.create_open_id_connect_provider(
+        Url=f"https://{host}", ClientIDList=["sts.amazonaws.com"], ThumbprintList=["0" * 40]
+    )
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{host}"},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {"StringEquals": {f"{host}:aud": "sts.amazonaws.com", f"{host}:environment": "prod"}},
+            }
+        ],
+    }
+    role = make_role(iam, unique("env-ci"), trust=trust)
+    token = mint({"iss": f"https://{host}", "aud": "sts.amazonaws.com", "sub": "x", "environment": "prod"})
+    sts = boto3.client("sts", config=Config(signature_version=UNSIGNED))
+    refused = error_of(
+        lambda: sts.assume_role_with_web_identity(RoleArn=role, RoleSessionName="ci", WebIdentityToken=token)
+    )
+    assert refused["Code"] == "AccessDenied"
+
+
 def test_writing_to_a_kms_encrypted_bucket_needs_the_key_as_s3_uses_it_for_the_caller(aws, iam, s3, unique):
     kms = boto3.client("kms")
     key = kms.create_key()["KeyMetadata"]["Arn"]  # the default key policy delegates to the account

@@ -80,7 +80,7 @@ def test_trigger_creates_run_with_idempotent_id_and_link(service, mwaa):
     expect_post(stubber)
     expect_environment(stubber)
 
-    result = service.handle(trigger_event())
+    result = service.handle(trigger_event(), project="fraud")
 
     assert result["ok"] is True and result["status"] == 201 and result["created"] is True
     assert result["dag_run_id"] == RUN_ID == "gl-zsvgrq-5o6aqt1"
@@ -94,7 +94,7 @@ def test_logical_date_is_sent_as_utc_iso_timestamp(service, mwaa):
     client.meta.events.register("provide-client-params.mwaa.InvokeRestApi", lambda params, **_: seen.update(params))
     expect_post(stubber)
     expect_environment(stubber)
-    service.handle(trigger_event())
+    service.handle(trigger_event(), project="fraud")
     assert seen["Body"]["logical_date"].endswith("+00:00")
 
 
@@ -102,21 +102,23 @@ def test_airflow_2_link_uses_the_grid_view(service, mwaa):
     _, stubber = mwaa
     expect_post(stubber)
     expect_environment(stubber, version="2.11.2")
-    assert service.handle(trigger_event())["url"].endswith(f"/dags/{DAG_TRAINING}/grid?dag_run_id={RUN_ID}")
+    assert service.handle(trigger_event(), project="fraud")["url"].endswith(
+        f"/dags/{DAG_TRAINING}/grid?dag_run_id={RUN_ID}"
+    )
 
 
 def test_repeated_request_returns_the_existing_run(service, mwaa):
     _, stubber = mwaa
     expect_post(stubber)
     expect_environment(stubber)
-    first = service.handle(trigger_event())
+    first = service.handle(trigger_event(), project="fraud")
     expect_rest_error(stubber, 409, {"detail": f"DAGRun with DAG ID and run id {RUN_ID} exists"})
     stubber.add_response(
         "invoke_rest_api",
         {"RestApiStatusCode": 200, "RestApiResponse": run_body(state="running")},
         {"Name": ENVIRONMENT, "Path": f"/dags/{DAG_TRAINING}/dagRuns/{RUN_ID}", "Method": "GET"},
     )
-    second = service.handle(trigger_event())
+    second = service.handle(trigger_event(), project="fraud")
     assert second["ok"] is True and second["status"] == 200 and second["created"] is False
     assert second["dag_run_id"] == first["dag_run_id"] and second["state"] == "running"
 
@@ -128,7 +130,7 @@ def test_run_id_of_another_model_is_a_conflict(service, mwaa):
         "invoke_rest_api",
         {"RestApiStatusCode": 200, "RestApiResponse": run_body(conf={"project": "fraud", "model": "other"})},
     )
-    result = service.handle(trigger_event())
+    result = service.handle(trigger_event(), project="fraud")
     assert result == {
         "ok": False,
         "status": 409,
@@ -144,7 +146,7 @@ def test_409_without_the_run_is_a_conflict(service, mwaa):
     _, stubber = mwaa
     expect_rest_error(stubber, 409)
     expect_rest_error(stubber, 404)
-    result = service.handle(trigger_event())
+    result = service.handle(trigger_event(), project="fraud")
     assert result["status"] == 409 and result["error"]["code"] == "conflict"
 
 
@@ -153,7 +155,7 @@ def test_deployment_dag_is_triggerable(service, mwaa):
     conf = {"project": "fraud", "model": "scorer", "model_version": "1.4.0+r2"}
     expect_post(stubber, dag_id=DAG_DEPLOYMENT, conf=conf)
     expect_environment(stubber)
-    result = service.handle(trigger_event(dag_id=DAG_DEPLOYMENT, conf=conf))
+    result = service.handle(trigger_event(dag_id=DAG_DEPLOYMENT, conf=conf), project="fraud")
     assert result["status"] == 201 and result["dag_id"] == DAG_DEPLOYMENT
 
 
@@ -165,14 +167,14 @@ def test_status_reads_the_run(service, mwaa):
         {"Name": ENVIRONMENT, "Path": f"/dags/{DAG_TRAINING}/dagRuns/{RUN_ID}", "Method": "GET"},
     )
     expect_environment(stubber)
-    result = service.handle({"action": "status", "dag_id": DAG_TRAINING, "dag_run_id": RUN_ID})
+    result = service.handle({"action": "status", "dag_id": DAG_TRAINING, "dag_run_id": RUN_ID}, project="fraud")
     assert result["ok"] and result["state"] == "success"
 
 
 def test_status_of_unknown_run_is_404(service, mwaa):
     _, stubber = mwaa
     expect_rest_error(stubber, 404, {"detail": "DAGRun not found"})
-    result = service.handle({"action": "status", "dag_id": DAG_TRAINING, "dag_run_id": "gl-1-2"})
+    result = service.handle({"action": "status", "dag_id": DAG_TRAINING, "dag_run_id": "gl-1-2"}, project="fraud")
     assert result == {
         "ok": False,
         "status": 404,
@@ -187,7 +189,7 @@ def test_throttling_is_retried_with_growing_backoff(service, mwaa, sleeps):
     stubber.add_client_error("invoke_rest_api", "ThrottlingException", http_status_code=429)
     expect_post(stubber)
     expect_environment(stubber)
-    result = service.handle(trigger_event())
+    result = service.handle(trigger_event(), project="fraud")
     assert result["status"] == 201
     assert len(sleeps) == 3
     assert all(0 <= s <= cap for s, cap in zip(sleeps, (0.25, 0.5, 1.0), strict=True))
@@ -197,7 +199,7 @@ def test_persistent_throttling_gives_up_with_429(service, mwaa, sleeps):
     _, stubber = mwaa
     for _ in range(5):
         stubber.add_client_error("invoke_rest_api", "ThrottlingException", http_status_code=429)
-    result = service.handle(trigger_event())
+    result = service.handle(trigger_event(), project="fraud")
     assert result["status"] == 429 and result["error"]["code"] == "throttled"
     assert len(sleeps) == 4
 
@@ -207,7 +209,7 @@ def test_no_retry_when_the_lambda_is_out_of_time(mwaa, sleeps):
     api = handler_module.AirflowApi(client, ENVIRONMENT, sleep=sleeps.append, remaining_seconds=lambda: 5.0)
     service = handler_module.DagTriggerService(api, client, ENVIRONMENT)
     stubber.add_client_error("invoke_rest_api", "ThrottlingException", http_status_code=429)
-    assert service.handle(trigger_event())["status"] == 429
+    assert service.handle(trigger_event(), project="fraud")["status"] == 429
     assert sleeps == []
 
 
@@ -229,7 +231,7 @@ def test_upstream_errors_are_structured(service, mwaa, error, rest_status, statu
     stubber.add_client_error(
         "invoke_rest_api", error, http_status_code=400, modeled_fields=fields if rest_status else None
     )
-    result = service.handle(trigger_event())
+    result = service.handle(trigger_event(), project="fraud")
     assert result["ok"] is False and result["status"] == status and result["error"]["code"] == code
     assert "Traceback" not in json.dumps(result)
 
@@ -237,7 +239,7 @@ def test_upstream_errors_are_structured(service, mwaa, error, rest_status, statu
 def test_rejected_conf_passes_airflow_message_through(service, mwaa):
     _, stubber = mwaa
     expect_rest_error(stubber, 400, {"detail": "Invalid input for param image_tag"})
-    result = service.handle(trigger_event())
+    result = service.handle(trigger_event(), project="fraud")
     assert result["error"]["message"] == "Airflow: Invalid input for param image_tag"
 
 
@@ -246,14 +248,14 @@ def test_transient_upstream_errors_are_retried(service, mwaa, sleeps):
     expect_rest_error(stubber, 503, code="RestApiServerException")
     expect_post(stubber)
     expect_environment(stubber)
-    assert service.handle(trigger_event())["status"] == 201 and len(sleeps) == 1
+    assert service.handle(trigger_event(), project="fraud")["status"] == 201 and len(sleeps) == 1
 
 
 def test_link_failure_does_not_fail_the_trigger(service, mwaa):
     _, stubber = mwaa
     expect_post(stubber)
     stubber.add_client_error("get_environment", "AccessDeniedException", http_status_code=403)
-    result = service.handle(trigger_event())
+    result = service.handle(trigger_event(), project="fraud")
     assert result["status"] == 201 and result["url"] is None
 
 
@@ -282,7 +284,7 @@ def test_link_failure_does_not_fail_the_trigger(service, mwaa):
 )
 def test_invalid_requests_get_a_structured_error_and_never_reach_mwaa(service, event, status, field):
     # The Stubber has no responses queued: any MWAA call would raise.
-    result = service.handle(event)
+    result = service.handle(event, project="fraud")
     assert result["ok"] is False and result["status"] == status
     assert result["error"]["field"] == field
     assert result["error"]["message"].startswith(f"{field}:")
@@ -290,7 +292,7 @@ def test_invalid_requests_get_a_structured_error_and_never_reach_mwaa(service, e
 
 def test_error_messages_do_not_echo_hostile_input(service):
     hostile = "<script>alert(1)</script>"
-    result = service.handle(trigger_event(conf={**CONF, "model": hostile}))
+    result = service.handle(trigger_event(conf={**CONF, "model": hostile}), project="fraud")
     assert hostile not in json.dumps(result)
 
 
@@ -318,18 +320,99 @@ def test_handler_without_environment_is_misconfigured(monkeypatch):
     assert result["status"] == 500 and result["error"]["code"] == "misconfigured"
 
 
-def test_unexpected_failure_is_500_without_internals(monkeypatch, caplog):
+def test_unexpected_failure_is_500_without_internals(monkeypatch, caplog, capsys):
     class Exploding:
         api = type("A", (), {})()
 
-        def handle(self, event):
+        def handle(self, event, *, project):
             raise RuntimeError("secret internals")
 
     monkeypatch.setattr(handler_module, "_service", Exploding())
+    # Powertools keeps the stream it was created with: point it at this test's captured stdout.
+    import sys
+
+    monkeypatch.setattr(handler_module.logger.registered_handler, "stream", sys.stdout)
     result = handler_module.handler(trigger_event(), FakeContext())
     assert result == {
         "ok": False,
         "status": 500,
         "error": {"code": "internal_error", "message": "unexpected error; see the function's logs"},
     }
-    assert "secret internals" in caplog.text  # operators get the stack trace in CloudWatch
+    # Operators get the stack trace in CloudWatch (Powertools writes to stdout, or to the log
+    # handlers when another test session configured them).
+    assert "secret internals" in caplog.text + capsys.readouterr().out
+
+
+# ---- one project per alias: the request, the alias and the signed caller must agree -------------
+
+
+def url_event(body, *, user_arn="arn:aws:sts::111111111111:assumed-role/mlops-dev-ci-fraud/gitlab-1-2", method="POST"):
+    """A function URL request (payload format 2.0) as Lambda builds it for an AWS_IAM-signed call."""
+    return {
+        "version": "2.0",
+        "rawPath": "/",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {
+            "http": {"method": method, "path": "/"},
+            "authorizer": {"iam": {"userArn": user_arn, "accountId": "111111111111", "accessKey": "ASIA..."}},
+        },
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def test_a_request_for_another_project_than_the_alias_serves_is_refused(service):
+    result = service.handle(trigger_event(conf={**CONF, "project": "malware"}), project="fraud")
+    assert result["status"] == 403 and result["error"]["code"] == "project_not_allowed"
+
+
+def test_another_projects_run_reads_as_not_found(service, mwaa):
+    _, stubber = mwaa
+    stubber.add_response("invoke_rest_api", {"RestApiStatusCode": 200, "RestApiResponse": run_body()})
+    result = service.handle({"action": "status", "dag_id": DAG_TRAINING, "dag_run_id": RUN_ID}, project="malware")
+    assert result["status"] == 404
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:lambda:eu-west-1:111111111111:function:mlops-dev-dag-trigger",
+        "arn:aws:lambda:eu-west-1:111111111111:function:mlops-dev-dag-trigger:$LATEST",
+        "arn:aws:lambda:eu-west-1:111111111111:function:mlops-dev-dag-trigger:7",
+    ],
+)
+def test_only_a_project_alias_serves_requests(monkeypatch, arn):
+    monkeypatch.setattr(handler_module, "_service", None)
+    result = handler_module.handler(trigger_event(), FakeContext(invoked_function_arn=arn))
+    assert result["status"] == 403 and result["error"]["code"] == "alias_required"
+
+
+def test_a_function_url_request_from_the_projects_ci_role_is_served_as_http(monkeypatch, mwaa):
+    client, stubber = mwaa
+    monkeypatch.setenv("MWAA_ENVIRONMENT_NAME", ENVIRONMENT)
+    monkeypatch.setenv("MLOPS_ENVIRONMENT", "dev")
+    monkeypatch.setattr(handler_module, "_service", None)
+    monkeypatch.setattr(handler_module.boto3, "client", lambda *a, **k: client)
+    expect_post(stubber)
+    expect_environment(stubber)
+    response = handler_module.handler(url_event(trigger_event()), FakeContext())
+    assert response["statusCode"] == 201 and response["headers"]["Content-Type"] == "application/json"
+    assert json.loads(response["body"])["dag_run_id"] == RUN_ID
+
+
+@pytest.mark.parametrize(
+    "user_arn",
+    [
+        "arn:aws:sts::111111111111:assumed-role/mlops-dev-ci-malware/gitlab-1-2",  # another project's CI role
+        "arn:aws:sts::111111111111:assumed-role/mlops-prod-ci-fraud/gitlab-1-2",  # another environment's
+        "arn:aws:sts::111111111111:assumed-role/admin/alice",
+        "arn:aws:iam::111111111111:root",
+        "",
+    ],
+)
+def test_a_function_url_request_from_any_other_caller_is_refused(monkeypatch, user_arn):
+    monkeypatch.setenv("MLOPS_ENVIRONMENT", "dev")
+    monkeypatch.setattr(handler_module, "_service", None)
+    response = handler_module.handler(url_event(trigger_event(), user_arn=user_arn), FakeContext())
+    assert response["statusCode"] == 403
+    assert json.loads(response["body"])["error"]["code"] == "caller_not_allowed"

@@ -22,10 +22,22 @@ class RecordingMwaa:
 
     def invoke_rest_api(self, **kwargs):
         self.calls.append(kwargs)
-        return {"RestApiStatusCode": 200, "RestApiResponse": {"dag_run_id": "x", "state": "queued"}}
+        conf = (kwargs.get("Body") or {}).get("conf") or {"project": BOUND_PROJECT}
+        return {"RestApiStatusCode": 200, "RestApiResponse": {"dag_run_id": "x", "state": "queued", "conf": conf}}
 
     def get_environment(self, **kwargs):
         return {"Environment": {"WebserverUrl": "h", "AirflowVersion": "3.3.1"}}
+
+
+def bound_project(event):
+    """The project the invoked alias serves: the one the event asks for, so valid events pass the
+    binding and reach MWAA (the binding itself is tested in test_handler.py)."""
+    conf = event.get("conf") if isinstance(event, dict) else None
+    project = conf.get("project") if isinstance(conf, dict) else None
+    return project if isinstance(project, str) else BOUND_PROJECT
+
+
+BOUND_PROJECT = "fraud"
 
 
 class NoRetryApi:
@@ -147,7 +159,7 @@ def test_hostile_events_get_structured_answers_and_only_valid_ones_reach_mwaa(ev
     client = RecordingMwaa()
     service = DagTriggerService(NoRetryApi(client), client, "mlops-dev")
 
-    result = service.handle(event)  # must not raise
+    result = service.handle(event, project=bound_project(event))  # must not raise
 
     json.dumps(result)  # the response is always serialisable
     assert isinstance(result["ok"], bool) and isinstance(result["status"], int)
@@ -190,7 +202,7 @@ def test_the_hostile_events_include_valid_requests_that_reach_mwaa():
     def sample(event):
         drawn.append(event)
         client = RecordingMwaa()
-        result = DagTriggerService(NoRetryApi(client), client, "mlops-dev").handle(event)
+        result = DagTriggerService(NoRetryApi(client), client, "mlops-dev").handle(event, project=bound_project(event))
         try:
             request = parse_request(event)
         except RequestError:

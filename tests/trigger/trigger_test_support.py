@@ -20,7 +20,7 @@ class FakeContext:
 
     function_name: str = "mlops-dev-dag-trigger"
     memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:111111111111:function:mlops-dev-dag-trigger"
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:111111111111:function:mlops-dev-dag-trigger:fraud"
     aws_request_id: str = "req-1"
     remaining_ms: int = 30_000
 

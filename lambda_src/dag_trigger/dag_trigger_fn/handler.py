@@ -1,12 +1,22 @@
 """Lambda entry point: validate, trigger (or read) a DAG run, answer with a structured result.
 
-Response (the Lambda is invoked directly by the CI tool, so it returns data, never raises):
+One function, one alias per platform project (the alias is named after the project), each alias
+with its own function URL (auth type AWS_IAM). A project's CI role may invoke only its own
+alias's URL, so IAM already refuses project A's role for project B's alias; the handler then binds
+every request to the alias's project (a request for another project is refused) and, for a
+function URL request, checks that the signed caller (``requestContext.authorizer.iam.userArn``)
+is that project's CI role.
+
+Response (data, never an exception):
   success: {"ok": true, "status": 201|200, "dag_id", "dag_run_id", "state", "created", "url", ...}
   failure: {"ok": false, "status": 4xx|5xx, "error": {"code", "message", "field"?}}
+A function URL request gets the same document as its JSON body, with ``status`` as HTTP status.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 from datetime import UTC, datetime
 from typing import Any
@@ -23,8 +33,10 @@ from dag_trigger_fn.validation import (
     dag_runs_path,
     parse_request,
 )
+from mlops_core.names import InvalidName, project_of_ci_role, validate_name
 
 ENV_MWAA_ENVIRONMENT = "MWAA_ENVIRONMENT_NAME"
+ENV_PLATFORM_ENVIRONMENT = "MLOPS_ENVIRONMENT"  # whose CI roles may call (mlops-<env>-ci-<project>)
 logger = Logger(service="mlops-dag-trigger")
 
 # botocore's own retries are off: AirflowApi retries throttling itself, within the Lambda's time.
@@ -47,7 +59,8 @@ class DagTriggerService:
         self._environment = environment_name
         self._webserver: tuple[str, str] | None = None
 
-    def handle(self, event: Any) -> dict[str, Any]:
+    def handle(self, event: Any, *, project: str) -> dict[str, Any]:
+        """``project``: the project this invocation is bound to (the invoked alias's)."""
         try:
             request = parse_request(event)
         except RequestError as exc:
@@ -55,9 +68,16 @@ class DagTriggerService:
             return exc.as_response()
         try:
             if isinstance(request, TriggerRequest):
+                if request.conf.project != project:
+                    raise RequestError(
+                        403,
+                        "project_not_allowed",
+                        f"conf.project: this function alias serves project {project!r}, not {request.conf.project!r}",
+                        "conf.project",
+                    )
                 result = self._trigger(request)
             else:
-                result = self._status(request)
+                result = self._status(request, project)
         except RequestError as exc:
             logger.warning("request refused", extra={"code": exc.code, "dag_id": request.dag_id})
             return exc.as_response()
@@ -108,8 +128,11 @@ class DagTriggerService:
             )
         return {"ok": True, "status": 200, "created": False, **_run_summary(request.dag_id, existing)}
 
-    def _status(self, request: StatusRequest) -> dict[str, Any]:
+    def _status(self, request: StatusRequest, project: str) -> dict[str, Any]:
         body = self.api.call("GET", dag_runs_path(request.dag_id, request.dag_run_id)).body
+        if (body.get("conf") or {}).get("project") != project:
+            # Another project's run reads as no run at all.
+            raise RequestError(404, "not_found", f"no run {request.dag_run_id} of {request.dag_id} for {project!r}")
         return {"ok": True, "status": 200, **_run_summary(request.dag_id, body)}
 
     def _run_url(self, dag_id: str, run_id: str) -> str | None:
@@ -143,18 +166,72 @@ def _build_service() -> DagTriggerService:
     return DagTriggerService(api, client, environment)
 
 
+def alias_project(invoked_function_arn: str) -> str | None:
+    """The project an invocation is bound to: the alias it invoked (``...:function:<name>:<alias>``).
+    The unqualified function, ``$LATEST`` and numbered versions serve no project."""
+    parts = (invoked_function_arn or "").split(":")
+    if len(parts) != 8 or parts[7].isdigit():  # a version number, not an alias
+        return None
+    try:
+        return validate_name("project", parts[7])
+    except InvalidName:
+        return None
+
+
+def _is_function_url_event(event: Any) -> bool:
+    return isinstance(event, dict) and event.get("version") == "2.0" and "requestContext" in event
+
+
+def _url_request(event: dict[str, Any], project: str) -> Any:
+    """The JSON document of a function URL request, once its signed caller is the project's CI role."""
+    caller = ((event.get("requestContext") or {}).get("authorizer") or {}).get("iam") or {}
+    user_arn = str(caller.get("userArn") or "")
+    role = user_arn.split("/")[1] if ":assumed-role/" in user_arn and user_arn.count("/") >= 2 else ""
+    environment = os.environ.get(ENV_PLATFORM_ENVIRONMENT, "")
+    if not environment or project_of_ci_role(environment, role) != project:
+        raise RequestError(
+            403, "caller_not_allowed", f"{user_arn or 'an unsigned caller'} is not the CI role of project {project!r}"
+        )
+    if (event.get("requestContext", {}).get("http") or {}).get("method") != "POST":
+        raise RequestError(405, "method_not_allowed", "POST a JSON request")
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode("utf-8", "replace")
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise RequestError(400, "invalid_request", "body: must be a JSON object", "body") from None
+
+
+def _http(result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "statusCode": result.get("status", 500),
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(result),
+    }
+
+
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     global _service
+    url_event = _is_function_url_event(event)
     try:
+        project = alias_project(getattr(context, "invoked_function_arn", ""))
+        if project is None:
+            raise RequestError(403, "alias_required", "invoke the project's alias (its function URL), not the function")
+        request = _url_request(event, project) if url_event else event
         if _service is None:
             _service = _build_service()
         _service.api.remaining_seconds = lambda: context.get_remaining_time_in_millis() / 1000
-        return _service.handle(event)
+        result = _service.handle(request, project=project)
+    except RequestError as exc:
+        logger.warning("invocation refused", extra={"code": exc.code})
+        result = exc.as_response()
     except MisconfiguredError:
         logger.exception("missing configuration")
-        return RequestError(500, "misconfigured", f"the Lambda has no {ENV_MWAA_ENVIRONMENT}").as_response()
+        result = RequestError(500, "misconfigured", f"the Lambda has no {ENV_MWAA_ENVIRONMENT}").as_response()
     except Exception:
         # Logged with the stack trace for operators; the caller sees no internals.
         logger.exception("unexpected error")
-        return RequestError(500, "internal_error", "unexpected error; see the function's logs").as_response()
+        result = RequestError(500, "internal_error", "unexpected error; see the function's logs").as_response()
+    return _http(result) if url_event else result

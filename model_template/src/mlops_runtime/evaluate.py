@@ -109,7 +109,7 @@ def main() -> None:
     failure.stop_on_sigterm()
     try:
         run(paths)
-    except (Exception, failure.Stopped) as exc:  # noqa: BLE001 - a readable ExitMessage instead of a bare traceback
+    except (Exception, failure.Stopped) as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught  # a readable ExitMessage
         sys.exit(failure.report(exc, paths.processing_message, "evaluation"))
 
 

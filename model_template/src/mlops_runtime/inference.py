@@ -141,7 +141,7 @@ class InferenceApp:
             predictions = team_model.predict(self.model, X)
             if len(predictions) != len(X):
                 raise ValueError(f"predict returned {len(predictions)} results for {len(X)} records")
-        except Exception:  # a model bug, not the client's fault: log it, answer 500, keep serving
+        except Exception:  # pylint: disable=broad-exception-caught  # a model bug: log it, answer 500, keep serving
             if len(requests) > 1:  # only the request that breaks the model gets the 500
                 return [response for r in requests for response in self.predict([r])]
             log.exception("prediction failed for %d record(s)", len(X))

@@ -85,7 +85,8 @@ def main() -> None:
         sys.exit(f"serve: no model at {model_dir} (SageMaker extracts model.tar.gz there)")
     options = server_options()
 
-    class Server(BaseApplication):
+    # gunicorn's custom-application pattern: init() is only called by its config-file Application.
+    class Server(BaseApplication):  # pylint: disable=abstract-method
         def load_config(self):
             for key, value in options.items():
                 self.cfg.set(key, value)

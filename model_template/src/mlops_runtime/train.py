@@ -109,7 +109,7 @@ def main() -> None:
     failure.stop_on_sigterm()
     try:
         run(paths)
-    except (Exception, failure.Stopped) as exc:  # noqa: BLE001 - every failure must leave a readable reason for SageMaker
+    except (Exception, failure.Stopped) as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught  # a readable FailureReason
         sys.exit(failure.report(exc, paths.failure, "training"))
 
 
