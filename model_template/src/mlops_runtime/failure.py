@@ -40,7 +40,7 @@ def stop_on_sigterm() -> None:
     as PID 1, and the kernel drops every signal PID 1 has no handler for: without this handler the
     job ignores the stop, SageMaker kills it after the grace period and no reason is written."""
 
-    def stop(signum: int, frame) -> None:
+    def stop(signum: int, _frame) -> None:
         signal.signal(signum, signal.SIG_IGN)  # a second SIGTERM must not interrupt the report
         raise Stopped(
             f"received {signal.Signals(signum).name}: the job was stopped (StopTrainingJob or "

@@ -107,7 +107,8 @@ def _binary(actual: np.ndarray, predicted: np.ndarray, probabilities) -> dict[st
     return values
 
 
-def _multiclass(y_true: np.ndarray, y_pred: np.ndarray, probabilities) -> dict[str, float]:
+def _multiclass(y_true: np.ndarray, y_pred: np.ndarray, _probabilities) -> dict[str, float]:
+    # The same signature as _binary (_with_deviation calls either); multiclass AUC is not reported.
     from sklearn import metrics as skm
 
     labels = list(range(len(team_model.CLASSES)))

@@ -15,7 +15,7 @@ CSV = "text/csv"
 JSON_LINES = "application/jsonlines"  # SageMaker batch transform and Model Monitor use it
 CONTENT_TYPES = (JSON, CSV, JSON_LINES)
 # Tree models (scikit-learn's among them) compute in float32: a larger value would become infinity.
-MAX_ABS_VALUE = float(np.finfo(np.float32).max)
+MAX_ABS_VALUE = float(np.finfo(np.float32).max)  # pylint: disable=no-member  # finfo computes its attributes
 _BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, as Excel and some Windows tools write
 
 

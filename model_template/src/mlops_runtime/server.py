@@ -71,9 +71,9 @@ def pre_fork(arbiter, worker) -> None:
     worker.connection_counts = table
 
 
-def child_exit(arbiter, worker) -> None:
+def child_exit(_arbiter, worker) -> None:
     """gunicorn hook, in the master when a worker has exited: its slot no longer counts."""
-    if getattr(worker, "slot", None) is not None:
+    if worker.slot is not None:
         worker.connection_counts[worker.slot] = UNUSED_SLOT
 
 
@@ -252,6 +252,19 @@ class Connection(asyncio.Protocol):
 class EventLoopWorker(Worker):
     """gunicorn worker: one event loop serving ``Connection``s, predicting in batches."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Given by pre_fork in the master (None: this worker does not share connection counts).
+        self.slot: int | None = None
+        self.connection_counts: list[int] = []  # the shared table (a RawArray) when slot is set
+        # The loop and what it serves are created in the worker process (init_process).
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.connections: set[Connection] = set()
+        self.pending: list[tuple[Connection, Pending]] = []
+        self.date_header = ""
+        self.deferred = 0
+        self.quick = False
+
     def init_process(self) -> None:
         try:
             import uvloop  # libuv's loop: less overhead per request than asyncio's own
@@ -269,12 +282,12 @@ class EventLoopWorker(Worker):
         super().init_process()  # loads the app (self.wsgi) and calls run()
 
     def publish_connections(self) -> None:
-        if getattr(self, "slot", None) is not None:
+        if self.slot is not None:
             self.connection_counts[self.slot] = len(self.connections)
 
     def _accept(self, listener: socket.socket) -> None:
         """One connection per readiness event (the loop calls again while more wait)."""
-        if getattr(self, "slot", None) is not None and len(self.connections) > min(self.connection_counts):
+        if self.slot is not None and len(self.connections) > min(self.connection_counts):
             self.deferred += 1
             if self.deferred <= DEFERRALS:  # another worker has fewer: let it take this one
                 self.loop.remove_reader(listener.fileno())
