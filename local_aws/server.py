@@ -35,7 +35,7 @@ from werkzeug.wrappers import Request, Response
 from local_aws.alarm_actions import alarm_state, run_alarm_actions
 from local_aws.iam.calls import read_body
 from local_aws.iam.enforcer import AccessDenied, LocalIam
-from local_aws.iam.principals import UnknownAccessKey, access_key_of
+from local_aws.iam.principals import Sessions, UnknownAccessKey, access_key_of, issue_session
 from local_aws.lambda_service import LambdaService
 from local_aws.mwaa import INVOKE_PATH, MwaaForwarder
 from local_aws.sagemaker.core import EventLog
@@ -62,6 +62,8 @@ class LocalAwsApp:
     ) -> None:
         self.sagemaker = sagemaker
         self.iam = iam
+        # Who signed a request, with or without enforcement (the function URL's caller identity).
+        self.sessions = iam.sessions if iam is not None else Sessions(ACCOUNT)
         self.lambda_service = lambda_service
         self.scenario = scenario
         self.initial_scenario = initial_scenario or {}
@@ -189,15 +191,8 @@ class LocalAwsApp:
     def _caller(self, request: Request) -> dict[str, str] | None:
         """Who signed the request, as a function URL's requestContext.authorizer.iam names them."""
         key = access_key_of(request.headers.get("Authorization"), dict(request.args))
-        if self.iam is None:
-            return {
-                "arn": f"arn:aws:iam::{ACCOUNT}:root",
-                "account": ACCOUNT,
-                "access_key": key or "",
-                "caller_id": ACCOUNT,
-            }
         try:
-            principal = self.iam.sessions.resolve(key)
+            principal = self.sessions.resolve(key)
         except UnknownAccessKey:
             return None
         session = principal.arn.rsplit("/", 1)[-1] if principal.kind == "role" else ""
@@ -210,11 +205,9 @@ class LocalAwsApp:
         """Credentials of a role as a service gets them (MWAA for its tasks, Lambda for a function):
         the role's trust policy must allow that service. Local mode plays those services."""
         body = json.loads(request.get_data() or b"{}")
-        if self.iam is None:
-            return json_response(
-                {"AccessKeyId": "testing", "SecretAccessKey": "testing", "SessionToken": "testing"},
-                content_type="application/json",
-            )
+        if self.iam is None:  # the same sessions, without the trust policy's say
+            name = body.get("session_name") or body["service"].split(".")[0]
+            return json_response(issue_session(ACCOUNT, body["role_arn"], name), content_type="application/json")
         try:
             credentials = self.iam.assume_as_service(
                 body["role_arn"],

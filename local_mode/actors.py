@@ -94,13 +94,13 @@ class Identities:
     def bind(self, platform: Platform) -> None:
         """The platform is provisioned: its roles exist, DAG tasks get their role's session."""
         self.platform = platform
-        if self.aws.enforce_iam:
-            _write_credentials_file(self.credentials_file, self._role_credentials(Actor.DAG_TASKS, None))
+        _write_credentials_file(self.credentials_file, self._role_credentials(Actor.DAG_TASKS, None))
 
     def env(self, actor: Actor, *, project: str | None = None) -> dict[str, str]:
-        """Environment variables for a process (or in-process handler) acting as ``actor``."""
+        """Environment variables for a process (or in-process handler) acting as ``actor``. The same
+        sessions whether local AWS enforces policies or not: only the authorization differs."""
         root = dict(self.aws.env)
-        if not self.aws.enforce_iam or actor in (Actor.PROVISIONER, Actor.OPERATOR):
+        if actor in (Actor.PROVISIONER, Actor.OPERATOR):
             return root
         if actor is Actor.DAG_TASKS:
             without_keys = {k: v for k, v in root.items() if k not in _KEYS}
@@ -110,7 +110,7 @@ class Identities:
     def session(self, actor: Actor, *, project: str | None = None) -> Any:
         import boto3
 
-        if actor is Actor.DAG_TASKS and self.aws.enforce_iam:
+        if actor is Actor.DAG_TASKS:
             keys = _triple(self._role_credentials(actor, None))
         else:
             env = self.env(actor, project=project)

@@ -28,7 +28,7 @@ from werkzeug.wrappers import Response
 from local_aws.iam import actions as rules
 from local_aws.iam.calls import ApiCall, parse, read_body
 from local_aws.iam.policy_engine import PolicyEngine, Verdict
-from local_aws.iam.principals import Principal, Sessions, UnknownAccessKey, service
+from local_aws.iam.principals import Principal, Sessions, UnknownAccessKey, issue_session, service
 from local_aws.iam.resources import AccountState
 
 log = logging.getLogger("local_aws.iam")
@@ -326,8 +326,6 @@ class LocalIam:
         running a job): the role's trust policy must allow the service principal with the
         confused-deputy context AWS sets (aws:SourceAccount, aws:SourceArn). ``hold``: the service
         makes calls with this session itself (kms:ViaService etc.). Raises AccessDenied."""
-        from moto.sts.models import sts_backends
-
         principal = service(service_name, self.account)
         context: dict[str, Any] = {"aws:SourceAccount": self.account}
         if source_arn:
@@ -338,21 +336,10 @@ class LocalIam:
         decision = self.evaluate(principal, check)
         if not decision.allowed:
             raise AccessDenied(decision.message)
-        session = sts_backends[self.account]["aws"].assume_role(
-            region_name="us-east-1",
-            role_session_name=(session_name or service_name.split(".")[0])[:64],
-            role_arn=role_arn,
-            policy="",
-            duration=43200,
-            external_id="",
-        )
+        credentials = issue_session(self.account, role_arn, session_name or service_name.split(".")[0])
         if hold:
-            self.sessions.mark_service_session(session.access_key_id, service_name)
-        return {
-            "AccessKeyId": session.access_key_id,
-            "SecretAccessKey": session.secret_access_key,
-            "SessionToken": session.session_token,
-        }
+            self.sessions.mark_service_session(credentials["AccessKeyId"], service_name)
+        return credentials
 
     def authorize_service(self, service_name: str, checks: list[rules.Check]) -> Decision:
         """A service acting as itself, e.g. CloudWatch publishing an alarm notification."""

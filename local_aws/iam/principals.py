@@ -87,6 +87,26 @@ class Sessions:
         )
 
 
+def issue_session(account: str, role_arn: str, session_name: str) -> dict[str, str]:
+    """A role session from the local STS (moto's backend issues and remembers it), as a service's
+    own AssumeRole gives it; whoever calls this has decided the trust policy allows it."""
+    from moto.sts.models import sts_backends
+
+    session = sts_backends[account]["aws"].assume_role(
+        region_name="us-east-1",
+        role_session_name=session_name[:64],
+        role_arn=role_arn,
+        policy="",
+        duration=43200,
+        external_id="",
+    )
+    return {
+        "AccessKeyId": session.access_key_id,
+        "SecretAccessKey": session.secret_access_key,
+        "SessionToken": session.session_token,
+    }
+
+
 def _assumed_role(access_key_id: str):
     from moto.sts.models import sts_backends
 

@@ -52,9 +52,7 @@ def test_stop_during_airflow_boot_leaves_no_airflow_process(tmp_path, monkeypatc
     home = platform.airflow.home
 
     def start_aws() -> None:
-        platform.aws = SimpleNamespace(
-            env={}, stop=lambda: None, region="us-east-1", url="http://127.0.0.1:1", enforce_iam=False
-        )
+        platform.aws = SimpleNamespace(env={}, stop=lambda: None, region="us-east-1", url="http://127.0.0.1:1")
 
     def provision() -> None:  # interrupted while Airflow's database migrates
         deadline = time.monotonic() + 30
