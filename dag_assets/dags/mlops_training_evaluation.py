@@ -4,15 +4,23 @@ SageMaker, evaluate it, quality-gate it, register it.
 Triggered with a conf (validated by the Params below), by CI after an image build, by the
 retraining DAG, or by hand. Task logic lives in mlops_dags.training; this file only wires it.
 
+Runs of different models proceed in parallel; a run of a model that already has a run in progress
+waits (claim_model, deferred) until that run has finished. While SageMaker trains or evaluates, the
+task is deferred to the triggerer and holds no worker slot.
+
 The words "Airflow DAG" above also make Airflow's safe-mode file heuristic parse this file.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
+# Airflow's DAG processor imports the airflow modules a DAG file imports once, before it forks a
+# parser per file: named here, the provider's SageMaker operators (and boto3) cost a parse nothing.
+import airflow.providers.amazon.aws.operators.sagemaker  # noqa: F401
 from mlops_dags import notify, settings
 from mlops_dags.compat import dag, task
+from mlops_dags.operators import EvaluationJobOperator, ModelLeaseOperator, TrainingJobOperator
 from mlops_dags.params import training_params
 
 from mlops_core.names import DAG_TRAINING
@@ -24,8 +32,8 @@ from mlops_core.names import DAG_TRAINING
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
-    max_active_runs=8,
-    dagrun_timeout=timedelta(hours=30),
+    max_active_runs=settings.max_active_runs(),
+    dagrun_timeout=settings.training_run_timeout(),
     params=training_params(),
     default_args={
         "retries": settings.task_retries(),
@@ -37,23 +45,13 @@ from mlops_core.names import DAG_TRAINING
     doc_md=__doc__,
 )
 def training_evaluation():
+    claim = ModelLeaseOperator(task_id="claim_model", wait_seconds=settings.TRAINING_RUN_SECONDS)
+
     @task
     def prepare_run(params=None, run_id=None) -> dict:
         from mlops_dags import training
 
         return training.prepare_run(params, airflow_run_id=run_id)
-
-    @task
-    def train(run: dict) -> dict:
-        from mlops_dags import training
-
-        return training.train(run)
-
-    @task
-    def evaluate(run: dict, trained: dict) -> dict:
-        from mlops_dags import training
-
-        return training.evaluate(run, trained)
 
     @task
     def production_model(run: dict) -> dict:
@@ -86,8 +84,9 @@ def training_evaluation():
         return training.notify_result(run, evaluation, production, verdict, package)
 
     run = prepare_run()
-    trained = train(run)
-    evaluation = evaluate(run, trained)
+    claim >> run
+    trained = TrainingJobOperator(task_id="train", pipeline_run=run).output
+    evaluation = EvaluationJobOperator(task_id="evaluate", pipeline_run=run, trained=trained).output
     production = production_model(run)
     verdict = quality_gate(run, evaluation, production)
     publish_metrics(run, evaluation)

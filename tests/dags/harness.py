@@ -195,7 +195,14 @@ def _state(value) -> str:
 
 def run_dag(dag, conf: dict | None) -> RunResult:
     """Run one DAG run in this process with dag.test() and report its outcome."""
-    dag_run = dag.test(run_conf=conf) if conf is not None else dag.test()
+    import copy
+
+    # dag.test() merges the run's conf into the DAG's own Params: a later run would inherit it.
+    params = copy.deepcopy(dag.params)
+    try:
+        dag_run = dag.test(run_conf=conf) if conf is not None else dag.test()
+    finally:
+        dag.params = params
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
 
@@ -206,3 +213,45 @@ def run_dag(dag, conf: dict | None) -> RunResult:
             for ti in run.get_task_instances(session=session)
         }
         return RunResult(state=_state(run.state), tasks=tasks, dag_id=dag.dag_id, run_id=dag_run.run_id)
+
+
+# What every integration test starts from (local_aws scenario): short SageMaker delays.
+BASE_SCENARIO = {
+    "training": {"delay_seconds": 1.5, "rules": []},
+    "processing": {"delay_seconds": 1.0, "rules": []},
+    "endpoints": {
+        "create_delay_seconds": 1.5,
+        "update_delay_seconds": 1.5,
+        "fail_next_creates": 0,
+        "fail_next_updates": 0,
+        "rules": [],
+    },
+}
+
+
+def evaluation(f1: float) -> dict:
+    """A processing rule's files: an evaluation.json with this f1."""
+    return {
+        "evaluation.json": {
+            "problem_type": "classification",
+            "metrics": {"f1": f1, "precision": f1, "recall": f1, "accuracy": f1},
+            "confusion_matrix": {"labels": ["benign", "malicious"], "matrix": [[40, 10], [5, 45]]},
+        }
+    }
+
+
+def new_model(env, model: str, **overrides) -> ModelFixture:
+    from conftest import DAGS_FOLDER
+
+    return create_model_fixture(env["boto"], DAGS_FOLDER, model, env["slack"].url, **overrides)
+
+
+def train(env, m, tag="1.0.0", **conf) -> RunResult:
+    return run_dag(
+        env["dags"][names.DAG_TRAINING],
+        {"project": PROJECT, "model": m.model, "image_tag": tag, "source_commit": "abc1234", **conf},
+    )
+
+
+def deploy(env, m, version) -> RunResult:
+    return run_dag(env["dags"][names.DAG_DEPLOYMENT], {"project": PROJECT, "model": m.model, "model_version": version})
