@@ -64,6 +64,9 @@ class PipelineOrchestrationPolicy(Construct):
                         "sagemaker:CreateEndpoint",
                         "sagemaker:UpdateEndpoint",
                         "sagemaker:DescribeEndpoint",
+                        # A Failed first creation blocks the endpoint's name: the deployment
+                        # deletes it before creating it again.
+                        "sagemaker:DeleteEndpoint",
                         "sagemaker:InvokeEndpoint",
                         "sagemaker:CreateModelPackageGroup",
                         "sagemaker:DescribeModelPackageGroup",
@@ -97,6 +100,9 @@ class PipelineOrchestrationPolicy(Construct):
                     sid="EndpointAutoscaling",
                     actions=[
                         "application-autoscaling:RegisterScalableTarget",
+                        # An update changing the instance type of an autoscaled variant needs the
+                        # target deregistered first (registered again after the update).
+                        "application-autoscaling:DeregisterScalableTarget",
                         "application-autoscaling:PutScalingPolicy",
                         "application-autoscaling:DescribeScalableTargets",
                         "application-autoscaling:DescribeScalingPolicies",
