@@ -110,7 +110,7 @@ class LocalAirflow:
                 "MLOPS_CHECK_INTERVAL_SECONDS": "1",
                 "MLOPS_TASK_RETRIES": "0",
                 "MLOPS_ENDPOINT_TIMEOUT_SECONDS": "300",
-                "MLOPS_LEASE_POLL_SECONDS": "2",
+                "MLOPS_LEASE_POLL_SECONDS": "10",
                 **(self.dag_settings or {}),
             }
         )

@@ -6,7 +6,7 @@ is created the first time and updated in place (blue/green with automatic rollba
 if anything fails, the previous version keeps serving and the failure is notified.
 
 Deployments of different models proceed in parallel; a deployment of a model whose endpoint
-another run is deploying to waits (claim_endpoint, deferred) until that run has finished. While the
+another run is deploying to waits (resolve_package, deferred) until that run has finished. While the
 endpoint changes, the task is deferred to the triggerer and holds no worker slot.
 
 The words "Airflow DAG" above also make Airflow's safe-mode file heuristic parse this file.
@@ -24,9 +24,9 @@ from mlops_dags.compat import dag, task
 from mlops_dags.operators import (
     EndpointConfigOperator,
     EndpointDeploymentOperator,
-    ModelLeaseOperator,
     ModelOperator,
     SmokeTestOperator,
+    StartDeploymentOperator,
 )
 from mlops_dags.params import deployment_params
 
@@ -52,14 +52,6 @@ from mlops_core.names import DAG_DEPLOYMENT
     doc_md=__doc__,
 )
 def deployment():
-    claim = ModelLeaseOperator(task_id="claim_endpoint", wait_seconds=settings.deployment_run_seconds())
-
-    @task
-    def resolve_package(params=None) -> dict:
-        from mlops_dags import deployment as steps
-
-        return steps.resolve_package(params)
-
     @task
     def approve_package(release: dict, run_id=None) -> None:
         from mlops_dags import deployment as steps
@@ -82,8 +74,7 @@ def deployment():
 
         return steps.notify_deployed(release, deployed, smoke)
 
-    release = resolve_package()
-    claim >> release
+    release = StartDeploymentOperator(task_id="resolve_package", wait_seconds=settings.deployment_run_seconds()).output
     approved = approve_package(release)
     model = ModelOperator(task_id="create_model", release=release)
     endpoint_config = EndpointConfigOperator(task_id="create_endpoint_config", release=release)

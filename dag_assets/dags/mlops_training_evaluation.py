@@ -5,8 +5,9 @@ Triggered with a conf (validated by the Params below), by CI after an image buil
 retraining DAG, or by hand. Task logic lives in mlops_dags.training; this file only wires it.
 
 Runs of different models proceed in parallel; a run of a model that already has a run in progress
-waits (claim_model, deferred) until that run has finished. While SageMaker trains or evaluates, the
-task is deferred to the triggerer and holds no worker slot.
+waits (prepare_run, deferred) until that run has finished. While SageMaker trains or evaluates, the
+task is deferred to the triggerer and holds no worker slot; the triggerer ends it when the job
+completes. Every task start costs a worker slot a second or more, hence few, sizeable tasks.
 
 The words "Airflow DAG" above also make Airflow's safe-mode file heuristic parse this file.
 """
@@ -20,7 +21,7 @@ from datetime import datetime
 import airflow.providers.amazon.aws.operators.sagemaker  # noqa: F401
 from mlops_dags import notify, settings
 from mlops_dags.compat import dag, task
-from mlops_dags.operators import EvaluationJobOperator, ModelLeaseOperator, TrainingJobOperator
+from mlops_dags.operators import EvaluationJobOperator, StartTrainingRunOperator, TrainingJobOperator
 from mlops_dags.params import training_params
 
 from mlops_core.names import DAG_TRAINING
@@ -45,25 +46,11 @@ from mlops_core.names import DAG_TRAINING
     doc_md=__doc__,
 )
 def training_evaluation():
-    claim = ModelLeaseOperator(task_id="claim_model", wait_seconds=settings.TRAINING_RUN_SECONDS)
-
-    @task
-    def prepare_run(params=None, run_id=None) -> dict:
+    @task(multiple_outputs=True)
+    def quality_gate(run: dict) -> dict:
         from mlops_dags import training
 
-        return training.prepare_run(params, airflow_run_id=run_id)
-
-    @task
-    def production_model(run: dict) -> dict:
-        from mlops_dags import training
-
-        return training.production_evaluation(run)
-
-    @task
-    def quality_gate(run: dict, evaluation: dict, production: dict) -> dict:
-        from mlops_dags import training
-
-        return training.quality_gate(run, evaluation, production)
+        return training.quality_gate(run)
 
     @task
     def publish_metrics(run: dict, evaluation: dict) -> None:
@@ -72,10 +59,10 @@ def training_evaluation():
         training.publish_metrics(run, evaluation)
 
     @task
-    def register(run: dict, trained: dict, evaluation: dict, production: dict, verdict: dict) -> dict:
+    def register(run: dict, evaluation: dict, production: dict, verdict: dict) -> dict:
         from mlops_dags import training
 
-        return training.register(run, trained, evaluation, production, verdict)
+        return training.register(run, evaluation, production, verdict)
 
     @task
     def notify_result(run: dict, evaluation: dict, production: dict, verdict: dict, package: dict) -> dict:
@@ -83,15 +70,16 @@ def training_evaluation():
 
         return training.notify_result(run, evaluation, production, verdict, package)
 
-    run = prepare_run()
-    claim >> run
-    trained = TrainingJobOperator(task_id="train", pipeline_run=run).output
-    evaluation = EvaluationJobOperator(task_id="evaluate", pipeline_run=run, trained=trained).output
-    production = production_model(run)
-    verdict = quality_gate(run, evaluation, production)
-    publish_metrics(run, evaluation)
-    package = register(run, trained, evaluation, production, verdict)
-    notify_result(run, evaluation, production, verdict, package)
+    run = StartTrainingRunOperator(task_id="prepare_run", wait_seconds=settings.TRAINING_RUN_SECONDS).output
+    # The SageMaker tasks return nothing (their triggers end them): what they produce is where the
+    # run names it (run["model_artifact"], run["evaluation_file"]).
+    trained = TrainingJobOperator(task_id="train", pipeline_run=run)
+    evaluated = EvaluationJobOperator(task_id="evaluate", pipeline_run=run)
+    gate = quality_gate(run)
+    trained >> evaluated >> gate
+    publish_metrics(run, gate["evaluation"])
+    package = register(run, gate["evaluation"], gate["production"], gate["verdict"])
+    notify_result(run, gate["evaluation"], gate["production"], gate["verdict"], package)
 
 
 training_evaluation()

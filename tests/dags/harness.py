@@ -197,12 +197,15 @@ def run_dag(dag, conf: dict | None) -> RunResult:
     """Run one DAG run in this process with dag.test() and report its outcome."""
     import copy
 
-    # dag.test() merges the run's conf into the DAG's own Params: a later run would inherit it.
-    params = copy.deepcopy(dag.params)
+    # dag.test() runs the tasks in this process, and the run's conf is merged into the DAG's and
+    # the tasks' own Params (in place, harmless where each task runs in a process of its own): a
+    # later run would inherit it.
+    saved = [(owner, copy.deepcopy(owner.params)) for owner in (dag, *dag.tasks)]
     try:
         dag_run = dag.test(run_conf=conf) if conf is not None else dag.test()
     finally:
-        dag.params = params
+        for owner, params in saved:
+            owner.params = params
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
 

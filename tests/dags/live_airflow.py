@@ -9,10 +9,7 @@ harness (pydantic through mlops_core), so both the Airflow and the main virtuale
 
 from __future__ import annotations
 
-import json
-import tempfile
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +41,7 @@ class LiveAirflow:
     parallelism: int = 4
     source_dags: Path = SOURCE_DAGS
     samples: list[Sample] = field(default_factory=list)
+    models: list[ModelFixture] = field(default_factory=list)
 
     def __enter__(self) -> LiveAirflow:
         self.processes = ProcessGroup(self.state_dir / "logs")
@@ -88,7 +86,9 @@ class LiveAirflow:
     def add_model(self, model: str, **overrides) -> ModelFixture:
         """The model's resources in the local AWS and its pipeline.json in the running DAG folder
         (read by the tasks at run time: no reparse needed)."""
-        return create_model_fixture(_Boto(self), self.airflow.dags_folder, model, self.slack.url, **overrides)
+        fixture = create_model_fixture(_Boto(self), self.airflow.dags_folder, model, self.slack.url, **overrides)
+        self.models.append(fixture)
+        return fixture
 
     def trigger(self, dag_id: str, conf: dict) -> str:
         logical_date = datetime.now(UTC).isoformat()
@@ -164,15 +164,3 @@ class _Boto:
 
     def client(self, service: str):
         return self.live.client(service)
-
-
-def new_state_dir(prefix: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=prefix))
-
-
-def quote(run_id: str) -> str:
-    return urllib.parse.quote(run_id, safe="")
-
-
-def dumps(value) -> str:
-    return json.dumps(value, indent=2, default=str)

@@ -57,11 +57,12 @@ def test_every_task_and_dag_notifies_on_failure(dagbag):
             assert notify.on_task_failure in callbacks, f"{dag.dag_id}.{task.task_id}"
 
 
-def test_training_graph_claims_the_model_first_and_registers_only_after_training_evaluation_and_gate(dagbag):
+def test_training_graph_registers_only_after_training_evaluation_and_gate(dagbag):
     dag = dagbag.dags[names.DAG_TRAINING]
-    assert dag.get_task("prepare_run").upstream_task_ids == {"claim_model"}
+    assert dag.get_task("prepare_run").upstream_task_ids == set()  # it takes the model's lease first
     upstream = dag.get_task("register").upstream_task_ids
-    assert {"train", "evaluate", "quality_gate", "production_model", "prepare_run"} <= upstream
+    assert {"quality_gate", "prepare_run"} <= upstream
+    assert dag.get_task("quality_gate").upstream_task_ids == {"prepare_run", "evaluate"}
     assert dag.get_task("notify_result").upstream_task_ids >= {"register"}
     assert dag.get_task("train").upstream_task_ids == {"prepare_run"}
     assert dag.get_task("evaluate").upstream_task_ids == {"prepare_run", "train"}
@@ -69,12 +70,19 @@ def test_training_graph_claims_the_model_first_and_registers_only_after_training
 
 def test_deployment_graph_smoke_tests_after_deploying_and_notifies_last(dagbag):
     dag = dagbag.dags[names.DAG_DEPLOYMENT]
-    assert dag.get_task("resolve_package").upstream_task_ids == {"claim_endpoint"}
+    assert dag.get_task("resolve_package").upstream_task_ids == set()  # it takes the model's lease first
     assert dag.get_task("create_model").upstream_task_ids >= {"approve_package"}
     assert dag.get_task("create_endpoint_config").upstream_task_ids >= {"create_model"}
     assert dag.get_task("deploy_endpoint").upstream_task_ids >= {"create_endpoint_config"}
     assert dag.get_task("smoke_test").upstream_task_ids >= {"deploy_endpoint", "apply_autoscaling"}
     assert dag.get_task("notify_deployed").upstream_task_ids >= {"smoke_test"}
+
+
+def test_a_run_first_takes_its_model_lease(dagbag):
+    from mlops_dags.operators import StartDeploymentOperator, StartTrainingRunOperator
+
+    assert isinstance(dagbag.dags[names.DAG_TRAINING].get_task("prepare_run"), StartTrainingRunOperator)
+    assert isinstance(dagbag.dags[names.DAG_DEPLOYMENT].get_task("resolve_package"), StartDeploymentOperator)
 
 
 def test_sagemaker_waits_are_deferrable_provider_operators(dagbag):

@@ -88,14 +88,23 @@ def test_airflow_2_context_of_a_timed_out_run_lists_failed_tasks_first_failure_f
     assert metrics == [DAG_ID]  # counted once, here: no task callback counted it
 
 
-def test_a_task_instance_that_did_not_fail_is_not_named(sent):
+def test_a_task_instance_that_did_not_fail_is_not_named_as_failed(sent):
     # A deadlock: the context's task instance is the one that could not run, not a failed one.
     blocked = ti("register", state="scheduled")
-    notify.on_dag_failure({"dag_run": SimpleNamespace(dag_id=DAG_ID, run_id=RUN_ID), "ti": blocked, "reason": "x"})
     notify.on_dag_failure(
-        {"dag_run": SimpleNamespace(dag_id=DAG_ID, run_id=RUN_ID), "ti": ti("register"), "reason": "timed_out"}
+        {"dag_run": SimpleNamespace(dag_id=DAG_ID, run_id=RUN_ID), "ti": blocked, "reason": "all_tasks_deadlocked"}
     )
-    assert all("Failed tasks: none recorded" in note.text for note in sent)
+    assert "Failed tasks: none recorded" in sent[0].text
+
+
+def test_a_timed_out_run_names_the_task_it_was_still_in(sent):
+    # Airflow 3 hands the run's last unfinished task instance, which the timeout has just skipped.
+    waiting = ti("train", state="skipped", log_url="http://airflow/log/train")
+    notify.on_dag_failure(
+        {"dag_run": SimpleNamespace(dag_id=DAG_ID, run_id=RUN_ID), "ti": waiting, "reason": "timed_out"}
+    )
+    assert "Failed tasks: train (unfinished)" in sent[0].text
+    assert "Log:          http://airflow/log/train" in sent[0].text
 
 
 def test_minimal_context_of_a_timed_out_run_links_the_run(sent):

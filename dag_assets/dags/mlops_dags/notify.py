@@ -303,6 +303,16 @@ def dag_run_url(dag_id: str, run_id: str) -> str | None:
         return None
 
 
+def _unfinished_at_timeout(context) -> list[FailedTask]:
+    """The task a timed-out run was still in: the callback context's task instance (Airflow 3: the
+    run's last unfinished one, which the timeout has just skipped)."""
+    ti = context.get("task_instance") or context.get("ti")
+    state = str(getattr(getattr(ti, "state", None), "value", getattr(ti, "state", None)))
+    if context.get("reason") != "timed_out" or ti is None or state in ("success", "failed"):
+        return []
+    return [FailedTask(name=f"{ti.task_id} (unfinished)", log_url=_log_url(ti))]
+
+
 def _stop_sagemaker_jobs(context, dag_id: str, run_id: str) -> None:
     """A failed Training & Evaluation run (a timeout, a killed or failed task) leaves no SageMaker
     job running: its in-progress jobs are stopped."""
@@ -336,7 +346,7 @@ def on_dag_failure(context) -> None:
         if context.get("reason") == "task_failure":
             log.info("run %s of %s failed in a task: that task's failure notice was sent", run_id, dag_id)
             return
-        failed = failed_tasks_of(context, dag_id, run_id)
+        failed = failed_tasks_of(context, dag_id, run_id) + _unfinished_at_timeout(context)
         audience, what = _audience_for_context(context)
         note = messages.dag_run_failed(
             environment=audience.environment,

@@ -23,7 +23,7 @@ from airflow.providers.amazon.aws.operators.sagemaker import (
 
 from mlops_dags import settings
 from mlops_dags.compat import BaseOperator
-from mlops_dags.waits import WaitsInTriggerer, defer_timeout, wait_trigger
+from mlops_dags.waits import WaitsInTriggerer, defer_timeout, succeeded, wait_trigger
 
 TERMINAL_FAILURE = {"Failed", "Stopped"}
 IN_PROGRESS = {"InProgress", "Stopping"}
@@ -51,7 +51,11 @@ def _common(kwargs: dict) -> dict:
 
 class _JobOperator(WaitsInTriggerer):
     """Start a SageMaker job through the provider operator, or after a task retry resume waiting
-    for the one this Airflow run started (it carries the run's tag): never a second job."""
+    for the one this Airflow run started (it carries the run's tag): never a second job. When the
+    job completes the triggerer ends the task (``end_task``); it returns nothing: the job's
+    results are where the run expects them (mlops_dags.training.prepare_run)."""
+
+    end_task = True
 
     job_kind: str  # "training" | "processing"
     status_key: str
@@ -76,7 +80,8 @@ class _JobOperator(WaitsInTriggerer):
         name = self._job_name()
         existing = self._describe(name)
         if existing is None:
-            return self._result(start(context), name)
+            start(context)
+            return None
         if not training.started_by(aws.client("sagemaker"), existing[self.arn_key], _airflow_run_id(context)):
             raise _fail(
                 f"{self.job_kind} job {name} already exists and was not started by this DAG run: two runs "
@@ -86,7 +91,7 @@ class _JobOperator(WaitsInTriggerer):
         self.log.info("%s job %s was started by this DAG run (task retry): it is %s", self.job_kind, name, status)
         if status in IN_PROGRESS:
             self.defer(
-                trigger=wait_trigger(name, self.job_kind, self.wait_seconds),
+                trigger=wait_trigger(name, self.job_kind, self.wait_seconds, self.end_task),
                 method_name="execute_complete",
                 timeout=defer_timeout(self.wait_seconds),
             )
@@ -102,8 +107,8 @@ class _JobOperator(WaitsInTriggerer):
         name = self._job_name()
         job = self._describe(name) or {}
         status = job.get(self.status_key)
-        if (event or {}).get("status") != "success" and status in IN_PROGRESS:
-            message = (event or {}).get("message", "no event")
+        if not succeeded(event) and status in IN_PROGRESS:
+            message = (event or {}).get("message", "no event") if isinstance(event, dict) else str(event)
             if GAVE_UP in message:
                 self._stop(name)
                 raise _fail(f"{self.job_kind} job {name} still {status} after {self.wait_seconds:.0f} s: stopped it")
@@ -120,7 +125,7 @@ class _JobOperator(WaitsInTriggerer):
             )
         if status != "Completed":
             raise RuntimeError(f"{self.job_kind} job {name} is {status}")
-        return self._result({}, name, job)
+        return None
 
     def _stop(self, name: str) -> None:
         try:
@@ -135,12 +140,9 @@ class _JobOperator(WaitsInTriggerer):
         if name:
             self._stop(name)
 
-    def _result(self, provider_result: dict, name: str, job: dict | None = None):
-        raise NotImplementedError
-
 
 class TrainingJobOperator(_JobOperator, SageMakerTrainingOperator):
-    """The run's SageMaker training job; returns its ARN and model artifact."""
+    """The run's SageMaker training job."""
 
     template_fields = (*SageMakerTrainingOperator.template_fields, "pipeline_run")
     job_kind, status_key, arn_key = "training", "TrainingJobStatus", "TrainingJobArn"
@@ -176,17 +178,12 @@ class TrainingJobOperator(_JobOperator, SageMakerTrainingOperator):
         self.wait_seconds = settings.job_wait_seconds(config.training.max_runtime_seconds)
         self.max_ingestion_time = int(self.wait_seconds)
 
-    def _result(self, provider_result: dict, name: str, job: dict | None = None):
-        from mlops_dags import training
-
-        return training.training_result(job or self._describe(name))
-
 
 class EvaluationJobOperator(_JobOperator, SageMakerProcessingOperator):
-    """The run's evaluation (the image's ``evaluate`` entry point as a processing job); returns
-    the checked evaluation.json."""
+    """The run's evaluation (the image's ``evaluate`` entry point as a processing job); the quality
+    gate reads and checks the evaluation.json it writes."""
 
-    template_fields = (*SageMakerProcessingOperator.template_fields, "pipeline_run", "trained")
+    template_fields = (*SageMakerProcessingOperator.template_fields, "pipeline_run")
     job_kind, status_key, arn_key = "processing", "ProcessingJobStatus", "ProcessingJobArn"
 
     def execute(self, context):
@@ -196,25 +193,18 @@ class EvaluationJobOperator(_JobOperator, SageMakerProcessingOperator):
     def execute_complete(self, context, event: dict[str, Any] | None = None):
         return self._complete(event)
 
-    def __init__(self, *, pipeline_run, trained, **kwargs):
+    def __init__(self, *, pipeline_run, **kwargs):
         super().__init__(config={}, **_common(kwargs), deferrable=True, print_log=False, action_if_job_exists="fail")
         self.pipeline_run = pipeline_run
-        self.trained = trained
 
     def prepare(self) -> None:
         from mlops_dags import training
 
         run = self.pipeline_run
         config = training.load_config(run["project"], run["model"])
-        self.config = training.evaluation_request(run, self.trained, config)
+        self.config = training.evaluation_request(run, config)
         self.wait_seconds = settings.job_wait_seconds(config.evaluation.max_runtime_seconds)
         self.max_ingestion_time = int(self.wait_seconds)
-
-    def _result(self, provider_result: dict, name: str, job: dict | None = None):
-        from mlops_dags import training
-
-        run = self.pipeline_run
-        return training.evaluation_result(run, training.load_config(run["project"], run["model"]))
 
 
 class _CreateOnce:
@@ -378,10 +368,11 @@ class SmokeTestOperator(BaseOperator):
         raise deployment.rollback_outcome(self.release, self.deployed["previous_config"], error)
 
 
-class ModelLeaseOperator(BaseOperator):
+class _ModelLeaseOperator(BaseOperator):
     """The first task of a run: take the model's lease for this DAG (mlops_dags.leases), or wait,
-    deferred, while another run of the same model holds it. A run that waited longer than
-    ``wait_seconds`` fails, saying which run held the model."""
+    deferred, while another run of the same model holds it; then do the run's first step
+    (``first_step``). A run that waited longer than ``wait_seconds`` fails, saying which run held
+    the model. One task, not two: every task start costs a worker slot a second or more."""
 
     ui_color = "#e8f0fe"
 
@@ -389,11 +380,8 @@ class ModelLeaseOperator(BaseOperator):
         super().__init__(**kwargs)
         self.wait_seconds = wait_seconds
 
-    def execute(self, context):
-        return self._claim(context)
-
-    def claim_again(self, context, event: dict[str, Any] | None = None):
-        return self._claim(context)
+    def first_step(self, context) -> dict:
+        raise NotImplementedError
 
     def _claim(self, context):
         from datetime import UTC, datetime
@@ -415,11 +403,11 @@ class ModelLeaseOperator(BaseOperator):
             run_id=run_id,
             is_active=lambda held: dag_run_is_active(context, held.dag_id, held.run_id),
         )
-        # Nothing before this task, so the run's start is when the waiting began.
+        # Nothing runs before this task, so the run's start is when the waiting began.
         waited = (datetime.now(UTC) - context["dag_run"].start_date).total_seconds()
         if lease.held_by(dag_id, run_id):
-            self.log.info("%s/%s is this run's (%s)", project, model, uri)
-            return {"lease": uri, "waited_seconds": round(waited, 1)}
+            self.log.info("%s/%s is this run's (%s) after %.0f s", project, model, uri, waited)
+            return {**self.first_step(context), "waited_seconds": round(waited, 1)}
         if waited > self.wait_seconds:
             raise _fail(
                 f"{project}/{model} has been held by {lease.describe()} for longer than this run may wait "
@@ -427,3 +415,34 @@ class ModelLeaseOperator(BaseOperator):
             )
         self.log.info("%s/%s is held by %s: waiting for it to finish", project, model, lease.describe())
         self.defer(trigger=time_delta_trigger(settings.lease_poll_seconds()), method_name="claim_again")
+
+
+class StartTrainingRunOperator(_ModelLeaseOperator):
+    """Take the model's Training & Evaluation lease, then name the run (mlops_dags.training.prepare_run)."""
+
+    def first_step(self, context) -> dict:
+        from mlops_dags import training
+
+        return training.prepare_run(context["params"], airflow_run_id=_airflow_run_id(context))
+
+    def execute(self, context):
+        return self._claim(context)
+
+    def claim_again(self, context, event: dict[str, Any] | None = None):
+        return self._claim(context)
+
+
+class StartDeploymentOperator(_ModelLeaseOperator):
+    """Take the model's Deployment lease, then find the package to deploy
+    (mlops_dags.deployment.resolve_package)."""
+
+    def first_step(self, context) -> dict:
+        from mlops_dags import deployment
+
+        return deployment.resolve_package(context["params"])
+
+    def execute(self, context):
+        return self._claim(context)
+
+    def claim_again(self, context, event: dict[str, Any] | None = None):
+        return self._claim(context)

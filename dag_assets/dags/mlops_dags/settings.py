@@ -46,7 +46,9 @@ def endpoint_timeout_seconds() -> float:
 
 
 def lease_poll_seconds() -> float:
-    """How often a run waiting for another run of the same model checks whether it has finished."""
+    """How often a run waiting for another run of the same model checks whether it has finished.
+    Keep it well above a task's start-up and teardown (seconds): a deferral that ends before the
+    executor has reported the deferring execution makes Airflow 3.3.1 fail the task."""
     return _seconds("MLOPS_LEASE_POLL_SECONDS", 60)
 
 

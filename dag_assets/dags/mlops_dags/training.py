@@ -97,7 +97,7 @@ def _hyperparameter_value(value) -> str:
 
 def prepare_run(params: dict, *, airflow_run_id: str) -> dict:
     """Validate the conf, read the model's configuration and name this run. Runs of one model
-    never overlap (the claim_model task holds the model's lease), so the newest earlier run of
+    never overlap (this task first takes the model's lease), so the newest earlier run of
     this image version gives the next retraining number."""
     from mlops_core import names
 
@@ -137,6 +137,8 @@ def prepare_run(params: dict, *, airflow_run_id: str) -> dict:
         "image_uri": f"{config.image_repository_uri}:{params['image_tag']}",
         "training_data": data_uri,
         "output_uri": config.run_output_uri(str(run)),
+        "model_artifact": model_artifact_uri(config.run_output_uri(str(run)), str(run)),
+        "evaluation_file": evaluation_file_uri(config.run_output_uri(str(run))),
         "hyperparameters": {k: _hyperparameter_value(v) for k, v in sorted(hyperparameters.items())},
         "source_commit": params.get("source_commit") or "",
         "trained_at": run.trained_at.isoformat(),
@@ -162,7 +164,7 @@ def started_by(sm, arn: str, airflow_run_id: str) -> bool:
 
 def training_request(run: dict, config) -> dict:
     """CreateTrainingJob's request for this run."""
-    output = {"S3OutputPath": run["output_uri"] + "model"}
+    output = {"S3OutputPath": model_output_uri(run["output_uri"])}
     resources = {
         "InstanceType": config.training.instance_type,
         "InstanceCount": config.training.instance_count,
@@ -207,7 +209,21 @@ def evaluation_uri(output_uri: str) -> str:
     return output_uri + "evaluation"
 
 
-def evaluation_request(run: dict, trained: dict, config) -> dict:
+def model_output_uri(output_uri: str) -> str:
+    return output_uri + "model"
+
+
+def model_artifact_uri(output_uri: str, run_name: str) -> str:
+    """Where the training job puts the model: ``{S3OutputPath}/{TrainingJobName}/output/model.tar.gz``,
+    CreateTrainingJob's documented layout (the tasks after training read it from there)."""
+    return f"{model_output_uri(output_uri)}/{run_name}/output/model.tar.gz"
+
+
+def evaluation_file_uri(output_uri: str) -> str:
+    return f"{evaluation_uri(output_uri)}/{EVALUATION_FILE}"
+
+
+def evaluation_request(run: dict, config) -> dict:
     """CreateProcessingJob's request: the image's ``evaluate`` entry point on the trained model."""
     outputs = {
         "Outputs": [
@@ -235,7 +251,7 @@ def evaluation_request(run: dict, trained: dict, config) -> dict:
             {
                 "InputName": "model",
                 "S3Input": {
-                    "S3Uri": trained["model_artifact"],
+                    "S3Uri": run["model_artifact"],
                     "LocalPath": PROCESSING_MODEL_DIR,
                     "S3DataType": "S3Prefix",
                     "S3InputMode": "File",
@@ -256,11 +272,10 @@ def evaluation_request(run: dict, trained: dict, config) -> dict:
     }
 
 
-def evaluation_result(run: dict, config) -> dict:
+def evaluation_result(uri: str, config) -> dict:
     """The completed evaluation's evaluation.json, checked: metrics present, problem type as configured."""
     from mlops_dags.compat import AirflowFailException
 
-    uri = f"{evaluation_uri(run['output_uri'])}/{EVALUATION_FILE}"
     evaluation = aws.read_s3_json(aws.client("s3"), uri)
     metrics = evaluation.get("metrics")
     if not isinstance(metrics, dict) or not metrics:
@@ -340,10 +355,14 @@ def production_evaluation(run: dict) -> dict:
     return {"run_name": production, "metrics": metrics}
 
 
-def quality_gate(run: dict, evaluation: dict, production: dict) -> dict:
+def quality_gate(run: dict) -> dict:
+    """Read and check the candidate's evaluation, find the serving model's, and gate: one task for
+    what the registration and the notice need (``evaluation``, ``production``, ``verdict``)."""
     from mlops_dags.gate import evaluate_gate
 
     config = load_config(run["project"], run["model"])
+    evaluation = evaluation_result(run["evaluation_file"], config)
+    production = production_evaluation(run)
     verdict = evaluate_gate(
         metric=config.gate.metric,
         greater_is_better=config.gate.greater_is_better,
@@ -353,7 +372,7 @@ def quality_gate(run: dict, evaluation: dict, production: dict) -> dict:
         production_metrics=production.get("metrics"),
     )
     log.info("quality gate %s: %s", verdict.summary, "; ".join(verdict.reasons) or "all checks met")
-    return verdict.to_dict()
+    return {"evaluation": evaluation, "production": production, "verdict": verdict.to_dict()}
 
 
 def publish_metrics(run: dict, evaluation: dict) -> None:
@@ -427,11 +446,12 @@ def _registered_already(sm, group: str, run: dict, config) -> dict | None:
     return None
 
 
-def register(run: dict, trained: dict, evaluation: dict, production: dict, verdict: dict) -> dict:
+def register(run: dict, evaluation: dict, production: dict, verdict: dict) -> dict:
     """Register the candidate in the model's package group with its lineage: pending manual
     approval when it passed the gate, Rejected (never deployable) when it did not."""
     config = load_config(run["project"], run["model"])
     sm = aws.client("sagemaker")
+    trained = training_result(sm.describe_training_job(TrainingJobName=run["run_name"]))
     group = config.model_package_group_name
     _ensure_package_group(sm, group, run)
     registered = _registered_already(sm, group, run, config)  # a task retry finds its own package

@@ -29,7 +29,12 @@ class SageMakerWaitTrigger(SageMakerTrigger):
       provider 9.22 raises, which fails the task with a bare "Trigger failure" and loses the
       job's FailureReason; the operators read the reason themselves (mlops_dags.operators);
     - one more kind, ``endpoint_deleted`` (boto's waiter of that name), for a failed endpoint
-      deleted before it is created again.
+      deleted before it is created again;
+    - ``end_task``: when the wait succeeds, the task ends here (TaskSuccessEvent) instead of
+      resuming on a worker only to return. A failed wait still resumes the task, whose failure
+      (and its callbacks) carry the job's reason. No XCom comes with it: Airflow 3.3.1 stores a
+      trigger's XComs as JSON text, which tasks then read back as a string; the tasks after a wait
+      find the job's results where SageMaker documents it puts them.
     """
 
     def __init__(
@@ -39,6 +44,7 @@ class SageMakerWaitTrigger(SageMakerTrigger):
         waiter_delay: int = 30,
         waiter_max_attempts: int = 480,
         aws_conn_id: str | None = "aws_default",
+        end_task: bool = False,
     ):
         polling = ("waiter_delay", "waiter_max_attempts") if _NEW_ARGUMENTS else ("poke_interval", "max_attempts")
         super().__init__(
@@ -50,6 +56,7 @@ class SageMakerWaitTrigger(SageMakerTrigger):
         self.delay_seconds = waiter_delay
         self.max_polls = waiter_max_attempts
         self.connection_id = aws_conn_id
+        self.end_task = end_task
 
     def serialize(self):
         # Provider 9.22 serializes under its own class path, which would drop this subclass.
@@ -61,6 +68,7 @@ class SageMakerWaitTrigger(SageMakerTrigger):
                 "waiter_delay": self.delay_seconds,
                 "waiter_max_attempts": self.max_polls,
                 "aws_conn_id": self.connection_id,
+                "end_task": self.end_task,
             },
         )
 
@@ -83,17 +91,29 @@ class SageMakerWaitTrigger(SageMakerTrigger):
         return SageMakerTrigger._get_response_status_key(job_type)
 
     async def run(self):
-        from airflow.triggers.base import TriggerEvent
+        from airflow.triggers.base import TaskSuccessEvent, TriggerEvent
 
         try:
             async for event in super().run():
-                yield event
+                if self.end_task and succeeded(event.payload):
+                    yield TaskSuccessEvent()
+                else:
+                    yield event
                 return
         except Exception as exc:  # noqa: BLE001 - provider 9.22 raises AirflowException on a failed wait
             yield TriggerEvent({"status": "error", "message": str(exc), "job_name": self.job_name})
 
 
-def wait_trigger(job_name: str, job_type: str, wait_seconds: float) -> SageMakerWaitTrigger:
+def succeeded(event) -> bool:
+    """Whether a resumed task's event says the wait succeeded: a trigger's ``{"status": "success"}``,
+    or a TaskSuccessEvent's payload, which dag.test() hands to the resumed task (Airflow 3: a dict,
+    2.11: the state itself) where a triggerer would have ended the task."""
+    if isinstance(event, dict):
+        return event.get("status") == "success" or event.get("task_instance_state") == "success"
+    return str(getattr(event, "value", event)) == "success"
+
+
+def wait_trigger(job_name: str, job_type: str, wait_seconds: float, end_task: bool = False) -> SageMakerWaitTrigger:
     """A trigger polling every check interval for up to ``wait_seconds``."""
     return SageMakerWaitTrigger(
         job_name=job_name,
@@ -101,6 +121,7 @@ def wait_trigger(job_name: str, job_type: str, wait_seconds: float) -> SageMaker
         waiter_delay=max(1, round(settings.check_interval_seconds())),
         waiter_max_attempts=settings.waiter_attempts(wait_seconds),
         aws_conn_id=settings.AWS_CONN_ID,
+        end_task=end_task,
     )
 
 
@@ -117,8 +138,11 @@ class WaitsInTriggerer:
 
     wait_seconds: float = 3600.0
 
+    # Whether the triggerer ends the task when the wait succeeds (it returns nothing then).
+    end_task: bool = False
+
     def defer(self, *, trigger, method_name, kwargs=None, timeout=None):
         if isinstance(trigger, SageMakerTrigger) and not isinstance(trigger, SageMakerWaitTrigger):
-            trigger = wait_trigger(trigger.job_name, trigger.job_type, self.wait_seconds)
+            trigger = wait_trigger(trigger.job_name, trigger.job_type, self.wait_seconds, self.end_task)
             timeout = defer_timeout(self.wait_seconds)
         super().defer(trigger=trigger, method_name=method_name, kwargs=kwargs, timeout=timeout)
