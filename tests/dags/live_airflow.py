@@ -10,6 +10,7 @@ harness (pydantic through mlops_core), so both the Airflow and the main virtuale
 from __future__ import annotations
 
 import time
+import urllib.error
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,9 +92,20 @@ class LiveAirflow:
         return fixture
 
     def trigger(self, dag_id: str, conf: dict) -> str:
-        logical_date = datetime.now(UTC).isoformat()
-        run = self.airflow.request("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": logical_date, "conf": conf})
-        return run["dag_run_id"]
+        """A run through the REST API; retried with the same run id when SQLite, busy with the
+        scheduler, answers 500 (a run created by an earlier try answers 409)."""
+        now = datetime.now(UTC)
+        body = {"dag_run_id": f"manual__{now.isoformat()}", "logical_date": now.isoformat(), "conf": conf}
+        for attempt in range(5):
+            try:
+                return self.airflow.request("POST", f"/dags/{dag_id}/dagRuns", body)["dag_run_id"]
+            except urllib.error.HTTPError as error:
+                if error.code == 409 and attempt:
+                    return body["dag_run_id"]
+                if error.code < 500 or attempt == 4:
+                    raise
+                time.sleep(1 + attempt)
+        raise AssertionError("unreachable")
 
     def train(self, model: str, tag: str = "1.0.0") -> str:
         return self.trigger(names.DAG_TRAINING, {"project": PROJECT, "model": model, "image_tag": tag})
