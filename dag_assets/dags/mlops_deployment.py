@@ -74,7 +74,9 @@ def deployment():
 
         return steps.notify_deployed(release, deployed, smoke)
 
-    release = StartDeploymentOperator(task_id="resolve_package", wait_seconds=settings.deployment_run_seconds()).output
+    release = StartDeploymentOperator(
+        task_id="resolve_package", lease_wait_seconds=settings.deployment_run_seconds()
+    ).output
     approved = approve_package(release)
     model = ModelOperator(task_id="create_model", release=release)
     endpoint_config = EndpointConfigOperator(task_id="create_endpoint_config", release=release)

@@ -5,7 +5,7 @@ Triggered with a conf (validated by the Params below), by CI after an image buil
 retraining DAG, or by hand. Task logic lives in mlops_dags.training; this file only wires it.
 
 Runs of different models proceed in parallel; a run of a model that already has a run in progress
-waits (prepare_run, deferred) until that run has finished. While SageMaker trains or evaluates, the
+waits (train, deferred) until that run has finished. While SageMaker trains or evaluates, the
 task is deferred to the triggerer and holds no worker slot; the triggerer ends it when the job
 completes. Every task start costs a worker slot a second or more, hence few, sizeable tasks.
 
@@ -21,7 +21,7 @@ from datetime import datetime
 import airflow.providers.amazon.aws.operators.sagemaker  # noqa: F401
 from mlops_dags import notify, settings
 from mlops_dags.compat import dag, task
-from mlops_dags.operators import EvaluationJobOperator, StartTrainingRunOperator, TrainingJobOperator
+from mlops_dags.operators import EvaluationJobOperator, TrainingJobOperator
 from mlops_dags.params import training_params
 
 from mlops_core.names import DAG_TRAINING
@@ -70,13 +70,12 @@ def training_evaluation():
 
         return training.notify_result(run, evaluation, production, verdict, package)
 
-    run = StartTrainingRunOperator(task_id="prepare_run", wait_seconds=settings.TRAINING_RUN_SECONDS).output
-    # The SageMaker tasks return nothing (their triggers end them): what they produce is where the
-    # run names it (run["model_artifact"], run["evaluation_file"]).
-    trained = TrainingJobOperator(task_id="train", pipeline_run=run)
+    # train takes the model's lease, names the run (its return value) and trains. What the jobs
+    # produce is where the run names it (run["model_artifact"], run["evaluation_file"]).
+    run = TrainingJobOperator(task_id="train", lease_wait_seconds=settings.TRAINING_RUN_SECONDS).output
     evaluated = EvaluationJobOperator(task_id="evaluate", pipeline_run=run)
     gate = quality_gate(run)
-    trained >> evaluated >> gate
+    evaluated >> gate
     publish_metrics(run, gate["evaluation"])
     package = register(run, gate["evaluation"], gate["production"], gate["verdict"])
     notify_result(run, gate["evaluation"], gate["production"], gate["verdict"], package)

@@ -59,13 +59,11 @@ def test_every_task_and_dag_notifies_on_failure(dagbag):
 
 def test_training_graph_registers_only_after_training_evaluation_and_gate(dagbag):
     dag = dagbag.dags[names.DAG_TRAINING]
-    assert dag.get_task("prepare_run").upstream_task_ids == set()  # it takes the model's lease first
-    upstream = dag.get_task("register").upstream_task_ids
-    assert {"quality_gate", "prepare_run"} <= upstream
-    assert dag.get_task("quality_gate").upstream_task_ids == {"prepare_run", "evaluate"}
+    assert dag.get_task("train").upstream_task_ids == set()  # it takes the model's lease and names the run
+    assert dag.get_task("evaluate").upstream_task_ids == {"train"}
+    assert dag.get_task("quality_gate").upstream_task_ids == {"train", "evaluate"}
+    assert {"quality_gate", "train"} <= dag.get_task("register").upstream_task_ids
     assert dag.get_task("notify_result").upstream_task_ids >= {"register"}
-    assert dag.get_task("train").upstream_task_ids == {"prepare_run"}
-    assert dag.get_task("evaluate").upstream_task_ids == {"prepare_run", "train"}
 
 
 def test_deployment_graph_smoke_tests_after_deploying_and_notifies_last(dagbag):
@@ -79,9 +77,10 @@ def test_deployment_graph_smoke_tests_after_deploying_and_notifies_last(dagbag):
 
 
 def test_a_run_first_takes_its_model_lease(dagbag):
-    from mlops_dags.operators import StartDeploymentOperator, StartTrainingRunOperator
+    from mlops_dags.operators import StartDeploymentOperator, TrainingJobOperator, _TakesModelLease
 
-    assert isinstance(dagbag.dags[names.DAG_TRAINING].get_task("prepare_run"), StartTrainingRunOperator)
+    assert isinstance(dagbag.dags[names.DAG_TRAINING].get_task("train"), TrainingJobOperator)
+    assert isinstance(dagbag.dags[names.DAG_TRAINING].get_task("train"), _TakesModelLease)
     assert isinstance(dagbag.dags[names.DAG_DEPLOYMENT].get_task("resolve_package"), StartDeploymentOperator)
 
 

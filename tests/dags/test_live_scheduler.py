@@ -95,7 +95,7 @@ def test_two_runs_of_one_model_triggered_together_never_overlap(live):
     (second_start, _), _ = jobs[1]
     assert second_start >= first_end  # the second run started training after the first had finished
     assert [names.RunName.parse(name).retrain for _, name in jobs] == [0, 1]
-    waiting = [live.task_log(names.DAG_TRAINING, run_id, "prepare_run") for run_id in (first, second)]
+    waiting = [live.task_log(names.DAG_TRAINING, run_id, "train") for run_id in (first, second)]
     assert sum("waiting for it to finish" in log for log in waiting) == 1
 
 

@@ -93,7 +93,7 @@ def test_training_and_evaluation_wait_in_the_triggerer(env, triggers):
     m = new_model(env, "deferred")
     result = train(env, m)
     assert result.state == "success", result.tasks
-    run_name = result.returned("prepare_run")["run_name"]
+    run_name = result.returned("train")["run_name"]
     assert triggers == [("training", run_name), ("processing", run_name)]
 
 
@@ -156,7 +156,7 @@ def test_a_retried_deployment_still_rolls_back_a_failing_smoke_test(env, retried
 
 
 def test_a_second_run_of_a_model_waits_for_the_first_and_gets_the_next_retraining_number(env, monkeypatch):
-    """Runs of one model never overlap: while another run holds the model, prepare_run waits
+    """Runs of one model never overlap: while another run holds the model, train waits
     (deferred) and nothing is started; then the run takes the model over."""
     from mlops_dags import compat, leases
 
@@ -188,8 +188,8 @@ def test_a_second_run_of_a_model_waits_for_the_first_and_gets_the_next_retrainin
     finisher.join()
     assert result.state == "success", result.tasks
     assert jobs_while_held == [1]  # only r0's job while the holder ran
-    assert result.returned("prepare_run")["waited_seconds"] >= 3
-    assert result.returned("prepare_run")["model_version"] == "1.0.0+r1"
+    assert result.returned("train")["waited_seconds"] >= 3
+    assert result.returned("train")["model_version"] == "1.0.0+r1"
     assert leases.read(s3, uri)[0].run_id == result.run_id
 
 
@@ -316,3 +316,56 @@ def test_registry_and_run_look_ups_do_not_grow_with_the_model_history(env, monke
     calls.clear()
     assert deploy(env, m, "1.0.0+r2").state == "success"
     assert calls["DescribeModelPackage"] == 1 and calls["ListModelPackages"] == 0
+
+
+def test_a_timed_out_run_stops_its_jobs_and_is_notified_and_counted_once(env, dagbag):
+    """What the DAG's failure callback does when Airflow times a run out (the scheduler's part is in
+    test_live_scheduler.py): the run's SageMaker jobs in progress are stopped, not another run's."""
+    from types import SimpleNamespace
+
+    from mlops_dags import notify
+
+    m = new_model(env, "timed-out")
+    env["aws"].update_scenario({"training": {"delay_seconds": 600, "require_input_data": False}})
+    sm = env["boto"].client("sagemaker")
+    jobs = {}
+    for airflow_run, minute in (("scheduled__timed-out", 1), ("manual__another-run", 2)):
+        name = str(names.RunName.new(PROJECT, m.model, "1.0.0", minute, datetime(2026, 1, 1, 0, minute, tzinfo=UTC)))
+        sm.create_training_job(
+            TrainingJobName=name,
+            AlgorithmSpecification={
+                "TrainingImage": f"{m.config.image_repository_uri}:1.0.0",
+                "TrainingInputMode": "File",
+            },
+            RoleArn=m.config.sagemaker_role_arn,
+            OutputDataConfig={"S3OutputPath": f"s3://{ARTIFACT_BUCKET}/x"},
+            ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+            StoppingCondition={"MaxRuntimeInSeconds": 3600},
+            Tags=[{"Key": "mlops:airflow-run-id", "Value": airflow_run}],
+        )
+        jobs[airflow_run] = name
+    train_task = SimpleNamespace(task_id="train", state="skipped", log_url="http://airflow/log/train")
+    notify.on_dag_failure(
+        {
+            "dag": dagbag.dags[names.DAG_TRAINING],
+            "run_id": "scheduled__timed-out",
+            "params": {"project": PROJECT, "model": m.model},
+            "ti": train_task,
+            "reason": "timed_out",
+        }
+    )
+    status = {run: sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] for run, name in jobs.items()}
+    assert status == {"scheduled__timed-out": "Stopping", "manual__another-run": "InProgress"}
+    [note] = m.sns_messages()
+    assert "the run exceeded its dagrun_timeout (timed_out)" in note["message"]
+    assert "Failed tasks: train (unfinished)" in note["message"]
+    assert len(env["slack"].payloads(m.slack_path)) == 1
+    failures = (
+        env["boto"]
+        .client("cloudwatch")
+        .list_metrics(Namespace=names.PIPELINE_METRICS_NAMESPACE, MetricName=names.PIPELINE_FAILURE_METRIC)["Metrics"]
+    )
+    assert any({"Name": "Dag", "Value": names.DAG_TRAINING} in x["Dimensions"] for x in failures)
+    for name in jobs.values():  # leave nothing running for the next tests
+        if sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] == "InProgress":
+            sm.stop_training_job(TrainingJobName=name)

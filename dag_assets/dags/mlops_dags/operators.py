@@ -49,6 +49,50 @@ def _common(kwargs: dict) -> dict:
     }
 
 
+class _TakesModelLease:
+    """For a run's first task: take the model's lease for this DAG (mlops_dags.leases), or wait,
+    deferred (resuming with ``claim_again``), while another run of the same model holds it. A run
+    that waited longer than ``lease_wait_seconds`` fails, saying which run held the model. The
+    lease is taken by the task that does the run's first step, not by a task of its own: every
+    task start holds a worker slot a second or more."""
+
+    lease_wait_seconds: float
+
+    def _claim(self, context) -> float:
+        """Seconds this run waited for the model; defers while another run holds it."""
+        from datetime import UTC, datetime
+
+        from mlops_core import names
+        from mlops_dags import aws, leases, training
+        from mlops_dags.compat import dag_run_is_active, time_delta_trigger
+
+        params = context["params"]
+        project = names.validate_name("project", params.get("project"))
+        model = names.validate_name("model", params.get("model"))
+        config = training.load_config(project, model)
+        dag_id, run_id = context["dag"].dag_id, _airflow_run_id(context)
+        uri = names.run_lease_uri(config.artifact_bucket, project, model, dag_id)
+        lease = leases.claim(
+            aws.client("s3"),
+            uri,
+            dag_id=dag_id,
+            run_id=run_id,
+            is_active=lambda held: dag_run_is_active(context, held.dag_id, held.run_id),
+        )
+        # Nothing runs before this task, so the run's start is when the waiting began.
+        waited = (datetime.now(UTC) - context["dag_run"].start_date).total_seconds()
+        if lease.held_by(dag_id, run_id):
+            self.log.info("%s/%s is this run's (%s) after %.0f s", project, model, uri, waited)
+            return round(waited, 1)
+        if waited > self.lease_wait_seconds:
+            raise _fail(
+                f"{project}/{model} has been held by {lease.describe()} for longer than this run may wait "
+                f"({self.lease_wait_seconds:.0f} s): this run did nothing"
+            )
+        self.log.info("%s/%s is held by %s: waiting for it to finish", project, model, lease.describe())
+        self.defer(trigger=time_delta_trigger(settings.lease_poll_seconds()), method_name="claim_again")
+
+
 class _JobOperator(WaitsInTriggerer):
     """Start a SageMaker job through the provider operator, or after a task retry resume waiting
     for the one this Airflow run started (it carries the run's tag): never a second job. When the
@@ -141,22 +185,17 @@ class _JobOperator(WaitsInTriggerer):
             self._stop(name)
 
 
-class TrainingJobOperator(_JobOperator, SageMakerTrainingOperator):
-    """The run's SageMaker training job."""
+class TrainingJobOperator(_JobOperator, _TakesModelLease, SageMakerTrainingOperator):
+    """The run's first task: take the model's lease (waiting, deferred, while another run of the
+    model holds it), name the run (mlops_dags.training.prepare_run: the task's return value, which
+    every later task reads) and run its SageMaker training job. One task rather than three: the
+    trainings of a batch of models all start after one task start each."""
 
-    template_fields = (*SageMakerTrainingOperator.template_fields, "pipeline_run")
     job_kind, status_key, arn_key = "training", "TrainingJobStatus", "TrainingJobArn"
 
     # __init__, execute and execute_complete on the operator class itself: Airflow wraps those of
     # each operator class (default_args; Airflow 2.11's ExecutorSafeguard), not a mixin's.
-    def execute(self, context):
-        self.prepare()
-        return self._start_or_resume(context, super().execute)
-
-    def execute_complete(self, context, event: dict[str, Any] | None = None):
-        return self._complete(event)
-
-    def __init__(self, *, pipeline_run, **kwargs):
+    def __init__(self, *, lease_wait_seconds: float, **kwargs):
         # print_log=False: tailing CloudWatch Logs would need logs:* for the execution role and
         # describe the job every 30 s; the job's log stays in CloudWatch, linked from the console.
         super().__init__(
@@ -167,7 +206,32 @@ class TrainingJobOperator(_JobOperator, SageMakerTrainingOperator):
             check_if_job_exists=True,
             action_if_job_exists="fail",
         )
-        self.pipeline_run = pipeline_run
+        self.lease_wait_seconds = lease_wait_seconds
+        self.pipeline_run: dict | None = None
+
+    def execute(self, context):
+        return self._train(context)
+
+    def claim_again(self, context, event: dict[str, Any] | None = None):
+        return self._train(context)
+
+    def execute_complete(self, context, event: dict[str, Any] | None = None):
+        # Resumed (a failed wait; dag.test()): the run this task named is its own XCom.
+        self.pipeline_run = context["ti"].xcom_pull(task_ids=self.task_id)
+        self._complete(event)
+        return self.pipeline_run
+
+    def _train(self, context):
+        from mlops_dags import training
+
+        waited = self._claim(context)
+        run = training.prepare_run(context["params"], airflow_run_id=_airflow_run_id(context))
+        self.pipeline_run = {**run, "waited_seconds": waited}
+        # Pushed now: when the job completes the triggerer ends the task, with no return value.
+        context["ti"].xcom_push(key="return_value", value=self.pipeline_run)
+        self.prepare()
+        self._start_or_resume(context, super().execute)
+        return self.pipeline_run
 
     def prepare(self) -> None:
         from mlops_dags import training
@@ -368,81 +432,24 @@ class SmokeTestOperator(BaseOperator):
         raise deployment.rollback_outcome(self.release, self.deployed["previous_config"], error)
 
 
-class _ModelLeaseOperator(BaseOperator):
-    """The first task of a run: take the model's lease for this DAG (mlops_dags.leases), or wait,
-    deferred, while another run of the same model holds it; then do the run's first step
-    (``first_step``). A run that waited longer than ``wait_seconds`` fails, saying which run held
-    the model. One task, not two: every task start costs a worker slot a second or more."""
-
-    ui_color = "#e8f0fe"
-
-    def __init__(self, *, wait_seconds: float, **kwargs):
-        super().__init__(**kwargs)
-        self.wait_seconds = wait_seconds
-
-    def first_step(self, context) -> dict:
-        raise NotImplementedError
-
-    def _claim(self, context):
-        from datetime import UTC, datetime
-
-        from mlops_core import names
-        from mlops_dags import aws, leases, training
-        from mlops_dags.compat import dag_run_is_active, time_delta_trigger
-
-        params = context["params"]
-        project = names.validate_name("project", params.get("project"))
-        model = names.validate_name("model", params.get("model"))
-        config = training.load_config(project, model)
-        dag_id, run_id = context["dag"].dag_id, _airflow_run_id(context)
-        uri = names.run_lease_uri(config.artifact_bucket, project, model, dag_id)
-        lease = leases.claim(
-            aws.client("s3"),
-            uri,
-            dag_id=dag_id,
-            run_id=run_id,
-            is_active=lambda held: dag_run_is_active(context, held.dag_id, held.run_id),
-        )
-        # Nothing runs before this task, so the run's start is when the waiting began.
-        waited = (datetime.now(UTC) - context["dag_run"].start_date).total_seconds()
-        if lease.held_by(dag_id, run_id):
-            self.log.info("%s/%s is this run's (%s) after %.0f s", project, model, uri, waited)
-            return {**self.first_step(context), "waited_seconds": round(waited, 1)}
-        if waited > self.wait_seconds:
-            raise _fail(
-                f"{project}/{model} has been held by {lease.describe()} for longer than this run may wait "
-                f"({self.wait_seconds:.0f} s): this run did nothing"
-            )
-        self.log.info("%s/%s is held by %s: waiting for it to finish", project, model, lease.describe())
-        self.defer(trigger=time_delta_trigger(settings.lease_poll_seconds()), method_name="claim_again")
-
-
-class StartTrainingRunOperator(_ModelLeaseOperator):
-    """Take the model's Training & Evaluation lease, then name the run (mlops_dags.training.prepare_run)."""
-
-    def first_step(self, context) -> dict:
-        from mlops_dags import training
-
-        return training.prepare_run(context["params"], airflow_run_id=_airflow_run_id(context))
-
-    def execute(self, context):
-        return self._claim(context)
-
-    def claim_again(self, context, event: dict[str, Any] | None = None):
-        return self._claim(context)
-
-
-class StartDeploymentOperator(_ModelLeaseOperator):
+class StartDeploymentOperator(_TakesModelLease, BaseOperator):
     """Take the model's Deployment lease, then find the package to deploy
     (mlops_dags.deployment.resolve_package)."""
 
-    def first_step(self, context) -> dict:
-        from mlops_dags import deployment
+    ui_color = "#e8f0fe"
 
-        return deployment.resolve_package(context["params"])
+    def __init__(self, *, lease_wait_seconds: float, **kwargs):
+        super().__init__(**kwargs)
+        self.lease_wait_seconds = lease_wait_seconds
 
     def execute(self, context):
-        return self._claim(context)
+        return self._start(context)
 
     def claim_again(self, context, event: dict[str, Any] | None = None):
-        return self._claim(context)
+        return self._start(context)
+
+    def _start(self, context) -> dict:
+        from mlops_dags import deployment
+
+        waited = self._claim(context)
+        return {**deployment.resolve_package(context["params"]), "waited_seconds": waited}

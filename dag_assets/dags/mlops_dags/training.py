@@ -97,8 +97,9 @@ def _hyperparameter_value(value) -> str:
 
 def prepare_run(params: dict, *, airflow_run_id: str) -> dict:
     """Validate the conf, read the model's configuration and name this run. Runs of one model
-    never overlap (this task first takes the model's lease), so the newest earlier run of
-    this image version gives the next retraining number."""
+    never overlap (the task first takes the model's lease), so the newest earlier run of this image
+    version gives the next retraining number, unless that run is this Airflow run's own (its
+    training job carries the run's tag): a retried task names the run it named before."""
     from mlops_core import names
 
     project = names.validate_name("project", params.get("project"))
@@ -109,9 +110,12 @@ def prepare_run(params: dict, *, airflow_run_id: str) -> dict:
     config = load_config(project, model)
     sm = aws.client("sagemaker")
     newest_of_version = newest_run(sm, project, model, version)
-    retrain = newest_of_version.retrain + 1 if newest_of_version else 0
+    if newest_of_version is not None and _job_started_by(sm, str(newest_of_version), airflow_run_id):
+        run = newest_of_version  # a retry of this task: the run it named, whose job it started
+    else:
+        run = names.RunName.new(project, model, version, newest_of_version.retrain + 1 if newest_of_version else 0)
+    retrain = run.retrain
     previous = newest_run(sm, project, model)
-    run = names.RunName.new(project, model, version, retrain)
     hyperparameters = {**config.training.hyperparameters, **(params.get("hyperparameters") or {})}
     data_uri = params.get("data_path") or config.training_data_uri
     if not data_uri.endswith("/"):
@@ -143,7 +147,7 @@ def prepare_run(params: dict, *, airflow_run_id: str) -> dict:
         "source_commit": params.get("source_commit") or "",
         "trained_at": run.trained_at.isoformat(),
         "airflow_run_id": airflow_run_id,
-        "previous_run": str(previous) if previous else None,
+        "previous_run": str(previous) if previous and previous != run else None,
     }
 
 
@@ -154,6 +158,16 @@ def run_tags(run: dict) -> list[dict]:
         {"Key": "mlops:model", "Value": run["model"]},
         {"Key": "mlops:model-version", "Value": run["model_version"]},
     ]
+
+
+def _job_started_by(sm, job_name: str, airflow_run_id: str) -> bool:
+    try:
+        arn = sm.describe_training_job(TrainingJobName=job_name)["TrainingJobArn"]
+    except Exception as exc:
+        if aws.is_not_found(exc):
+            return False
+        raise
+    return started_by(sm, arn, airflow_run_id)
 
 
 def started_by(sm, arn: str, airflow_run_id: str) -> bool:
