@@ -96,8 +96,9 @@ class _TakesModelLease:
 class _JobOperator(WaitsInTriggerer):
     """Start a SageMaker job through the provider operator, or after a task retry resume waiting
     for the one this Airflow run started (it carries the run's tag): never a second job. When the
-    job completes the triggerer ends the task (``end_task``); it returns nothing: the job's
-    results are where the run expects them (mlops_dags.training.prepare_run)."""
+    job completes the triggerer ends the task (``end_task``) without resuming it on a worker, so
+    nothing of the job is returned: its results are where the run names them
+    (mlops_dags.training.prepare_run)."""
 
     end_task = True
 
