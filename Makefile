@@ -43,6 +43,7 @@ benchmarks: tools
 	.venv/bin/python benchmarks/dag_parse.py
 	.venv/bin/python benchmarks/e2e_local.py
 	.venv/bin/python benchmarks/ci_pipelines.py
+	.venv/bin/python benchmarks/orchestration_capacity.py
 
 clean:
 	rm -rf cdk.out .venv .venvs node_modules

@@ -6,7 +6,7 @@
 # The DAGs' run-time settings (dag_assets/dags/mlops_dags/settings.py) default to production
 # values. Override them for the whole environment here, for example:
 #   export MLOPS_TASK_RETRIES=2
-#   export MLOPS_ENDPOINT_TIMEOUT_SECONDS=10800
+#   export MLOPS_MAX_ACTIVE_RUNS=2000
 
 # Every pipeline task polls SageMaker (describe/list calls) and a busy account gets throttled.
 # botocore's default "legacy" mode gives up after 5 attempts and fails the task; "standard" mode

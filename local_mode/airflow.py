@@ -1,5 +1,5 @@
-"""A real local Airflow 3: API server, scheduler and DAG processor on SQLite, running the DAG bundle
-unmodified from a copy of ``dag_assets/dags`` (plus the ``pipelines/`` configurations, as the
+"""A real local Airflow 3: API server, scheduler, DAG processor and triggerer on SQLite, running the
+DAG bundle unmodified from a copy of ``dag_assets/dags`` (plus the ``pipelines/`` configurations, as the
 MWAA bundle has them). Its tasks reach the local AWS through boto3's endpoint variables only.
 """
 
@@ -49,6 +49,8 @@ class LocalAirflow:
     dag_settings: dict[str, str] | None = None
     # Shared by the API server (which signs task tokens) and the scheduler's task runners.
     jwt_secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    # The DAG bundle to run (benchmarks compare another version of it).
+    source_dags: Path = SOURCE_DAGS
 
     @property
     def dags_folder(self) -> Path:
@@ -73,7 +75,7 @@ class LocalAirflow:
         self.home.mkdir(parents=True, exist_ok=True)
         if self.dags_folder.exists():
             shutil.rmtree(self.dags_folder)
-        shutil.copytree(SOURCE_DAGS, self.dags_folder, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(self.source_dags, self.dags_folder, ignore=shutil.ignore_patterns("__pycache__"))
         self.port = self.port or free_port()
 
     def env(self) -> dict[str, str]:
@@ -108,6 +110,7 @@ class LocalAirflow:
                 "MLOPS_CHECK_INTERVAL_SECONDS": "1",
                 "MLOPS_TASK_RETRIES": "0",
                 "MLOPS_ENDPOINT_TIMEOUT_SECONDS": "300",
+                "MLOPS_LEASE_POLL_SECONDS": "10",
                 **(self.dag_settings or {}),
             }
         )
@@ -150,6 +153,8 @@ class LocalAirflow:
         )
         self.processes.start("airflow-scheduler", [airflow, "scheduler"], env=env)
         self.processes.start("airflow-dag-processor", [airflow, "dag-processor"], env=env)
+        # The DAGs' SageMaker waits are deferred: the triggerer polls while no worker slot is held.
+        self.processes.start("airflow-triggerer", [airflow, "triggerer"], env=env)
 
     def wait_ready(self, dag_ids: list[str], timeout: float = 180.0) -> None:
         """Until the API answers and every DAG is parsed (and free of import errors)."""

@@ -68,7 +68,8 @@ class PipelineOrchestrationPolicy(Construct):
                         "sagemaker:CreateEndpoint",
                         "sagemaker:UpdateEndpoint",
                         "sagemaker:DescribeEndpoint",
-                        # A failed first endpoint is deleted before it is created again.
+                        # A Failed first creation blocks the endpoint's name: the deployment
+                        # deletes it before creating it again.
                         "sagemaker:DeleteEndpoint",
                         "sagemaker:InvokeEndpoint",
                         "sagemaker:CreateModelPackageGroup",
@@ -106,6 +107,8 @@ class PipelineOrchestrationPolicy(Construct):
                     sid="EndpointAutoscaling",
                     actions=[
                         "application-autoscaling:RegisterScalableTarget",
+                        # An update changing the instance type of an autoscaled variant needs the
+                        # target deregistered first (registered again after the update).
                         "application-autoscaling:DeregisterScalableTarget",
                         "application-autoscaling:PutScalingPolicy",
                     ],

@@ -22,6 +22,11 @@ SAGEMAKER_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 # Leaves room for the run suffix "-v999-999-999-r9999-YYYYmmddHHMMSS" (34 characters).
 STEM_MAX_LENGTH = 29
 TIMESTAMP_FORMAT = "%Y%m%d%H%M%S"
+# Upper limits of a model's configured job runtimes (pipeline configuration): SageMaker's own
+# limit for a training job's MaxRuntimeInSeconds, and the platform's for an evaluation. The DAGs'
+# run timeouts are derived from them, so no configured job outlives its run.
+TRAINING_MAX_RUNTIME_LIMIT_SECONDS = 28 * 24 * 3600
+EVALUATION_MAX_RUNTIME_LIMIT_SECONDS = 24 * 3600
 
 # DAG ids: the trigger Lambda's allow-list and the CI tool derive from these.
 DAG_TRAINING = "mlops_training_evaluation"
@@ -176,6 +181,20 @@ def run_output_uri(bucket: str, project: str, model: str, run_name: str) -> str:
     return f"s3://{bucket}/{project}/{model}/runs/{run_name}/"
 
 
+# In a run's output folder: the model package its candidate was registered as, so a model version
+# finds its package with one read instead of describing every package of the model.
+REGISTRATION_FILE = "model-package.json"
+
+
+def registration_uri(bucket: str, project: str, model: str, run_name: str) -> str:
+    return run_output_uri(bucket, project, model, run_name) + REGISTRATION_FILE
+
+
+def run_lease_uri(bucket: str, project: str, model: str, dag_id: str) -> str:
+    """The object naming the one run of ``dag_id`` that may work on this model now (mlops_dags.leases)."""
+    return f"s3://{bucket}/{project}/{model}/leases/{dag_id}.json"
+
+
 _RUN_RE = re.compile(r"^(?P<stem>.+)-v(?P<major>\d+)-(?P<minor>\d+)-(?P<patch>\d+)-r(?P<retrain>\d+)-(?P<ts>\d{14})$")
 
 
@@ -243,6 +262,20 @@ class RunName:
 
     def __str__(self) -> str:
         return self.format()
+
+
+def run_name_prefix(
+    project: str, model: str, version: str | semver.Version | None = None, retrain: int | None = None
+) -> str:
+    """What every run name of a model (of one image version, of one retraining of it, when given)
+    starts with: a ``NameContains`` filter that narrows a SageMaker listing to those runs (the API
+    matches substrings, so results are still filtered client-side)."""
+    stem = model_stem(project, model)
+    if version is None:
+        return f"{stem}-v"
+    v = version if isinstance(version, semver.Version) else parse_version(version)
+    prefix = f"{stem}-v{v.major}-{v.minor}-{v.patch}-r"
+    return prefix if retrain is None else f"{prefix}{retrain}-"
 
 
 def parse_version(value: str) -> semver.Version:

@@ -67,7 +67,7 @@ class TrainingSettings(_Strict):
     instance_type: str = Field("ml.m5.large", pattern=INSTANCE_TYPE_PATTERN)
     instance_count: int = Field(1, ge=1)
     volume_size_gb: int = Field(30, ge=1, le=16384)
-    max_runtime_seconds: int = Field(3600, ge=60, le=28 * 24 * 3600)
+    max_runtime_seconds: int = Field(3600, ge=60, le=names.TRAINING_MAX_RUNTIME_LIMIT_SECONDS)
     hyperparameters: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
     @field_validator("hyperparameters")
@@ -104,7 +104,7 @@ class TrainingSettings(_Strict):
 
 class EvaluationSettings(_Strict):
     instance_type: str = Field("ml.m5.large", pattern=INSTANCE_TYPE_PATTERN)
-    max_runtime_seconds: int = Field(1800, ge=60, le=24 * 3600)
+    max_runtime_seconds: int = Field(1800, ge=60, le=names.EVALUATION_MAX_RUNTIME_LIMIT_SECONDS)
 
 
 class QualityGate(_Strict):

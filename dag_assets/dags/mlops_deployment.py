@@ -5,15 +5,29 @@ Conf: project, model and either model_version (e.g. 1.4.2+r3) or model_package_a
 is created the first time and updated in place (blue/green with automatic rollback) afterwards;
 if anything fails, the previous version keeps serving and the failure is notified.
 
+Deployments of different models proceed in parallel; a deployment of a model whose endpoint
+another run is deploying to waits (resolve_package, deferred) until that run has finished. While the
+endpoint changes, the task is deferred to the triggerer and holds no worker slot.
+
 The words "Airflow DAG" above also make Airflow's safe-mode file heuristic parse this file.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
+# Airflow's DAG processor imports the airflow modules a DAG file imports once, before it forks a
+# parser per file: named here, the provider's SageMaker operators (and boto3) cost a parse nothing.
+import airflow.providers.amazon.aws.operators.sagemaker  # noqa: F401
 from mlops_dags import notify, settings
 from mlops_dags.compat import dag, task
+from mlops_dags.operators import (
+    EndpointConfigOperator,
+    EndpointDeploymentOperator,
+    ModelOperator,
+    SmokeTestOperator,
+    StartDeploymentOperator,
+)
 from mlops_dags.params import deployment_params
 
 from mlops_core.names import DAG_DEPLOYMENT
@@ -25,9 +39,8 @@ from mlops_core.names import DAG_DEPLOYMENT
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
-    # One deployment per model at a time would be ideal; Airflow limits per DAG, so at most one.
-    max_active_runs=1,
-    dagrun_timeout=timedelta(hours=6),
+    max_active_runs=settings.max_active_runs(),
+    dagrun_timeout=settings.deployment_run_timeout(),
     params=deployment_params(),
     default_args={
         "retries": settings.task_retries(),
@@ -40,28 +53,10 @@ from mlops_core.names import DAG_DEPLOYMENT
 )
 def deployment():
     @task
-    def resolve_package(params=None) -> dict:
-        from mlops_dags import deployment as steps
-
-        return steps.resolve_package(params)
-
-    @task
     def approve_package(release: dict, run_id=None) -> None:
         from mlops_dags import deployment as steps
 
         steps.approve(release, airflow_run_id=run_id)
-
-    @task
-    def create_model(release: dict) -> None:
-        from mlops_dags import deployment as steps
-
-        steps.create_model_and_config(release)
-
-    @task
-    def deploy_endpoint(release: dict) -> dict:
-        from mlops_dags import deployment as steps
-
-        return steps.deploy_endpoint(release)
 
     # Runs whatever the deployment's outcome: the variant that serves (new, or the previous one
     # after a rollback) gets its autoscaling registered again.
@@ -74,27 +69,25 @@ def deployment():
         steps.apply_autoscaling(release)
 
     @task
-    def smoke_test(release: dict, deployed: dict) -> str:
-        from mlops_dags import deployment as steps
-
-        return steps.smoke_test(release, deployed)
-
-    @task
     def notify_deployed(release: dict, deployed: dict, smoke: str) -> dict:
         from mlops_dags import deployment as steps
 
         return steps.notify_deployed(release, deployed, smoke)
 
-    release = resolve_package()
+    release = StartDeploymentOperator(
+        task_id="resolve_package", lease_wait_seconds=settings.deployment_run_seconds()
+    ).output
     approved = approve_package(release)
-    model = create_model(release)
-    deployed = deploy_endpoint(release)
-    approved >> model >> deployed
+    model = ModelOperator(task_id="create_model", release=release)
+    endpoint_config = EndpointConfigOperator(task_id="create_endpoint_config", release=release)
+    deploy = EndpointDeploymentOperator(task_id="deploy_endpoint", release=release)
+    approved >> model >> endpoint_config >> deploy
     scaling = apply_autoscaling(release)
-    deployed >> scaling
-    smoke = smoke_test(release, deployed)
+    deploy >> scaling
+    # No retry: a failed smoke test already rolled back; a retry would test what the rollback left.
+    smoke = SmokeTestOperator(task_id="smoke_test", release=release, deployed=deploy.output, retries=0)
     scaling >> smoke
-    notify_deployed(release, deployed, smoke)
+    notify_deployed(release, deploy.output, smoke.output)
 
 
 deployment()

@@ -1,12 +1,16 @@
 """Airflow DAG mlops_retraining: every day, train each model with retraining enabled again on
 current data.
 
-For each model whose pipeline configuration enables retraining, that serves on an endpoint and
-whose newest run is ``retraining.interval_days`` old (1 by default; a manual run with
-``{"ignore_interval": true}`` retrains them all now), starts the Training & Evaluation DAG with
-the image currently serving and ``retraining: true``; the run's retraining number increments
-(RunName ``-r<n>-``). The new candidate goes through the same quality gate and registry as any
-other.
+For each model whose pipeline configuration enables retraining, that serves on an endpoint, that has
+no Training & Evaluation run in progress, and whose newest run is ``retraining.interval_days`` old
+(1 by default; a manual run with ``{"ignore_interval": true}`` retrains them all now), starts the
+Training & Evaluation DAG with the image currently serving and ``retraining: true``; the run's
+retraining number increments (RunName ``-r<n>-``). The new candidate goes through the same quality
+gate and registry as any other.
+
+One run starts at most MLOPS_RETRAINING_BATCH_SIZE trainings (a mapped task stays below Airflow's
+max_map_length); when more models are due it starts a follow-up run of this DAG that continues
+after the last model it looked at, so any number of models is planned.
 
 The words "Airflow DAG" above also make Airflow's safe-mode file heuristic parse this file.
 """
@@ -44,12 +48,25 @@ def retraining():
     @task
     def plan(params: dict | None = None) -> dict:
         from mlops_dags import retraining as steps
+        from mlops_dags.compat import dag_run_is_active, get_current_context
 
-        return steps.plan(ignore_interval=bool((params or {}).get("ignore_interval")))
+        context = get_current_context()
+        return steps.plan(
+            ignore_interval=bool((params or {}).get("ignore_interval")),
+            after=(params or {}).get("after"),
+            run_is_active=lambda dag_id, run_id: dag_run_is_active(context, dag_id, run_id),
+        )
 
     @task
     def training_confs(planned: dict) -> list[dict]:
         return planned["confs"]
+
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def more_to_plan(planned: dict, params: dict | None = None) -> dict | None:
+        """The follow-up run's conf when more models are due than one run starts, else skip."""
+        if not planned["continue_after"]:
+            return None
+        return {"ignore_interval": bool((params or {}).get("ignore_interval")), "after": planned["continue_after"]}
 
     # Runs after the triggers: models that could not be planned fail the run (and notify),
     # without having held back the others.
@@ -68,7 +85,11 @@ def retraining():
         )
         .expand(conf=training_confs(planned))
     )
-    started >> check_planning(planned)
+    follow_up_conf = more_to_plan(planned)
+    follow_up = trigger_dag_run_operator()(
+        task_id="continue_planning", trigger_dag_id=DAG_RETRAINING, conf=follow_up_conf, wait_for_completion=False
+    )
+    [started, follow_up] >> check_planning(planned)
 
 
 retraining()

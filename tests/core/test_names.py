@@ -93,3 +93,18 @@ def test_last_trained_at_is_the_newest_run_by_time_not_by_version():
 
 def test_pipeline_config_path_is_per_model():
     assert names.pipeline_config_path("p", "m") == "pipelines/p/m/pipeline.json"
+
+
+def test_run_name_prefixes_narrow_a_listing_to_one_model_version_or_retraining():
+    run = str(names.RunName.new("p", "m", "1.4.2", 3))
+    assert run.startswith(names.run_name_prefix("p", "m", "1.4.2", 3))
+    assert run.startswith(names.run_name_prefix("p", "m", "1.4.2"))
+    assert run.startswith(names.run_name_prefix("p", "m"))
+    # "-r3-" must not also select retraining 30, nor 1.4.2 select 1.4.20.
+    assert not str(names.RunName.new("p", "m", "1.4.2", 30)).startswith(names.run_name_prefix("p", "m", "1.4.2", 3))
+    assert not str(names.RunName.new("p", "m", "1.4.20", 0)).startswith(names.run_name_prefix("p", "m", "1.4.2"))
+
+
+def test_registration_record_and_lease_live_under_the_models_artifact_prefix():
+    assert names.registration_uri("b", "p", "m", "run") == "s3://b/p/m/runs/run/model-package.json"
+    assert names.run_lease_uri("b", "p", "m", names.DAG_TRAINING) == f"s3://b/p/m/leases/{names.DAG_TRAINING}.json"

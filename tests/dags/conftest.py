@@ -33,6 +33,7 @@ os.environ.update(
         "MLOPS_CHECK_INTERVAL_SECONDS": "1",
         "MLOPS_TASK_RETRIES": "0",
         "MLOPS_ENDPOINT_TIMEOUT_SECONDS": "120",
+        "MLOPS_LEASE_POLL_SECONDS": "1",
     }
 )
 for path in (str(DAGS_FOLDER), str(REPO)):
@@ -136,3 +137,13 @@ def slack_sink():
 
     with SlackSink() as sink:
         yield sink
+
+
+@pytest.fixture
+def env(airflow_db, dags_in_db, local_aws, boto, slack_sink, dagbag, sdk_dag_callbacks):
+    """What an integration test runs DAGs with: the local AWS (base scenario), boto3, the Slack sink
+    and the parsed DAGs."""
+    from harness import BASE_SCENARIO
+
+    local_aws.set_scenario(BASE_SCENARIO)
+    return {"aws": local_aws, "boto": boto, "slack": slack_sink, "dags": dagbag.dags}

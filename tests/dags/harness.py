@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from local_aws.roles import ensure_service_role
 from mlops_core import names
 from mlops_core.pipeline_config import PipelineConfig, dumps
 
@@ -130,9 +131,12 @@ def write_pipeline_config(dags_folder: Path, config: PipelineConfig) -> None:
 
 
 def create_model_fixture(boto, dags_folder: Path, model: str, slack_url: str, **overrides) -> ModelFixture:
-    """Data in the data bucket, an SNS topic read back through SQS, the Slack webhook secret,
-    and the pipeline configuration ModelPipeline would publish."""
+    """Data in the data bucket, an SNS topic read back through SQS, the Slack webhook secret, the
+    role SageMaker assumes for the model's jobs and endpoint, and the pipeline configuration
+    ModelPipeline would publish. These tests are of the DAGs' behaviour: the role may do everything
+    (the synthesized policies are exercised by tests/e2e)."""
     s3, sns, sqs, secrets = (boto.client(s) for s in ("s3", "sns", "sqs", "secretsmanager"))
+    sagemaker_role_arn = ensure_service_role(boto.client("iam"), "mlops-itest-sm")
     for bucket in (DATA_BUCKET, ARTIFACT_BUCKET):
         try:
             s3.create_bucket(Bucket=bucket)
@@ -154,7 +158,7 @@ def create_model_fixture(boto, dags_folder: Path, model: str, slack_url: str, **
         "model": model,
         "problem_type": "classification",
         "image_repository_uri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{PROJECT}/{model}",
-        "sagemaker_role_arn": f"arn:aws:iam::{ACCOUNT}:role/mlops-itest-sm",
+        "sagemaker_role_arn": sagemaker_role_arn,
         "data_bucket": DATA_BUCKET,
         "artifact_bucket": ARTIFACT_BUCKET,
         "gate": {"metric": "f1", "threshold": 0.8},
@@ -195,7 +199,17 @@ def _state(value) -> str:
 
 def run_dag(dag, conf: dict | None) -> RunResult:
     """Run one DAG run in this process with dag.test() and report its outcome."""
-    dag_run = dag.test(run_conf=conf) if conf is not None else dag.test()
+    import copy
+
+    # dag.test() runs the tasks in this process, and the run's conf is merged into the DAG's and
+    # the tasks' own Params (in place, harmless where each task runs in a process of its own): a
+    # later run would inherit it.
+    saved = [(owner, copy.deepcopy(owner.params)) for owner in (dag, *dag.tasks)]
+    try:
+        dag_run = dag.test(run_conf=conf) if conf is not None else dag.test()
+    finally:
+        for owner, params in saved:
+            owner.params = params
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
 
@@ -206,3 +220,45 @@ def run_dag(dag, conf: dict | None) -> RunResult:
             for ti in run.get_task_instances(session=session)
         }
         return RunResult(state=_state(run.state), tasks=tasks, dag_id=dag.dag_id, run_id=dag_run.run_id)
+
+
+# What every integration test starts from (local_aws scenario): short SageMaker delays.
+BASE_SCENARIO = {
+    "training": {"delay_seconds": 1.5, "rules": []},
+    "processing": {"delay_seconds": 1.0, "rules": []},
+    "endpoints": {
+        "create_delay_seconds": 1.5,
+        "update_delay_seconds": 1.5,
+        "fail_next_creates": 0,
+        "fail_next_updates": 0,
+        "rules": [],
+    },
+}
+
+
+def evaluation(f1: float) -> dict:
+    """A processing rule's files: an evaluation.json with this f1."""
+    return {
+        "evaluation.json": {
+            "problem_type": "classification",
+            "metrics": {"f1": f1, "precision": f1, "recall": f1, "accuracy": f1},
+            "confusion_matrix": {"labels": ["benign", "malicious"], "matrix": [[40, 10], [5, 45]]},
+        }
+    }
+
+
+def new_model(env, model: str, **overrides) -> ModelFixture:
+    from conftest import DAGS_FOLDER
+
+    return create_model_fixture(env["boto"], DAGS_FOLDER, model, env["slack"].url, **overrides)
+
+
+def train(env, m, tag="1.0.0", **conf) -> RunResult:
+    return run_dag(
+        env["dags"][names.DAG_TRAINING],
+        {"project": PROJECT, "model": m.model, "image_tag": tag, "source_commit": "abc1234", **conf},
+    )
+
+
+def deploy(env, m, version) -> RunResult:
+    return run_dag(env["dags"][names.DAG_DEPLOYMENT], {"project": PROJECT, "model": m.model, "model_version": version})

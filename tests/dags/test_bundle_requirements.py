@@ -76,3 +76,12 @@ def test_requirements_carry_no_constraint_line_of_their_own():
     # MwaaEnvironment prepends the --constraint line for the environment's Airflow version.
     lines = [line.strip() for line in REQUIREMENTS.read_text().splitlines()]
     assert not [line for line in lines if line.startswith(("-c", "--constraint"))]
+
+
+def test_aiobotocore_for_the_deferrable_operators_is_required_and_pinned_by_both_images():
+    # The provider's triggers build aiobotocore clients; the provider does not depend on it.
+    assert "aiobotocore" in _requirement_names()
+    for version in ("3.3.1", "2.11.2"):
+        constraints = (REPO / "dag_assets" / "constraints" / f"constraints-{version}.txt").read_text()
+        assert re.search(r"^aiobotocore==\d+\.\d+\.\d+$", constraints, re.MULTILINE), version
+    import aiobotocore  # noqa: F401 - the venv built from these requirements has it

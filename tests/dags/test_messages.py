@@ -91,6 +91,19 @@ def test_confusion_matrix_is_a_readable_table_in_the_email():
     assert lines[start + 3].split() == ["malicious", "4", "50"]
 
 
+def test_confusion_matrix_appears_in_slack_as_in_the_email():
+    note = result(VERDICT_PASS)
+    email = note.text.splitlines()
+    table = email[email.index("Confusion matrix (rows: actual, columns: predicted):") + 1 :][:3]
+    [block] = [b for b in note.blocks if "Confusion matrix" in b.get("text", {}).get("text", "")]
+    # The same aligned rows, in a code block so Slack keeps the columns.
+    assert (
+        block["text"]["text"]
+        == "*Confusion matrix (rows: actual, columns: predicted):*\n```" + "\n".join(table) + "```"
+    )
+    assert not [b for b in result(VERDICT_PASS, confusion_matrix=None).blocks if "Confusion" in str(b)]
+
+
 def test_first_training_names_no_production_model():
     note = result(VERDICT_PASS, retraining=False, production_run=None, production_metrics=None)
     assert note.subject.startswith("[mlops-dev] Training fraud/scorer")

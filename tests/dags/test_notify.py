@@ -3,7 +3,8 @@
 Airflow 2.11 passes the template context of the run's *last* task instance plus "reason", with the
 ORM DagRun; Airflow 3 passes the context of the task instance that failed the run (a
 RuntimeTaskInstance, state unset) with a DagRun data model, or only dag/run_id/reason when no task
-instance is relevant (e.g. a run timeout). Neither passes the failed task's exception.
+instance is relevant (e.g. a run timeout). Neither passes the failed task's exception, which the
+task-level notice carries: a run failed by a task gets that one notice, not a second one.
 """
 
 from __future__ import annotations
@@ -45,50 +46,65 @@ class OrmDagRun:
 
 
 @pytest.fixture
-def sent(monkeypatch):
+def metrics(monkeypatch):
+    counted = []
+    monkeypatch.setattr(notify, "_put_failure_metric", lambda environment, dag_id: counted.append(dag_id))
+    return counted
+
+
+@pytest.fixture
+def sent(monkeypatch, metrics):
     notes = []
     monkeypatch.setattr(notify, "_audience_for_context", lambda context: (AUDIENCE, "itest/scorer"))
     monkeypatch.setattr(notify, "send", lambda audience, note: notes.append(note) or {})
     return notes
 
 
-def test_airflow_2_context_lists_every_failed_task_first_failure_first_with_its_log(sent):
+def test_a_run_failed_by_a_task_sends_no_second_notice_on_either_context(sent, metrics):
+    # One failure, one notice per channel: the failed task's own callback sent it (with its error
+    # and log) and counted it.
+    tis = [ti("train", state="failed", end=T0), ti("notify_result", state="upstream_failed")]
+    notify.on_dag_failure({"dag_run": OrmDagRun(tis), "ti": tis[-1], "reason": "task_failure"})  # Airflow 2.11
+    failed = ti("train")
+    dag_run = SimpleNamespace(dag_id=DAG_ID, run_id=RUN_ID)
+    notify.on_dag_failure({"dag_run": dag_run, "ti": failed, "reason": "task_failure"})  # Airflow 3
+    assert sent == [] and metrics == []
+
+
+def test_airflow_2_context_of_a_timed_out_run_lists_failed_tasks_first_failure_first_with_its_log(sent, metrics):
     tis = [
         ti("prepare_run", state="success", end=T0),
         ti("publish_metrics", state="failed", end=T0 + timedelta(minutes=9)),
         ti("train", state="failed", end=T0 + timedelta(minutes=5)),
         ti("notify_result", state="upstream_failed"),
     ]
-    # Airflow 2.11's "ti" is the run's last task instance, not necessarily a failed one.
-    notify.on_dag_failure({"dag_run": OrmDagRun(tis), "ti": tis[-1], "reason": "task_failure"})
+    notify.on_dag_failure({"dag_run": OrmDagRun(tis), "ti": tis[-1], "reason": "timed_out"})
     [note] = sent
     assert note.subject == f"[mlops-itest] Run of {DAG_ID} failed itest/scorer"
     assert "Failed tasks: train, publish_metrics" in note.text
-    assert "Error:        a task failed (task_failure)" in note.text
+    assert "Error:        the run exceeded its dagrun_timeout (timed_out)" in note.text
     assert "Log:          http://airflow/log/train" in note.text
     assert "Run:          http://" in note.text and quote(RUN_ID) in note.text
+    assert metrics == [DAG_ID]  # counted once, here: no task callback counted it
 
 
-def test_airflow_3_context_names_the_task_instance_that_failed_the_run(sent):
-    dag_run = SimpleNamespace(dag_id=DAG_ID, run_id=RUN_ID)  # a data model: no get_task_instances
-    failed = ti("train", log_url=f"http://airflow/dags/{DAG_ID}/runs/{quote(RUN_ID)}/tasks/train?try_number=1")
-    notify.on_dag_failure({"dag_run": dag_run, "ti": failed, "task_instance": failed, "reason": "task_failure"})
-    [note] = sent
-    assert "Failed tasks: train" in note.text
-    assert "Error:        a task failed (task_failure)" in note.text
-    assert f"Log:          http://airflow/dags/{DAG_ID}/runs/{quote(RUN_ID)}/tasks/train?try_number=1" in note.text
-    [actions] = [b for b in note.blocks if b["type"] == "actions"]
-    assert [e["text"]["text"] for e in actions["elements"]] == ["View log", "Open run"]
-
-
-def test_a_task_instance_that_did_not_fail_is_not_named(sent):
+def test_a_task_instance_that_did_not_fail_is_not_named_as_failed(sent):
     # A deadlock: the context's task instance is the one that could not run, not a failed one.
     blocked = ti("register", state="scheduled")
-    notify.on_dag_failure({"dag_run": SimpleNamespace(dag_id=DAG_ID, run_id=RUN_ID), "ti": blocked, "reason": "x"})
     notify.on_dag_failure(
-        {"dag_run": SimpleNamespace(dag_id=DAG_ID, run_id=RUN_ID), "ti": ti("register"), "reason": "timed_out"}
+        {"dag_run": SimpleNamespace(dag_id=DAG_ID, run_id=RUN_ID), "ti": blocked, "reason": "all_tasks_deadlocked"}
     )
-    assert all("Failed tasks: none recorded" in note.text for note in sent)
+    assert "Failed tasks: none recorded" in sent[0].text
+
+
+def test_a_timed_out_run_names_the_task_it_was_still_in(sent):
+    # Airflow 3 hands the run's last unfinished task instance, which the timeout has just skipped.
+    waiting = ti("train", state="skipped", log_url="http://airflow/log/train")
+    notify.on_dag_failure(
+        {"dag_run": SimpleNamespace(dag_id=DAG_ID, run_id=RUN_ID), "ti": waiting, "reason": "timed_out"}
+    )
+    assert "Failed tasks: train (unfinished)" in sent[0].text
+    assert "Log:          http://airflow/log/train" in sent[0].text
 
 
 def test_minimal_context_of_a_timed_out_run_links_the_run(sent):
@@ -109,7 +125,7 @@ def test_minimal_context_of_a_timed_out_run_links_the_run(sent):
 
 
 def test_an_exception_in_the_context_is_the_error(sent):
-    context = {"dag_run": OrmDagRun([]), "reason": "task_failure", "exception": ValueError("bad conf: model")}
+    context = {"dag_run": OrmDagRun([]), "reason": "timed_out", "exception": ValueError("bad conf: model")}
     notify.on_dag_failure(context)
     assert "Error:        ValueError: bad conf: model" in sent[0].text
 
@@ -123,12 +139,8 @@ def test_airflow_3_names_the_other_failed_tasks_when_the_task_sdk_answers(sent, 
         return {RUN_ID: {"train": "failed", "publish_metrics": "failed", "register": "upstream_failed"}}
 
     monkeypatch.setattr(RuntimeTaskInstance, "get_task_states", staticmethod(get_task_states))
-    failed = ti("train")
-    notify.on_dag_failure(
-        {"dag_run": SimpleNamespace(dag_id=DAG_ID, run_id=RUN_ID), "ti": failed, "reason": "task_failure"}
-    )
-    assert "Failed tasks: train, publish_metrics" in sent[0].text
-    assert "Log:          http://airflow/log/train" in sent[0].text
+    notify.on_dag_failure({"dag_run": SimpleNamespace(dag_id=DAG_ID, run_id=RUN_ID), "reason": "timed_out"})
+    assert "Failed tasks: publish_metrics, train" in sent[0].text
 
 
 def test_the_callback_never_raises(monkeypatch, caplog):
@@ -137,6 +149,6 @@ def test_the_callback_never_raises(monkeypatch, caplog):
 
     monkeypatch.setattr(notify, "_audience_for_context", lambda context: (AUDIENCE, None))
     monkeypatch.setattr(notify, "send", broken)
-    notify.on_dag_failure({"dag_run": OrmDagRun([ti("train", state="failed")]), "reason": "task_failure"})
+    notify.on_dag_failure({"dag_run": OrmDagRun([ti("train", state="failed")]), "reason": "timed_out"})
     notify.on_dag_failure({})  # nothing usable at all
     assert "DAG failure notification could not be prepared" in caplog.text

@@ -1,4 +1,4 @@
-"""AWS clients and status polling for the DAG tasks.
+"""AWS clients and error helpers for the DAG tasks (waiting is the triggerer's: mlops_dags.waits).
 
 Clients come from the Amazon provider's AwsBaseHook, so the Airflow connection (on MWAA: the
 execution role) decides credentials and region, and boto3's standard AWS_ENDPOINT_URL variables
@@ -8,13 +8,7 @@ pay for boto3.
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable, Iterable
-
 from mlops_dags import settings
-
-log = logging.getLogger(__name__)
 
 
 def client(service: str, *, max_attempts: int = 5):
@@ -32,12 +26,13 @@ def error_code(exc: BaseException) -> str | None:
 
 
 def is_not_found(exc: BaseException) -> bool:
-    """SageMaker answers a missing resource with ValidationException ("Could not find ...")."""
+    """SageMaker answers a missing resource with ValidationException ("Could not find ...", for a
+    training job "Requested resource not found.")."""
     code = error_code(exc)
     message = str(exc)
     return code in {"ResourceNotFound", "ResourceNotFoundException", "NoSuchKey", "404"} or (
         code in {"ValidationException", "ValidationError"}
-        and ("Could not find" in message or "does not exist" in message)
+        and any(text in message for text in ("Could not find", "does not exist", "Requested resource not found"))
     )
 
 
@@ -48,45 +43,6 @@ def is_already_exists(exc: BaseException) -> bool:
         code in {"ValidationException", "ValidationError"}
         and ("already existing" in message or "already exists" in message)
     )
-
-
-class WaitFailed(Exception):
-    """The resource reached a failure state; the message says which and why."""
-
-
-def wait_for_status(
-    describe: Callable[[], dict],
-    *,
-    status_key: str,
-    success: Iterable[str],
-    failure: Iterable[str],
-    what: str,
-    timeout_seconds: float,
-    interval_seconds: float | None = None,
-) -> dict:
-    """Poll ``describe`` until ``status_key`` reaches a success or failure state.
-
-    Returns the last description on success; raises WaitFailed (with FailureReason) on a failure
-    state and TimeoutError when the resource stays in progress longer than ``timeout_seconds``.
-    """
-    interval = settings.check_interval_seconds() if interval_seconds is None else interval_seconds
-    success, failure = set(success), set(failure)
-    deadline = time.monotonic() + timeout_seconds
-    last_status = None
-    while True:
-        description = describe()
-        status = description[status_key]
-        if status != last_status:
-            log.info("%s: %s", what, status)
-            last_status = status
-        if status in success:
-            return description
-        if status in failure:
-            reason = description.get("FailureReason") or "no FailureReason given"
-            raise WaitFailed(f"{what} ended {status}: {reason}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} still {status} after {timeout_seconds:.0f} s")
-        time.sleep(interval)
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:

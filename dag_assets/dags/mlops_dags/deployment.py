@@ -3,7 +3,13 @@
 The endpoint is created the first time and updated in place afterwards with SageMaker deployment
 guardrails (blue/green, automatic rollback on the model's CloudWatch alarms). Whatever fails, the
 endpoint keeps serving the previous version: a failed or rolled-back update is detected by
-comparing the serving endpoint config with the new one, and a failed smoke test rolls back.
+comparing the serving endpoint config with the new one, and a failed smoke test rolls back. The
+waits run in the triggerer (mlops_dags.operators); the decisions are the plain functions here.
+
+Retry safety: before it changes the endpoint, the deployment tags it with its Airflow run, the
+config it deploys and the config served before. A task retry (even after the worker died right
+after UpdateEndpoint) therefore still knows what to roll back to and never mistakes its own
+update for "nothing changed".
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import time
+from dataclasses import dataclass
 
 from mlops_dags import aws, settings
 from mlops_dags.training import load_config
@@ -19,11 +27,15 @@ log = logging.getLogger(__name__)
 
 VARIANT_NAME = "AllTraffic"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
-ENDPOINT_IN_PROGRESS = {"Creating", "Updating", "SystemUpdating", "RollingBack"}
+ENDPOINT_IN_PROGRESS = {"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"}
 ENDPOINT_FAILURE = {"Failed", "UpdateRollbackFailed", "OutOfService"}
-# Blue/green: shift all traffic at once, then bake while the rollback alarms are watched.
-BAKE_SECONDS = 600
 LABEL_COLUMNS = ("label", "target", "y")
+# Tags the deployment puts on the endpoint before it changes it (see the module docstring).
+DEPLOY_RUN_TAG = "mlops:deploying-run"
+DEPLOY_TARGET_TAG = "mlops:deploying-config"
+PREVIOUS_CONFIG_TAG = "mlops:previous-config"
+DEPLOY_STARTED_TAG = "mlops:deploy-requested-at"
+NO_PREVIOUS = "none"
 
 
 def _failed(message: str):
@@ -34,6 +46,71 @@ def _failed(message: str):
 
 def _normalise_version(value: str) -> str:
     return value[1:] if value.startswith("v") else value
+
+
+def _registered_before_records(sm, group: str, model_version: str) -> list[str]:
+    """Packages registered before runs kept a registration record: found by describing the group's
+    packages (the one look-up that grows with the model's history, for those versions only)."""
+    log.warning("no registration record for %s in %s: searching the group's packages", model_version, group)
+    return [
+        summary["ModelPackageArn"]
+        for page in sm.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group)
+        for summary in page.get("ModelPackageSummaryList", [])
+        if sm.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+        .get("CustomerMetadataProperties", {})
+        .get("model_version")
+        == model_version
+    ]
+
+
+def _package_of_version(sm, config, project: str, model: str, model_version: str) -> dict:
+    """The package a model version was registered as: the run(s) of that version from one listing,
+    then each run's registration record (mlops_core.names.registration_uri). Two packages for one
+    version (runs that overlapped before runs of a model were serialized) are refused rather than
+    one picked silently."""
+    import semver
+
+    from mlops_core import names
+    from mlops_dags.training import own_run
+
+    parsed = semver.Version.parse(model_version)
+    retrain = int(parsed.build[1:])
+    image_version = parsed.replace(build=None)
+    stem = names.model_stem(project, model)
+    pages = sm.get_paginator("list_training_jobs").paginate(
+        NameContains=names.run_name_prefix(project, model, image_version, retrain)
+    )
+    runs = sorted(
+        {
+            summary["TrainingJobName"]
+            for page in pages
+            for summary in page.get("TrainingJobSummaries", [])
+            if (run := own_run(summary["TrainingJobName"], stem, image_version)) is not None and run.retrain == retrain
+        }
+    )
+    s3 = aws.client("s3")
+    arns = []
+    for run_name in runs:
+        uri = names.registration_uri(config.artifact_bucket, project, model, run_name)
+        try:
+            arns.append(aws.read_s3_json(s3, uri)["package_arn"])
+        except Exception as exc:
+            if not aws.is_not_found(exc):
+                raise
+            log.info("run %s of %s has no registration record at %s", run_name, model_version, uri)
+    if not arns and runs:
+        arns = _registered_before_records(sm, config.model_package_group_name, model_version)
+    if not arns:
+        raise _failed(
+            f"model_version={model_version!r} is not registered for {project}/{model} (group "
+            f"{config.model_package_group_name!r})"
+        )
+    if len(arns) > 1:
+        raise _failed(
+            f"model_version={model_version!r} of {project}/{model} was registered {len(arns)} times "
+            f"({', '.join(arns)}): deploy one of them by model_package_arn"
+        )
+    return sm.describe_model_package(ModelPackageName=arns[0])
 
 
 def resolve_package(params: dict) -> dict:
@@ -57,16 +134,7 @@ def resolve_package(params: dict) -> dict:
                 f"not to {project}/{model} ({group!r})"
             )
     else:
-        wanted = _normalise_version(version)
-        matches = []
-        for page in sm.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group):
-            for summary in page.get("ModelPackageSummaryList", []):
-                described = sm.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
-                if described.get("CustomerMetadataProperties", {}).get("model_version") == wanted:
-                    matches.append(described)
-        if not matches:
-            raise _failed(f"model_version={version!r} is not registered for {project}/{model} (group {group!r})")
-        package = max(matches, key=lambda p: p.get("ModelPackageVersion", 0))
+        package = _package_of_version(sm, config, project, model, _normalise_version(version))
     metadata = package.get("CustomerMetadataProperties", {})
     status = package["ModelApprovalStatus"]
     if status == "Rejected":
@@ -116,48 +184,42 @@ def manifest_environment(release: dict) -> dict[str, str]:
     return {MANIFEST_ENV[key]: value for key, value in values.items() if value}
 
 
-def create_model_and_config(release: dict) -> None:
-    """The SageMaker model (with its manifest) and a new endpoint config, both named after the
-    run; an existing one (a retry, a redeploy) is reused since the name pins its content."""
-    config = load_config(release["project"], release["model"])
-    sm = aws.client("sagemaker")
-    name = release["run_name"]
-    try:
-        sm.create_model(
-            ModelName=name,
-            ExecutionRoleArn=config.sagemaker_role_arn,
-            PrimaryContainer={
-                "Image": release["image_uri"],
-                "ModelDataUrl": release["model_data_url"],
-                "Environment": manifest_environment(release),
-            },
-            Tags=[{"Key": "mlops:model-version", "Value": release["model_version"]}],
-        )
-    except Exception as exc:
-        if not aws.is_already_exists(exc):
-            raise
-        log.info("model %s exists already", name)
+def model_request(release: dict, config) -> dict:
+    """CreateModel's request: the SageMaker model (with its manifest) named after the run; an
+    existing one (a retry, a redeploy) is reused since the name pins its content."""
+    return {
+        "ModelName": release["run_name"],
+        "ExecutionRoleArn": config.sagemaker_role_arn,
+        "PrimaryContainer": {
+            "Image": release["image_uri"],
+            "ModelDataUrl": release["model_data_url"],
+            "Environment": manifest_environment(release),
+        },
+        "Tags": [{"Key": "mlops:model-version", "Value": release["model_version"]}],
+    }
+
+
+def endpoint_config_request(release: dict, config) -> dict:
+    """CreateEndpointConfig's request, named after the run as the model is."""
     variant = {
         "VariantName": VARIANT_NAME,
-        "ModelName": name,
+        "ModelName": release["run_name"],
         "InstanceType": config.endpoint.instance_type,
         "InitialInstanceCount": config.endpoint.autoscaling.min_capacity,
     }
-    request = {"EndpointConfigName": name, "ProductionVariants": [variant]}
+    request = {"EndpointConfigName": release["run_name"], "ProductionVariants": [variant]}
     if config.kms_key_arn:
         request["KmsKeyId"] = config.kms_key_arn
-    try:
-        sm.create_endpoint_config(**request)
-    except Exception as exc:
-        if not aws.is_already_exists(exc):
-            raise
-        log.info("endpoint config %s exists already", name)
+    return request
 
 
 def deployment_config(alarm_names) -> dict:
     policy = {
-        "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": BAKE_SECONDS},
-        "MaximumExecutionTimeoutInSeconds": 3 * 3600,
+        "TrafficRoutingConfiguration": {
+            "Type": "ALL_AT_ONCE",
+            "WaitIntervalInSeconds": settings.BLUE_GREEN_BAKE_SECONDS,
+        },
+        "MaximumExecutionTimeoutInSeconds": settings.BLUE_GREEN_MAX_SECONDS,
     }
     config = {"BlueGreenUpdatePolicy": policy}
     if alarm_names:
@@ -165,7 +227,7 @@ def deployment_config(alarm_names) -> dict:
     return config
 
 
-def _describe_endpoint(sm, name: str) -> dict | None:
+def describe_endpoint(sm, name: str) -> dict | None:
     try:
         return sm.describe_endpoint(EndpointName=name)
     except Exception as exc:
@@ -174,25 +236,106 @@ def _describe_endpoint(sm, name: str) -> dict | None:
         raise
 
 
-def _wait_endpoint(sm, name: str, what: str) -> dict:
-    return aws.wait_for_status(
-        lambda: sm.describe_endpoint(EndpointName=name),
-        status_key="EndpointStatus",
-        success={"InService"},
-        failure=ENDPOINT_FAILURE,
-        what=what,
-        timeout_seconds=settings.endpoint_timeout_seconds(),
-    )
+def _tags(sm, arn: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=arn).get("Tags", [])}
 
 
-def _wait_gone(sm, name: str) -> None:
-    import time
+@dataclass(frozen=True)
+class EndpointStep:
+    """What the deploy_endpoint task does next, decided from the endpoint's state and its tags:
+    ``wait`` (a change in progress: an earlier one, or this run's own after a task retry),
+    ``delete`` (a Failed endpoint blocks the name), ``create``, ``update``, ``verify`` (this run's
+    change is done) or ``unchanged`` (the endpoint already served this version before the run)."""
 
-    deadline = time.monotonic() + settings.endpoint_timeout_seconds()
-    while _describe_endpoint(sm, name) is not None:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"endpoint {name} still exists after deletion")
-        time.sleep(settings.check_interval_seconds())
+    action: str
+    previous: str | None = None
+    status: str = ""
+
+
+def _timestamp(value) -> float:
+    return value.timestamp() if hasattr(value, "timestamp") else float(value)
+
+
+def next_endpoint_step(endpoint: dict | None, tags: dict[str, str], *, new: str, airflow_run_id: str) -> EndpointStep:
+    if endpoint is None:
+        return EndpointStep("create")
+    status, serving = endpoint["EndpointStatus"], endpoint["EndpointConfigName"]
+    ours = tags.get(DEPLOY_RUN_TAG) == airflow_run_id[:256] and tags.get(DEPLOY_TARGET_TAG) == new
+    previous = tags.get(PREVIOUS_CONFIG_TAG) if ours else None
+    previous = None if previous == NO_PREVIOUS else previous
+    if status in ENDPOINT_IN_PROGRESS:
+        return EndpointStep("wait", previous=previous, status=status)
+    if status == "Failed":
+        if ours and previous is None:
+            raise _failed(
+                f"creating endpoint {endpoint['EndpointName']} with {new} failed: "
+                f"{endpoint.get('FailureReason') or 'no FailureReason given'}; nothing was serving before"
+            )
+        return EndpointStep("delete", status=status)
+    if status in ENDPOINT_FAILURE:
+        raise _failed(
+            f"endpoint {endpoint['EndpointName']} is {status} ({endpoint.get('FailureReason') or 'no reason given'}): "
+            "it needs a person before it can be deployed to"
+        )
+    if serving == new:
+        return EndpointStep("verify" if ours else "unchanged", previous=previous, status=status)
+    # This run tagged the endpoint for its update and the endpoint changed after that, yet serves
+    # another config: SageMaker rolled the update back (a retry must not mistake it for "not tried").
+    if ours and _timestamp(endpoint["LastModifiedTime"]) >= float(tags.get(DEPLOY_STARTED_TAG, "inf")):
+        raise _failed(
+            f"update of endpoint {endpoint['EndpointName']} to {new} failed and was rolled back: it still "
+            f"serves {serving} ({endpoint.get('FailureReason') or 'no reason given'})"
+        )
+    return EndpointStep("update", previous=serving, status=status)
+
+
+def endpoint_step(release: dict, *, airflow_run_id: str) -> tuple[EndpointStep, dict | None]:
+    sm = aws.client("sagemaker")
+    endpoint = describe_endpoint(sm, release["endpoint_name"])
+    tags = _tags(sm, endpoint["EndpointArn"]) if endpoint else {}
+    step = next_endpoint_step(endpoint, tags, new=release["run_name"], airflow_run_id=airflow_run_id)
+    log.info("endpoint %s: %s (%s)", release["endpoint_name"], step.action, step.status or "absent")
+    return step, endpoint
+
+
+def intent_tags(release: dict, previous: str | None, airflow_run_id: str) -> list[dict]:
+    """Recorded on the endpoint before it is changed (see the module docstring)."""
+    return [
+        {"Key": DEPLOY_RUN_TAG, "Value": airflow_run_id[:256]},
+        {"Key": DEPLOY_TARGET_TAG, "Value": release["run_name"]},
+        {"Key": PREVIOUS_CONFIG_TAG, "Value": previous or NO_PREVIOUS},
+        {"Key": DEPLOY_STARTED_TAG, "Value": f"{time.time():.3f}"},
+    ]
+
+
+def create_request(release: dict, airflow_run_id: str) -> dict:
+    return {
+        "EndpointName": release["endpoint_name"],
+        "EndpointConfigName": release["run_name"],
+        "Tags": [
+            {"Key": "mlops:project", "Value": release["project"]},
+            {"Key": "mlops:model", "Value": release["model"]},
+            *intent_tags(release, None, airflow_run_id),
+        ],
+    }
+
+
+def prepare_update(release: dict, endpoint: dict, previous: str, airflow_run_id: str) -> dict:
+    """Record the intent on the endpoint, make the update acceptable, and return its request."""
+    config = load_config(release["project"], release["model"])
+    sm = aws.client("sagemaker")
+    sm.add_tags(ResourceArn=endpoint["EndpointArn"], Tags=intent_tags(release, previous, airflow_run_id))
+    if _variant_instance_type(sm, previous) != config.endpoint.instance_type:
+        # AWS rejects an update changing the instance type of an autoscaled variant; the
+        # apply_autoscaling task registers the target again whatever the outcome.
+        _deregister_autoscaling(release["endpoint_name"])
+    log.info("updating endpoint %s: %s -> %s (blue/green)", release["endpoint_name"], previous, release["run_name"])
+    return {
+        "EndpointName": release["endpoint_name"],
+        "EndpointConfigName": release["run_name"],
+        "RetainAllVariantProperties": False,
+        "DeploymentConfig": deployment_config(config.endpoint.rollback_alarm_names),
+    }
 
 
 def _variant_instance_type(sm, endpoint_config_name: str) -> str | None:
@@ -210,64 +353,12 @@ def _deregister_autoscaling(endpoint_name: str) -> None:
         )
 
 
-def deploy_endpoint(release: dict) -> dict:
-    """Create the endpoint or update it in place (blue/green); wait until it serves the new
-    version. Returns the endpoint config served before (None for a first deployment)."""
-    config = load_config(release["project"], release["model"])
-    sm = aws.client("sagemaker")
-    endpoint, new = release["endpoint_name"], release["run_name"]
-    current = _describe_endpoint(sm, endpoint)
-    if current and current["EndpointStatus"] in ENDPOINT_IN_PROGRESS:
-        current = _wait_endpoint(sm, endpoint, f"endpoint {endpoint} (earlier change)")
-    if current and current["EndpointStatus"] == "Failed":
-        # A failed first creation leaves a Failed endpoint that serves nothing and blocks the name.
-        log.info(
-            "endpoint %s is Failed (%s): deleting it before creating it again",
-            endpoint,
-            current.get("FailureReason"),
-        )
-        sm.delete_endpoint(EndpointName=endpoint)
-        _wait_gone(sm, endpoint)
-        current = None
-    if current is None:
-        log.info("creating endpoint %s with %s", endpoint, new)
-        sm.create_endpoint(
-            EndpointName=endpoint,
-            EndpointConfigName=new,
-            Tags=[
-                {"Key": "mlops:project", "Value": release["project"]},
-                {"Key": "mlops:model", "Value": release["model"]},
-            ],
-        )
-        previous = None
-    elif current["EndpointConfigName"] == new:
-        log.info("endpoint %s already serves %s", endpoint, new)
+def deployed(step: EndpointStep) -> dict:
+    """The deploy_endpoint task's result: the config served before (None for a first deployment
+    or when nothing changed) and what happened."""
+    if step.action == "unchanged":
         return {"previous_config": None, "action": "unchanged"}
-    else:
-        previous = current["EndpointConfigName"]
-        if _variant_instance_type(sm, previous) != config.endpoint.instance_type:
-            # AWS rejects an update changing the instance type of an autoscaled variant; the
-            # apply_autoscaling task registers the target again whatever the outcome.
-            _deregister_autoscaling(endpoint)
-        log.info("updating endpoint %s: %s -> %s (blue/green)", endpoint, previous, new)
-        sm.update_endpoint(
-            EndpointName=endpoint,
-            EndpointConfigName=new,
-            RetainAllVariantProperties=False,
-            DeploymentConfig=deployment_config(config.endpoint.rollback_alarm_names),
-        )
-    try:
-        final = _wait_endpoint(sm, endpoint, f"endpoint {endpoint}")
-    except aws.WaitFailed as exc:
-        raise _failed(
-            f"{exc}; " + (f"the endpoint still serves {previous}" if previous else "nothing was serving before")
-        ) from exc
-    if final["EndpointConfigName"] != new:
-        raise _failed(
-            f"update of endpoint {endpoint} to {new} failed and was rolled back: it still serves "
-            f"{final['EndpointConfigName']} ({final.get('FailureReason') or 'no reason given'})"
-        )
-    return {"previous_config": previous, "action": "updated" if previous else "created"}
+    return {"previous_config": step.previous, "action": "updated" if step.previous else "created"}
 
 
 def apply_autoscaling(release: dict) -> None:
@@ -275,7 +366,7 @@ def apply_autoscaling(release: dict) -> None:
     (idempotent: registering again updates min/max)."""
     config = load_config(release["project"], release["model"])
     sm = aws.client("sagemaker")
-    current = _describe_endpoint(sm, release["endpoint_name"])
+    current = describe_endpoint(sm, release["endpoint_name"])
     if current is None or current["EndpointStatus"] != "InService":
         log.info("endpoint %s is not in service: no autoscaling to apply", release["endpoint_name"])
         return
@@ -338,33 +429,43 @@ def _answered_version(answer: str) -> str | None:
     return manifest.get("model_version") if isinstance(manifest, dict) else None
 
 
-def smoke_test(release: dict, deployed: dict) -> str:
-    """One real invocation of the endpoint. On failure after an update, roll the endpoint back
-    to the previous version before failing, so it keeps serving what worked."""
-    sm = aws.client("sagemaker")
+def smoke_test(release: dict) -> str:
+    """One real invocation of the endpoint with a record of the model's test data; raises when the
+    endpoint errs or answers as another model version."""
     endpoint = release["endpoint_name"]
-    try:
-        body = sample_request(aws.client("s3"), release["training_data"])
-        response = aws.client("sagemaker-runtime", max_attempts=2).invoke_endpoint(
-            EndpointName=endpoint, ContentType="text/csv", Accept="application/json", Body=body
+    body = sample_request(aws.client("s3"), release["training_data"])
+    response = aws.client("sagemaker-runtime", max_attempts=2).invoke_endpoint(
+        EndpointName=endpoint, ContentType="text/csv", Accept="application/json", Body=body
+    )
+    answer = response["Body"].read().decode(errors="replace")
+    served = _custom_attributes(response.get("CustomAttributes")).get("model_version") or _answered_version(answer)
+    if served and served != release["model_version"]:
+        raise RuntimeError(f"the endpoint answered as model_version={served}, expected {release['model_version']}")
+    log.info("smoke test of %s: %s", endpoint, answer[:500])
+    return f"passed: 1 record -> {answer[:200]}"
+
+
+def start_rollback(release: dict, previous: str) -> None:
+    """Put the previous config back on the endpoint (the smoke test failed after an update)."""
+    log.error("rolling %s back to %s", release["endpoint_name"], previous)
+    aws.client("sagemaker").update_endpoint(
+        EndpointName=release["endpoint_name"], EndpointConfigName=previous, RetainAllVariantProperties=False
+    )
+
+
+def rollback_outcome(release: dict, previous: str, error: str):
+    """The smoke test's failure once the rollback ended, saying what serves now."""
+    endpoint = describe_endpoint(aws.client("sagemaker"), release["endpoint_name"]) or {}
+    if endpoint.get("EndpointStatus") == "InService" and endpoint.get("EndpointConfigName") == previous:
+        return _failed(
+            f"smoke test of {release['model_version']} on {release['endpoint_name']} failed ({error}); "
+            f"rolled back: the endpoint serves {previous} again"
         )
-        answer = response["Body"].read().decode(errors="replace")
-        served = _custom_attributes(response.get("CustomAttributes")).get("model_version") or _answered_version(answer)
-        if served and served != release["model_version"]:
-            raise RuntimeError(f"the endpoint answered as model_version={served}, expected {release['model_version']}")
-        log.info("smoke test of %s: %s", endpoint, answer[:500])
-        return f"passed: 1 record -> {answer[:200]}"
-    except Exception as exc:
-        previous = deployed.get("previous_config")
-        if previous:
-            log.error("smoke test failed (%s): rolling %s back to %s", exc, endpoint, previous)
-            sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=previous, RetainAllVariantProperties=False)
-            _wait_endpoint(sm, endpoint, f"rollback of endpoint {endpoint}")
-            raise _failed(
-                f"smoke test of {release['model_version']} on {endpoint} failed ({exc}); "
-                f"rolled back: the endpoint serves {previous} again"
-            ) from exc
-        raise _failed(f"smoke test of {release['model_version']} on the new endpoint {endpoint} failed: {exc}") from exc
+    return _failed(
+        f"smoke test of {release['model_version']} on {release['endpoint_name']} failed ({error}); the rollback "
+        f"to {previous} did not complete: the endpoint is {endpoint.get('EndpointStatus', 'gone')} on "
+        f"{endpoint.get('EndpointConfigName')} ({endpoint.get('FailureReason') or 'no reason given'})"
+    )
 
 
 def dashboard_url(region: str, dashboard: str) -> str:

@@ -98,6 +98,15 @@ def _confusion_matrix_text(matrix: dict | None) -> list[str]:
     return lines
 
 
+def _matrix_block(matrix: dict | None) -> list[dict]:
+    """The confusion matrix as in the e-mail, in a code block so its columns stay aligned."""
+    lines = _confusion_matrix_text(matrix)
+    if not lines:
+        return []
+    title, *table = lines
+    return [_section(f"*{title}*\n```" + "\n".join(table) + "```")]
+
+
 def deploy_conf(project: str, model: str, model_version: str) -> str:
     return json.dumps({"project": project, "model": model, "model_version": model_version})
 
@@ -163,6 +172,7 @@ def training_result(
         *_fields(
             [(name, _metric_line(name, value, production_metrics.get(name))) for name, value in sorted(metrics.items())]
         ),
+        *_matrix_block(confusion_matrix),
         _section(gate_line + "".join(f"\n• {reason}" for reason in verdict.get("reasons", []))),
         _section(
             f"*How to deploy*\n`{deployment_dag_id}` with conf `{deploy_conf(project, model, model_version)}`"

@@ -249,12 +249,10 @@ def _failed_task_ids_from_task_sdk(dag_id: str, run_id: str) -> list[str]:
 
 
 def failed_tasks_of(context, dag_id: str, run_id: str) -> list[FailedTask]:
-    """The failed task instances of the run a DAG callback reports on, as far as its context tells.
-
-    Airflow 2.11 hands the ORM DagRun (database access): every failed task instance and its log
-    URL, first to fail first; its ``ti`` is just the run's last task instance. Airflow 3 hands a
-    DagRun data model and, for a task failure, the task instance whose failure failed the run as
-    ``ti`` (state unset); other failed tasks come from the Task SDK when it answers.
+    """The failed task instances of a run that failed for another reason than a task failure (a
+    timeout, a deadlock), as far as its DAG callback context tells: Airflow 2.11 hands the ORM
+    DagRun (every failed task instance with its log URL, first to fail first); Airflow 3 a DagRun
+    data model, and the Task SDK answers with task states where a supervisor runs the callback.
     """
     dag_run = context.get("dag_run")
     get_task_instances = getattr(dag_run, "get_task_instances", None)
@@ -265,15 +263,7 @@ def failed_tasks_of(context, dag_id: str, run_id: str) -> list[FailedTask]:
             return [_failed_task(ti) for ti in tis]
         except Exception:  # noqa: BLE001 - e.g. a DagRun detached from its session
             log.warning("could not list the failed task instances of %s", run_id, exc_info=True)
-    found: list[FailedTask] = []
-    ti = context.get("task_instance") or context.get("ti")
-    state = getattr(ti, "state", None)
-    if ti is not None and context.get("reason") == "task_failure" and (state is None or _is_failed(state)):
-        found.append(_failed_task(ti))
-    known = {t.name for t in found}
-    others = _failed_task_ids_from_task_sdk(dag_id, run_id)
-    found += [FailedTask(name=name, log_url=None) for name in others if name not in known]
-    return found
+    return [FailedTask(name=name, log_url=None) for name in _failed_task_ids_from_task_sdk(dag_id, run_id)]
 
 
 def dag_failure_error(context) -> str:
@@ -313,17 +303,50 @@ def dag_run_url(dag_id: str, run_id: str) -> str | None:
         return None
 
 
+def _unfinished_at_timeout(context) -> list[FailedTask]:
+    """The task a timed-out run was still in: the callback context's task instance (Airflow 3: the
+    run's last unfinished one, which the timeout has just skipped)."""
+    ti = context.get("task_instance") or context.get("ti")
+    state = str(getattr(getattr(ti, "state", None), "value", getattr(ti, "state", None)))
+    if context.get("reason") != "timed_out" or ti is None or state in ("success", "failed"):
+        return []
+    return [FailedTask(name=f"{ti.task_id} (unfinished)", log_url=_log_url(ti))]
+
+
+def _stop_sagemaker_jobs(context, dag_id: str, run_id: str) -> None:
+    """A failed Training & Evaluation run (a timeout, a killed or failed task) leaves no SageMaker
+    job running: its in-progress jobs are stopped."""
+    from mlops_core import names
+
+    params = context.get("params") or {}
+    if dag_id != names.DAG_TRAINING or not params.get("project") or not params.get("model"):
+        return
+    try:
+        from mlops_dags import training
+
+        stopped = training.stop_jobs_of_run(params["project"], params["model"], run_id)
+        if stopped:
+            log.info("stopped the SageMaker jobs of the failed run %s: %s", run_id, stopped)
+    except Exception:  # noqa: BLE001 - the notice must still go out
+        log.exception("could not stop the SageMaker jobs of %s", run_id)
+
+
 def on_dag_failure(context) -> None:
-    """DAG-level on_failure_callback: one summary per failed run naming the failed task(s), the
-    error the context carries and links to the failed task's log and to the run (tasks may not
-    have run at all, e.g. a run timeout)."""
+    """DAG-level on_failure_callback. Stops the run's SageMaker jobs. A run failed by a task was
+    notified (and counted) by that task's own callback, with its error and log: nothing more is
+    sent. Any other failure (the run timed out, no task could run) is notified and counted here:
+    a summary naming the failed task(s) if any, the reason and links to their log and to the run."""
     from mlops_dags import messages
 
     try:
         dag_run = context.get("dag_run")
         dag_id = getattr(dag_run, "dag_id", None) or getattr(context.get("dag"), "dag_id", None) or "?"
         run_id = getattr(dag_run, "run_id", None) or context.get("run_id") or "?"
-        failed = failed_tasks_of(context, dag_id, run_id)
+        _stop_sagemaker_jobs(context, dag_id, run_id)
+        if context.get("reason") == "task_failure":
+            log.info("run %s of %s failed in a task: that task's failure notice was sent", run_id, dag_id)
+            return
+        failed = failed_tasks_of(context, dag_id, run_id) + _unfinished_at_timeout(context)
         audience, what = _audience_for_context(context)
         note = messages.dag_run_failed(
             environment=audience.environment,
@@ -336,5 +359,6 @@ def on_dag_failure(context) -> None:
             subject_of_run=what,
         )
         send(audience, note)
+        _put_failure_metric(audience.environment, dag_id)
     except Exception:  # noqa: BLE001 - the callback must not change the run's outcome
         log.exception("DAG failure notification could not be prepared")

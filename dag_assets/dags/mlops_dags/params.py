@@ -100,4 +100,11 @@ def retraining_params() -> dict[str, Param]:
             description="Retrain every enabled, serving model now, whatever its retraining.interval_days "
             "(e.g. after new training data arrived). Scheduled runs leave it false.",
         ),
+        "after": Param(
+            None,
+            type=["null", "string"],
+            title="Continue after",
+            description="Plan only the models after this project/model (set by the DAG's own follow-up run when "
+            "more models are due than one run starts).",
+        ),
     }

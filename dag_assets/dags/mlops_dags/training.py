@@ -1,8 +1,9 @@
 """Tasks of the Training & Evaluation DAG, as plain functions of plain values.
 
-Every SageMaker name comes from mlops_core.names.RunName. Each step is safe to retry: a job that
-already exists under this run's name and was started by the same Airflow run is waited on again
-instead of being created twice.
+Every SageMaker name comes from mlops_core.names.RunName. The SageMaker jobs are started and waited
+for by the Amazon provider's operators (mlops_dags.operators), which call the request builders and
+result readers here. Each step is safe to retry: a job that already exists under this run's name and
+was started by the same Airflow run is waited on again instead of being created twice.
 """
 
 from __future__ import annotations
@@ -35,25 +36,57 @@ def load_config(project: str, model: str):
     return load_pipeline_config(settings.dags_folder(), project, model)
 
 
-def _paginate(sm, operation: str, result_key: str, name_key: str, **kwargs) -> list[str]:
-    found = []
-    for page in sm.get_paginator(operation).paginate(**kwargs):
-        found.extend(item[name_key] for item in page.get(result_key, []))
-    return found
+def own_run(name: str, stem: str, version=None):
+    """The RunName of ``name`` when it is a run of the model with this stem (and version), else None."""
+    from mlops_core import names
+
+    try:
+        run = names.RunName.parse(name)
+    except names.InvalidName:
+        return None
+    return run if run.stem == stem and (version is None or run.version == version) else None
 
 
-def known_run_names(sm, project: str, model: str) -> list[str]:
-    """Names of this model's earlier runs: its SageMaker models (one per deployed version) and
-    training jobs (one per run, deployed or not), so retraining numbers never repeat.
+# SageMaker listings of a model's runs, newest first: (operation, result key, name key).
+RUN_LISTINGS = (
+    ("list_training_jobs", "TrainingJobSummaries", "TrainingJobName"),
+    ("list_models", "Models", "ModelName"),
+)
 
-    ``NameContains`` only narrows the listing; mlops_core filters and sorts client-side.
+
+def newest_run(sm, project: str, model: str, version=None):
+    """The newest run (a RunName) of a model, or of one image version of it, by creation time: its
+    training jobs (one per run, deployed or not) and SageMaker models (one per deployed run),
+    listed newest first, so one call each whatever the model's history.
+
+    ``NameContains`` matches substrings (``a--b`` is inside ``x-a--b``): another model's runs on a
+    page are skipped client-side, and a further page is read only then.
     """
     from mlops_core import names
 
+    if isinstance(version, str):
+        version = names.parse_version(version)
     stem = names.model_stem(project, model)
-    return _paginate(sm, "list_models", "Models", "ModelName", NameContains=stem) + _paginate(
-        sm, "list_training_jobs", "TrainingJobSummaries", "TrainingJobName", NameContains=stem
-    )
+    found = []
+    for operation, result_key, name_key in RUN_LISTINGS:
+        pages = sm.get_paginator(operation).paginate(
+            NameContains=names.run_name_prefix(project, model, version),
+            SortBy="CreationTime",
+            SortOrder="Descending",
+            PaginationConfig={"PageSize": 10},
+        )
+        run = next(
+            (
+                own
+                for page in pages
+                for item in page.get(result_key, [])
+                if (own := own_run(item[name_key], stem, version)) is not None
+            ),
+            None,
+        )
+        if run is not None:
+            found.append(run)
+    return max(found, key=lambda run: (run.trained_at, run), default=None)
 
 
 def _hyperparameter_value(value) -> str:
@@ -63,7 +96,10 @@ def _hyperparameter_value(value) -> str:
 
 
 def prepare_run(params: dict, *, airflow_run_id: str) -> dict:
-    """Validate the conf, read the model's configuration and name this run."""
+    """Validate the conf, read the model's configuration and name this run. Runs of one model
+    never overlap (the task first takes the model's lease), so the newest earlier run of this image
+    version gives the next retraining number, unless that run is this Airflow run's own (its
+    training job carries the run's tag): a retried task names the run it named before."""
     from mlops_core import names
 
     project = names.validate_name("project", params.get("project"))
@@ -73,10 +109,13 @@ def prepare_run(params: dict, *, airflow_run_id: str) -> dict:
         raise names.InvalidName(f"image_tag={params.get('image_tag')!r} must be a release version MAJOR.MINOR.PATCH")
     config = load_config(project, model)
     sm = aws.client("sagemaker")
-    known = known_run_names(sm, project, model)
-    retrain = names.next_retrain_number(known, project, model, version)
-    previous = names.latest_run(known, project, model)
-    run = names.RunName.new(project, model, version, retrain)
+    newest_of_version = newest_run(sm, project, model, version)
+    if newest_of_version is not None and _job_started_by(sm, str(newest_of_version), airflow_run_id):
+        run = newest_of_version  # a retry of this task: the run it named, whose job it started
+    else:
+        run = names.RunName.new(project, model, version, newest_of_version.retrain + 1 if newest_of_version else 0)
+    retrain = run.retrain
+    previous = newest_run(sm, project, model)
     hyperparameters = {**config.training.hyperparameters, **(params.get("hyperparameters") or {})}
     data_uri = params.get("data_path") or config.training_data_uri
     if not data_uri.endswith("/"):
@@ -102,15 +141,17 @@ def prepare_run(params: dict, *, airflow_run_id: str) -> dict:
         "image_uri": f"{config.image_repository_uri}:{params['image_tag']}",
         "training_data": data_uri,
         "output_uri": config.run_output_uri(str(run)),
+        "model_artifact": model_artifact_uri(config.run_output_uri(str(run)), str(run)),
+        "evaluation_file": evaluation_file_uri(config.run_output_uri(str(run))),
         "hyperparameters": {k: _hyperparameter_value(v) for k, v in sorted(hyperparameters.items())},
         "source_commit": params.get("source_commit") or "",
         "trained_at": run.trained_at.isoformat(),
         "airflow_run_id": airflow_run_id,
-        "previous_run": str(previous) if previous else None,
+        "previous_run": str(previous) if previous and previous != run else None,
     }
 
 
-def _tags(run: dict) -> list[dict]:
+def run_tags(run: dict) -> list[dict]:
     return [
         {"Key": RUN_ID_TAG, "Value": run["airflow_run_id"][:256]},
         {"Key": "mlops:project", "Value": run["project"]},
@@ -119,47 +160,35 @@ def _tags(run: dict) -> list[dict]:
     ]
 
 
-def _started_by_this_run(sm, arn: str, run: dict) -> bool:
-    tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=arn).get("Tags", [])}
-    return tags.get(RUN_ID_TAG) == run["airflow_run_id"][:256]
-
-
-def _create_or_resume(sm, *, create, describe, arn_key: str, run: dict, what: str) -> None:
-    """Create a job, or on a task retry resume waiting for the one this Airflow run created."""
+def _job_started_by(sm, job_name: str, airflow_run_id: str) -> bool:
     try:
-        create()
-        log.info("started %s", what)
+        arn = sm.describe_training_job(TrainingJobName=job_name)["TrainingJobArn"]
     except Exception as exc:
-        if not aws.is_already_exists(exc):
-            raise
-        existing = describe()
-        if not _started_by_this_run(sm, existing[arn_key], run):
-            raise RuntimeError(
-                f"{what} already exists and was not started by this DAG run: "
-                "two runs started in the same second? Trigger again."
-            ) from exc
-        log.info("%s already started by this DAG run (task retry): waiting for it", what)
+        if aws.is_not_found(exc):
+            return False
+        raise
+    return started_by(sm, arn, airflow_run_id)
 
 
-def train(run: dict) -> dict:
-    """Run the SageMaker training job; return its ARN and model artifact."""
-    from mlops_dags.compat import AirflowFailException
+def started_by(sm, arn: str, airflow_run_id: str) -> bool:
+    """Whether the SageMaker resource carries this Airflow run's tag (a task retry's own job)."""
+    tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=arn).get("Tags", [])}
+    return tags.get(RUN_ID_TAG) == airflow_run_id[:256]
 
-    config = load_config(run["project"], run["model"])
-    sm = aws.client("sagemaker")
-    name = run["run_name"]
-    kms = config.kms_key_arn
-    output = {"S3OutputPath": run["output_uri"] + "model"}
+
+def training_request(run: dict, config) -> dict:
+    """CreateTrainingJob's request for this run."""
+    output = {"S3OutputPath": model_output_uri(run["output_uri"])}
     resources = {
         "InstanceType": config.training.instance_type,
         "InstanceCount": config.training.instance_count,
         "VolumeSizeInGB": config.training.volume_size_gb,
     }
-    if kms:
-        output["KmsKeyId"] = kms
-        resources["VolumeKmsKeyId"] = kms
-    request = {
-        "TrainingJobName": name,
+    if config.kms_key_arn:
+        output["KmsKeyId"] = config.kms_key_arn
+        resources["VolumeKmsKeyId"] = config.kms_key_arn
+    return {
+        "TrainingJobName": run["run_name"],
         "AlgorithmSpecification": {"TrainingImage": run["image_uri"], "TrainingInputMode": "File"},
         "RoleArn": config.sagemaker_role_arn,
         "InputDataConfig": [
@@ -179,29 +208,11 @@ def train(run: dict) -> dict:
         "StoppingCondition": {"MaxRuntimeInSeconds": config.training.max_runtime_seconds},
         "HyperParameters": run["hyperparameters"],
         "EnableNetworkIsolation": False,
-        "Tags": _tags(run),
+        "Tags": run_tags(run),
     }
-    describe = lambda: sm.describe_training_job(TrainingJobName=name)  # noqa: E731
-    _create_or_resume(
-        sm,
-        create=lambda: sm.create_training_job(**request),
-        describe=describe,
-        arn_key="TrainingJobArn",
-        run=run,
-        what=f"training job {name}",
-    )
-    try:
-        job = aws.wait_for_status(
-            describe,
-            status_key="TrainingJobStatus",
-            success=JOB_SUCCESS,
-            failure=JOB_FAILURE,
-            what=f"training job {name}",
-            timeout_seconds=config.training.max_runtime_seconds + 3600,
-        )
-    except aws.WaitFailed as exc:
-        # The job itself failed: retrying this task would only wait on the same failed job.
-        raise AirflowFailException(str(exc)) from exc
+
+
+def training_result(job: dict) -> dict:
     return {
         "training_job_arn": job["TrainingJobArn"],
         "model_artifact": job["ModelArtifacts"]["S3ModelArtifacts"],
@@ -212,13 +223,22 @@ def evaluation_uri(output_uri: str) -> str:
     return output_uri + "evaluation"
 
 
-def evaluate(run: dict, trained: dict) -> dict:
-    """Run the image's ``evaluate`` entry point as a processing job; return evaluation.json."""
-    from mlops_dags.compat import AirflowFailException
+def model_output_uri(output_uri: str) -> str:
+    return output_uri + "model"
 
-    config = load_config(run["project"], run["model"])
-    sm = aws.client("sagemaker")
-    name = run["run_name"]
+
+def model_artifact_uri(output_uri: str, run_name: str) -> str:
+    """Where the training job puts the model: ``{S3OutputPath}/{TrainingJobName}/output/model.tar.gz``,
+    CreateTrainingJob's documented layout (the tasks after training read it from there)."""
+    return f"{model_output_uri(output_uri)}/{run_name}/output/model.tar.gz"
+
+
+def evaluation_file_uri(output_uri: str) -> str:
+    return f"{evaluation_uri(output_uri)}/{EVALUATION_FILE}"
+
+
+def evaluation_request(run: dict, config) -> dict:
+    """CreateProcessingJob's request: the image's ``evaluate`` entry point on the trained model."""
     outputs = {
         "Outputs": [
             {
@@ -235,8 +255,8 @@ def evaluate(run: dict, trained: dict) -> dict:
     if config.kms_key_arn:
         outputs["KmsKeyId"] = config.kms_key_arn
         cluster["VolumeKmsKeyId"] = config.kms_key_arn
-    request = {
-        "ProcessingJobName": name,
+    return {
+        "ProcessingJobName": run["run_name"],
         "ProcessingResources": {"ClusterConfig": cluster},
         "StoppingCondition": {"MaxRuntimeInSeconds": config.evaluation.max_runtime_seconds},
         "AppSpecification": {"ImageUri": run["image_uri"], "ContainerEntrypoint": EVALUATE_ENTRYPOINT},
@@ -245,7 +265,7 @@ def evaluate(run: dict, trained: dict) -> dict:
             {
                 "InputName": "model",
                 "S3Input": {
-                    "S3Uri": trained["model_artifact"],
+                    "S3Uri": run["model_artifact"],
                     "LocalPath": PROCESSING_MODEL_DIR,
                     "S3DataType": "S3Prefix",
                     "S3InputMode": "File",
@@ -262,29 +282,14 @@ def evaluate(run: dict, trained: dict) -> dict:
             },
         ],
         "ProcessingOutputConfig": outputs,
-        "Tags": _tags(run),
+        "Tags": run_tags(run),
     }
-    describe = lambda: sm.describe_processing_job(ProcessingJobName=name)  # noqa: E731
-    _create_or_resume(
-        sm,
-        create=lambda: sm.create_processing_job(**request),
-        describe=describe,
-        arn_key="ProcessingJobArn",
-        run=run,
-        what=f"evaluation job {name}",
-    )
-    try:
-        aws.wait_for_status(
-            describe,
-            status_key="ProcessingJobStatus",
-            success=JOB_SUCCESS,
-            failure=JOB_FAILURE,
-            what=f"evaluation job {name}",
-            timeout_seconds=config.evaluation.max_runtime_seconds + 3600,
-        )
-    except aws.WaitFailed as exc:
-        raise AirflowFailException(str(exc)) from exc
-    uri = f"{evaluation_uri(run['output_uri'])}/{EVALUATION_FILE}"
+
+
+def evaluation_result(uri: str, config) -> dict:
+    """The completed evaluation's evaluation.json, checked: metrics present, problem type as configured."""
+    from mlops_dags.compat import AirflowFailException
+
     evaluation = aws.read_s3_json(aws.client("s3"), uri)
     metrics = evaluation.get("metrics")
     if not isinstance(metrics, dict) or not metrics:
@@ -295,6 +300,38 @@ def evaluate(run: dict, trained: dict) -> dict:
             f"as {config.problem_type!r}"
         )
     return {"uri": uri, "metrics": metrics, "confusion_matrix": evaluation.get("confusion_matrix")}
+
+
+def stop_jobs_of_run(project: str, model: str, airflow_run_id: str) -> list[str]:
+    """Stop this Airflow run's SageMaker jobs that are still in progress (a run that timed out or
+    failed must not leave a job running); returns what was stopped."""
+    from mlops_core import names
+
+    sm = aws.client("sagemaker")
+    prefix = names.run_name_prefix(project, model)
+    stopped = []
+    kinds = (
+        ("list_training_jobs", "TrainingJobSummaries", "TrainingJobName", "TrainingJobArn", "stop_training_job"),
+        (
+            "list_processing_jobs",
+            "ProcessingJobSummaries",
+            "ProcessingJobName",
+            "ProcessingJobArn",
+            "stop_processing_job",
+        ),
+    )
+    for operation, result_key, name_key, arn_key, stop in kinds:
+        pages = sm.get_paginator(operation).paginate(NameContains=prefix, StatusEquals="InProgress")
+        for summary in (item for page in pages for item in page.get(result_key, [])):
+            if not started_by(sm, summary[arn_key], airflow_run_id):
+                continue
+            try:
+                getattr(sm, stop)(**{name_key: summary[name_key]})
+                stopped.append(summary[name_key])
+                log.info("stopped %s %s of run %s", operation.split("_", 1)[1][:-1], summary[name_key], airflow_run_id)
+            except Exception:  # noqa: BLE001 - it may have ended meanwhile; stop the others anyway
+                log.exception("could not stop %s", summary[name_key])
+    return stopped
 
 
 def serving_run(sm, endpoint_name: str) -> str | None:
@@ -332,10 +369,14 @@ def production_evaluation(run: dict) -> dict:
     return {"run_name": production, "metrics": metrics}
 
 
-def quality_gate(run: dict, evaluation: dict, production: dict) -> dict:
+def quality_gate(run: dict) -> dict:
+    """Read and check the candidate's evaluation, find the serving model's, and gate: one task for
+    what the registration and the notice need (``evaluation``, ``production``, ``verdict``)."""
     from mlops_dags.gate import evaluate_gate
 
     config = load_config(run["project"], run["model"])
+    evaluation = evaluation_result(run["evaluation_file"], config)
+    production = production_evaluation(run)
     verdict = evaluate_gate(
         metric=config.gate.metric,
         greater_is_better=config.gate.greater_is_better,
@@ -345,7 +386,7 @@ def quality_gate(run: dict, evaluation: dict, production: dict) -> dict:
         production_metrics=production.get("metrics"),
     )
     log.info("quality gate %s: %s", verdict.summary, "; ".join(verdict.reasons) or "all checks met")
-    return verdict.to_dict()
+    return {"evaluation": evaluation, "production": production, "verdict": verdict.to_dict()}
 
 
 def publish_metrics(run: dict, evaluation: dict) -> None:
@@ -381,30 +422,61 @@ def _ensure_package_group(sm, group: str, run: dict) -> None:
                 raise
 
 
-def _packages(sm, group: str) -> list[dict]:
-    summaries = []
-    for page in sm.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group):
-        summaries.extend(page.get("ModelPackageSummaryList", []))
-    return summaries
+def _registration_uri(run: dict, config) -> str:
+    from mlops_core import names
+
+    return names.registration_uri(config.artifact_bucket, run["project"], run["model"], run["run_name"])
 
 
-def register(run: dict, trained: dict, evaluation: dict, production: dict, verdict: dict) -> dict:
+def _record_registration(run: dict, config, registered: dict) -> None:
+    """Next to the run's artifacts: the package its model version is registered as, so that a
+    deployment (and a retry of this task) finds it with one read."""
+    bucket, key = aws.split_s3_uri(_registration_uri(run, config))
+    document = {**registered, "run_name": run["run_name"], "model_version": run["model_version"]}
+    aws.client("s3").put_object(
+        Bucket=bucket, Key=key, Body=json.dumps(document).encode(), ContentType="application/json"
+    )
+
+
+def _registered_already(sm, group: str, run: dict, config) -> dict | None:
+    """The package a previous try of this task registered: from the run's registration record, or,
+    when the try died between CreateModelPackage and writing that record, the group's newest
+    package (runs of one model never overlap, so it is this run's). O(1) in the model's history."""
+    try:
+        document = aws.read_s3_json(aws.client("s3"), _registration_uri(run, config))
+        return {"package_arn": document["package_arn"], "status": document["status"]}
+    except Exception as exc:
+        if not aws.is_not_found(exc):
+            raise
+    newest = sm.list_model_packages(
+        ModelPackageGroupName=group, SortBy="CreationTime", SortOrder="Descending", MaxResults=1
+    ).get("ModelPackageSummaryList", [])
+    if newest:
+        package = sm.describe_model_package(ModelPackageName=newest[0]["ModelPackageArn"])
+        if package.get("CustomerMetadataProperties", {}).get("run_name") == run["run_name"]:
+            registered = {"package_arn": package["ModelPackageArn"], "status": package["ModelApprovalStatus"]}
+            _record_registration(run, config, registered)
+            return registered
+    return None
+
+
+def register(run: dict, evaluation: dict, production: dict, verdict: dict) -> dict:
     """Register the candidate in the model's package group with its lineage: pending manual
     approval when it passed the gate, Rejected (never deployable) when it did not."""
     from mlops_core import names
 
     config = load_config(run["project"], run["model"])
     sm = aws.client("sagemaker")
+    trained = training_result(sm.describe_training_job(TrainingJobName=run["run_name"]))
     group = config.model_package_group_name
     _ensure_package_group(sm, group, run)
     # The evaluate job writes its files side by side (mlops_core.names): the registry shows the
     # model-quality file; the confusion-matrix image is linked from the package's metadata.
     evaluation_prefix = evaluation["uri"].rsplit("/", 1)[0]
     confusion_matrix = f"{evaluation_prefix}/{names.CONFUSION_MATRIX_FILE}"
-    for summary in _packages(sm, group):  # a task retry finds the package it already created
-        package = sm.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
-        if package.get("CustomerMetadataProperties", {}).get("run_name") == run["run_name"]:
-            return {"package_arn": summary["ModelPackageArn"], "status": package["ModelApprovalStatus"]}
+    registered = _registered_already(sm, group, run, config)  # a task retry finds its own package
+    if registered:
+        return registered
     status = "PendingManualApproval" if verdict["passed"] else "Rejected"
     metadata = {
         "run_name": run["run_name"],
@@ -448,7 +520,9 @@ def register(run: dict, trained: dict, evaluation: dict, production: dict, verdi
         CustomerMetadataProperties=metadata,
     )
     log.info("registered %s as %s: %s", run["run_name"], status, response["ModelPackageArn"])
-    return {"package_arn": response["ModelPackageArn"], "status": status}
+    registered = {"package_arn": response["ModelPackageArn"], "status": status}
+    _record_registration(run, config, registered)
+    return registered
 
 
 def notify_result(run: dict, evaluation: dict, production: dict, verdict: dict, package: dict) -> dict:
