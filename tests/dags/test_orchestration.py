@@ -253,6 +253,22 @@ def test_retraining_skips_models_in_progress_and_plans_any_number_in_batches(env
     assert sorted(started) == ["zz-batch-a", "zz-batch-c", "zz-batch-d"]
 
 
+def _start_training_job(sm, m, name: str, *, max_runtime_seconds: int, airflow_run_id: str | None = None) -> None:
+    """A training job of model ``m``'s 1.0.0 image started outside the DAGs (what an earlier run left)."""
+    from mlops_dags.training import RUN_ID_TAG
+
+    tags = {"Tags": [{"Key": RUN_ID_TAG, "Value": airflow_run_id}]} if airflow_run_id else {}
+    sm.create_training_job(
+        TrainingJobName=name,
+        AlgorithmSpecification={"TrainingImage": f"{m.config.image_repository_uri}:1.0.0", "TrainingInputMode": "File"},
+        RoleArn=m.config.sagemaker_role_arn,
+        OutputDataConfig={"S3OutputPath": f"s3://{ARTIFACT_BUCKET}/x"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        StoppingCondition={"MaxRuntimeInSeconds": max_runtime_seconds},
+        **tags,
+    )
+
+
 def test_a_version_registered_twice_is_refused_rather_than_one_picked(env):
     """Before runs of a model were serialized, two runs could both register 1.0.0+r0."""
     m = new_model(env, "twice")
@@ -261,17 +277,7 @@ def test_a_version_registered_twice_is_refused_rather_than_one_picked(env):
     env["aws"].update_scenario({"training": {"require_input_data": False}})
     for minute in (1, 2):
         run = str(names.RunName.new(PROJECT, m.model, "1.0.0", 0, datetime(2026, 1, 1, 0, minute, tzinfo=UTC)))
-        sm.create_training_job(
-            TrainingJobName=run,
-            AlgorithmSpecification={
-                "TrainingImage": f"{m.config.image_repository_uri}:1.0.0",
-                "TrainingInputMode": "File",
-            },
-            RoleArn=m.config.sagemaker_role_arn,
-            OutputDataConfig={"S3OutputPath": f"s3://{ARTIFACT_BUCKET}/x"},
-            ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-            StoppingCondition={"MaxRuntimeInSeconds": 60},
-        )
+        _start_training_job(sm, m, run, max_runtime_seconds=60)
         package = sm.create_model_package(
             ModelPackageGroupName=m.config.model_package_group_name,
             InferenceSpecification={
@@ -331,18 +337,7 @@ def test_a_timed_out_run_stops_its_jobs_and_is_notified_and_counted_once(env, da
     jobs = {}
     for airflow_run, minute in (("scheduled__timed-out", 1), ("manual__another-run", 2)):
         name = str(names.RunName.new(PROJECT, m.model, "1.0.0", minute, datetime(2026, 1, 1, 0, minute, tzinfo=UTC)))
-        sm.create_training_job(
-            TrainingJobName=name,
-            AlgorithmSpecification={
-                "TrainingImage": f"{m.config.image_repository_uri}:1.0.0",
-                "TrainingInputMode": "File",
-            },
-            RoleArn=m.config.sagemaker_role_arn,
-            OutputDataConfig={"S3OutputPath": f"s3://{ARTIFACT_BUCKET}/x"},
-            ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-            StoppingCondition={"MaxRuntimeInSeconds": 3600},
-            Tags=[{"Key": "mlops:airflow-run-id", "Value": airflow_run}],
-        )
+        _start_training_job(sm, m, name, max_runtime_seconds=3600, airflow_run_id=airflow_run)
         jobs[airflow_run] = name
     train_task = SimpleNamespace(task_id="train", state="skipped", log_url="http://airflow/log/train")
     notify.on_dag_failure(
