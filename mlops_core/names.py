@@ -181,6 +181,12 @@ def run_output_uri(bucket: str, project: str, model: str, run_name: str) -> str:
     return f"s3://{bucket}/{project}/{model}/runs/{run_name}/"
 
 
+def data_capture_uri(bucket: str, project: str, model: str) -> str:
+    """Where the model's endpoint writes its data capture (DataCaptureConfig.DestinationS3Uri);
+    SageMaker adds ``/<endpoint>/<variant>/yyyy/mm/dd/hh/<file>.jsonl`` below it."""
+    return f"s3://{bucket}/{validate_name('project', project)}/{validate_name('model', model)}/data-capture"
+
+
 # In a run's output folder: the model package its candidate was registered as, so a model version
 # finds its package with one read instead of describing every package of the model.
 REGISTRATION_FILE = "model-package.json"

@@ -64,6 +64,7 @@ class SageMakerService(JobOperations, EndpointOperations, RegistryOperations):
                     self.endpoint_runner.stop(deployment)  # custom runners may hold other resources
                 except Exception:  # keep stopping the others
                     log.exception("could not stop a deployment")
+        self.close_captures()  # every captured invocation is written before local AWS stops
         deadline = time.monotonic() + WORKER_JOIN_SECONDS
         with self.lock:
             workers = list(self._workers)
