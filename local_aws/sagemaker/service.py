@@ -9,6 +9,7 @@ from typing import Any
 
 from local_aws.sagemaker.endpoints import EndpointOperations
 from local_aws.sagemaker.jobs import JobOperations
+from local_aws.sagemaker.lineage import LineageOperations
 from local_aws.sagemaker.registry import RegistryOperations
 from local_aws.wire import AwsError
 
@@ -17,7 +18,7 @@ SHUTDOWN_GRACE_SECONDS = 5.0  # SIGTERM to SIGKILL for every job and serve proce
 WORKER_JOIN_SECONDS = 3.0  # then the workers get this long to record their jobs as Stopped
 
 
-class SageMakerService(JobOperations, EndpointOperations, RegistryOperations):
+class SageMakerService(JobOperations, EndpointOperations, RegistryOperations, LineageOperations):
     def operations(self) -> list[str]:
         return sorted(name[3:] for name in dir(self) if name.startswith("op_"))
 

@@ -338,3 +338,28 @@ def test_a_model_role_cannot_capture_into_another_models_prefix(server, synthesi
     assert outcome["status"] == "Failed"
     assert "is not authorized to perform: s3:PutObject on resource: arn:aws:s3:::" in outcome["detail"]
     assert "/example-team/regressor/data-capture/" in outcome["detail"]
+
+
+# -- 8. lineage, recorded as the DAGs' role -----------------------------------------------------------
+def test_the_dags_record_lineage_under_the_platforms_names_only(server, synthesized):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "dag_assets" / "dags"))
+    from mlops_dags import lineage
+
+    account = Account(server, synthesized, None)
+    sagemaker = account.dag_tasks().client("sagemaker")
+    data = lineage.ensure_artifact(sagemaker, "s3://data/example-team/classifier/training/", "DataSet", {}, "etags:1")
+    train = lineage.ensure_action(
+        sagemaker, names.lineage_action_name("example-team--classifier-v1-0-0-r0-20261205000000", "train"), "T", "x", {}
+    )
+    endpoint = lineage.ensure_context(
+        sagemaker, names.lineage_context_name(names.LINEAGE_ENDPOINT, "example-team--classifier"), "Endpoint", "x", {}
+    )
+    lineage.associate(sagemaker, data, train)
+    lineage.associate(sagemaker, train, endpoint)
+    assert (
+        lineage.ensure_artifact(sagemaker, "s3://data/example-team/classifier/training/", "DataSet", {}, "etags:1")
+        == data
+    )
+    with pytest.raises(ClientError) as refused:  # a name outside the platform's prefix
+        sagemaker.create_context(ContextName="someone-elses", Source={"SourceUri": "x"}, ContextType="Endpoint")
+    assert "is not authorized to perform: sagemaker:CreateContext on resource: " in str(refused.value)
