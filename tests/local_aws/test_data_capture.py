@@ -153,6 +153,7 @@ def _captured(s3, bucket: str, expected: int, timeout: float = 10) -> list[tuple
         time.sleep(0.1)
 
 
+@pytest.mark.integration
 def test_invocations_through_boto3_are_captured_in_sagemakers_layout(aws, sm, s3, unique):
     aws.update_scenario({"data_capture": {"flush_every_records": 2}})
     name, bucket = _capturing_endpoint(sm, s3, unique)
@@ -175,6 +176,7 @@ def test_invocations_through_boto3_are_captured_in_sagemakers_layout(aws, sm, s3
     assert record["eventVersion"] == "0" and record["eventMetadata"]["eventId"]
 
 
+@pytest.mark.integration
 def test_a_capture_config_sagemaker_refuses_is_refused(aws, sm, s3, unique):
     with pytest.raises(ClientError, match="initialSamplingPercentage"):
         _capturing_endpoint(sm, s3, unique, InitialSamplingPercentage=101)
@@ -182,6 +184,7 @@ def test_a_capture_config_sagemaker_refuses_is_refused(aws, sm, s3, unique):
         _capturing_endpoint(sm, s3, lambda prefix: unique(f"{prefix}-2"), CaptureOptions=[{"CaptureMode": "All"}])
 
 
+@pytest.mark.integration
 def test_captures_below_a_full_batch_are_written_when_local_aws_stops(tmp_path, unique):
     scenario = {
         "endpoints": {"create_delay_seconds": 0.1},

@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
+pytestmark = pytest.mark.integration
+
 
 def _artifact(sm, uri: str, kind: str = "DataSet", fingerprint: str = "etags:1") -> str:
     return sm.create_artifact(

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "dag_assets" / "dag
 from mlops_dags import aws as dag_aws  # noqa: E402
 from mlops_dags import lineage  # noqa: E402
 
+pytestmark = pytest.mark.integration
 PENDING = {"InProgress", "Creating", "Stopping"}
 
 
