@@ -35,6 +35,8 @@ DEFAULT_SCENARIO: dict[str, Any] = {
         "rules": [],
         "invoke": {"url": None, "response": {"predictions": [0]}},
     },
+    # Endpoints' captured invocations are written in batches of this many records, or this old.
+    "data_capture": {"flush_every_records": 100, "flush_every_seconds": 10.0},
     "mwaa": {"airflow_url": None, "auth": "none", "username": None, "password": None},
     # Free-form settings for custom job/endpoint runners (issue 6), passed through untouched.
     "runner": {},

@@ -24,6 +24,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -329,8 +330,20 @@ def serve(
         tmp.write_text(url)
         tmp.replace(target)  # atomic: a launcher polling the file never reads half a URL
 
+    stopping = threading.Event()
+
+    def drain_then_stop() -> None:
+        # The last captured invocations are written through this server (as the model's role),
+        # so it keeps answering until they are.
+        try:
+            sagemaker.close_captures()
+        finally:
+            server.shutdown()
+
     def stop(signum: int, frame: Any) -> None:
-        raise SystemExit(0)
+        if not stopping.is_set():
+            stopping.set()
+            threading.Thread(target=drain_then_stop, name="drain-then-stop", daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     print(f"LOCAL_AWS_URL={url}", flush=True)

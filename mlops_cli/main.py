@@ -171,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a platform variable and the value the pipeline's inputs give it (repeat)",
     )
 
+    lineage = commands.add_parser(
+        "lineage", help="what data and code produced an endpoint or model version (SageMaker lineage)"
+    )
+    lineage.add_argument("target", help="an endpoint name, or a model version: project/model@1.4.2+r3")
+
     stat = commands.add_parser("status", help="state of a DAG run")
     _add_model_args(stat)
     stat.add_argument("--dag", choices=sorted(dag_runs.DAGS), default=_env("DAG_NAME"), help="($DAG_NAME)")
@@ -328,6 +333,13 @@ def _status(args: argparse.Namespace) -> int:
     return dag_runs.TERMINAL_STATES.get(result.get("state"), EXIT_OK)
 
 
+def _lineage(args: argparse.Namespace) -> int:
+    from mlops_cli.lineage import lineage_report
+
+    print("\n".join(lineage_report(args.target)))
+    return EXIT_OK
+
+
 HANDLERS = {
     "version": _version,
     "image": _image,
@@ -335,6 +347,7 @@ HANDLERS = {
     "trigger": _trigger,
     "ci": _ci,
     "status": _status,
+    "lineage": _lineage,
 }
 
 

@@ -4,7 +4,7 @@ Named ``mlops_constructs`` because a local package called ``constructs`` would s
 own ``constructs`` library.
 
 A model team needs ``ModelPipeline`` and its typed settings (``TrainingSettings``, ``QualityGate``,
-``EndpointSettings``, ``Autoscaling``, ``Retraining``, ``EvaluationSettings``), all exported here.
+``EndpointSettings``, ``Autoscaling``, ``Retraining``, ``DataCapture``, ``EvaluationSettings``), all exported here.
 """
 
 from mlops_constructs.encryption import PlatformKey
@@ -20,6 +20,7 @@ from mlops_constructs.platform_ref import PlatformRef
 from mlops_constructs.storage import AccessLogsBucket, SecureBucket
 from mlops_core.pipeline_config import (
     Autoscaling,
+    DataCapture,
     EndpointSettings,
     EvaluationSettings,
     ProblemType,
@@ -31,6 +32,7 @@ from mlops_core.pipeline_config import (
 __all__ = [
     "AccessLogsBucket",
     "Autoscaling",
+    "DataCapture",
     "EndpointMonitoring",
     "EndpointSettings",
     "EvaluationSettings",

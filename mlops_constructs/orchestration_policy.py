@@ -10,6 +10,7 @@ from constructs import Construct
 
 from mlops_constructs._nag import BUCKET_GRANT_ACTIONS, acknowledge_wildcards, bucket_objects_pattern
 from mlops_constructs.encryption import key_grant_statement
+from mlops_core.names import LINEAGE_NAME_PREFIX
 from mlops_core.platform_names import PlatformNames
 
 # What the Deployment DAG registers (dag_assets/dags/mlops_dags/deployment.py SCALABLE_DIMENSION).
@@ -94,6 +95,39 @@ class PipelineOrchestrationPolicy(Construct):
                     ],
                     resources=["*"],
                 ),
+                # ML Lineage Tracking (mlops_dags.lineage): actions and contexts carry the platform's
+                # name prefix; an artifact's ARN is a hash of its source, so it takes no name.
+                iam.PolicyStatement(
+                    sid="LineageRecords",
+                    actions=[
+                        "sagemaker:CreateArtifact",
+                        "sagemaker:DescribeArtifact",
+                        "sagemaker:CreateAction",
+                        "sagemaker:DescribeAction",
+                        "sagemaker:CreateContext",
+                        "sagemaker:DescribeContext",
+                        "sagemaker:AddAssociation",
+                    ],
+                    resources=[
+                        f"{arn}:sagemaker:{stack.region}:{stack.account}:artifact/*",
+                        *(
+                            f"{arn}:sagemaker:{stack.region}:{stack.account}:{kind}/{LINEAGE_NAME_PREFIX}*"
+                            for kind in ("action", "context")
+                        ),
+                    ],
+                ),
+                iam.PolicyStatement(
+                    sid="LineageLists",
+                    actions=["sagemaker:ListArtifacts", "sagemaker:ListAssociations"],
+                    resources=["*"],
+                ),
+                # The digest a run's image tag resolves to, for its lineage (the model repositories
+                # are named <project>/<model>).
+                iam.PolicyStatement(
+                    sid="ImageDigests",
+                    actions=["ecr:DescribeImages"],
+                    resources=[f"{arn}:ecr:{stack.region}:{stack.account}:repository/*"],
+                ),
                 iam.PolicyStatement(
                     sid="PassModelRoles",
                     actions=["iam:PassRole"],
@@ -161,6 +195,9 @@ class PipelineOrchestrationPolicy(Construct):
             self.policy,
             [
                 *(f"Resource::arn:*:sagemaker:*:{kind}/*" for kind in SAGEMAKER_RESOURCE_TYPES),
+                "Resource::arn:*:sagemaker:*:artifact/*",
+                *(f"Resource::arn:*:sagemaker:*:{kind}/{LINEAGE_NAME_PREFIX}*" for kind in ("action", "context")),
+                "Resource::arn:*:ecr:*:repository/*",
                 f"Resource::arn:*:iam::*:role/{names.sagemaker_role('*')}",
                 "Resource::arn:*:kms:*:key/*",
                 "Resource::[*]",
@@ -168,6 +205,8 @@ class PipelineOrchestrationPolicy(Construct):
             "SageMaker job/model/endpoint names are generated per run (mlops_core.names.RunName), so they are "
             "scoped by resource type in this account and region; SageMaker List* and Application Auto Scaling "
             "calls take no resource ARN (its writes are conditioned on the SageMaker namespace and dimension); "
+            "lineage actions and contexts carry the platform's name prefix, artifacts are named by a hash of "
+            "their source; ecr:DescribeImages reads the digests of the model repositories' images; "
             "PassRole only reaches the platform's model roles (mlops-<env>-*-sm); kms:CreateGrant reaches the "
             "platform key by its alias, for AWS-resource grants only.",
         )

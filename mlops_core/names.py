@@ -181,6 +181,39 @@ def run_output_uri(bucket: str, project: str, model: str, run_name: str) -> str:
     return f"s3://{bucket}/{project}/{model}/runs/{run_name}/"
 
 
+def data_capture_uri(bucket: str, project: str, model: str) -> str:
+    """Where the model's endpoint writes its data capture (DataCaptureConfig.DestinationS3Uri);
+    SageMaker adds ``/<endpoint>/<variant>/yyyy/mm/dd/hh/<file>.jsonl`` below it."""
+    return f"s3://{bucket}/{validate_name('project', project)}/{validate_name('model', model)}/data-capture"
+
+
+# SageMaker ML Lineage Tracking: what the DAGs record (mlops_dags.lineage) and `mlops lineage` reads.
+# Entity types (ArtifactType, ActionType, ContextType):
+LINEAGE_DATASET = "DataSet"
+LINEAGE_IMAGE = "Image"
+LINEAGE_SOURCE_COMMIT = "SourceCommit"
+LINEAGE_MODEL = "Model"
+LINEAGE_MODEL_PACKAGE = "ModelPackage"
+LINEAGE_TRAINING_JOB = "TrainingJob"
+LINEAGE_EVALUATION_JOB = "ProcessingJob"
+LINEAGE_ENDPOINT_CONFIG = "EndpointConfig"
+LINEAGE_ENDPOINT = "Endpoint"
+# Actions and contexts are named (artifacts are identified by their source); every name starts with
+# this prefix, which the MWAA role's lineage grant is scoped to.
+LINEAGE_NAME_PREFIX = "mlops-"
+
+
+def lineage_action_name(run_name: str, step: str) -> str:
+    """The action recording one job of a run: ``mlops-<run>-train`` / ``mlops-<run>-evaluate``."""
+    return f"{LINEAGE_NAME_PREFIX}{run_name}-{step}"
+
+
+def lineage_context_name(kind: str, name: str) -> str:
+    """The context of an endpoint config or endpoint: ``mlops-<name>-endpoint-config`` / ``-endpoint``."""
+    suffix = {LINEAGE_ENDPOINT_CONFIG: "endpoint-config", LINEAGE_ENDPOINT: "endpoint"}[kind]
+    return f"{LINEAGE_NAME_PREFIX}{name}-{suffix}"
+
+
 # In a run's output folder: the model package its candidate was registered as, so a model version
 # finds its package with one read instead of describing every package of the model.
 REGISTRATION_FILE = "model-package.json"

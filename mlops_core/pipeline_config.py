@@ -209,6 +209,26 @@ class Retraining(_Strict):
         return last_trained_at is None or now - last_trained_at >= timedelta(days=self.interval_days) - RETRAINING_SLACK
 
 
+class DataCapture(_Strict):
+    """What the endpoint records of its traffic (SageMaker data capture: every sampled request and
+    response, under the model's prefix of the artifacts bucket, encrypted with the platform key).
+    Drift checks read these records, so capture is on unless a model turns it off."""
+
+    enabled: bool = True
+    # DataCaptureConfig.InitialSamplingPercentage: 0 to 100 (SageMaker API reference).
+    sampling_percentage: int = Field(100, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _samples_something(self) -> DataCapture:
+        if self.enabled and self.sampling_percentage == 0:
+            raise invalid(
+                ("sampling_percentage",),
+                "sampling_percentage=0 captures nothing: use 1 to 100, or enabled=False to turn capture off",
+                self.sampling_percentage,
+            )
+        return self
+
+
 class Notifications(_Strict):
     sns_topic_arn: str
     slack_webhook_secret_name: str | None = None
@@ -230,6 +250,7 @@ class PipelineConfig(_Strict):
     gate: QualityGate
     endpoint: EndpointSettings = Field(default_factory=EndpointSettings)
     retraining: Retraining = Field(default_factory=Retraining)
+    data_capture: DataCapture = Field(default_factory=DataCapture)
     notifications: Notifications
 
     @field_validator("project", "model")
@@ -261,6 +282,10 @@ class PipelineConfig(_Strict):
     @property
     def training_data_uri(self) -> str:
         return names.training_data_uri(self.data_bucket, self.project, self.model)
+
+    @property
+    def data_capture_uri(self) -> str:
+        return names.data_capture_uri(self.artifact_bucket, self.project, self.model)
 
     def run_output_uri(self, run_name: str) -> str:
         return names.run_output_uri(self.artifact_bucket, self.project, self.model, run_name)

@@ -69,6 +69,12 @@ def deployment():
         steps.apply_autoscaling(release)
 
     @task
+    def record_lineage(release: dict) -> dict:
+        from mlops_dags import lineage
+
+        return lineage.record_deployment(release)
+
+    @task
     def notify_deployed(release: dict, deployed: dict, smoke: str) -> dict:
         from mlops_dags import deployment as steps
 
@@ -88,6 +94,7 @@ def deployment():
     smoke = SmokeTestOperator(task_id="smoke_test", release=release, deployed=deploy.output, retries=0)
     scaling >> smoke
     notify_deployed(release, deploy.output, smoke.output)
+    smoke >> record_lineage(release)
 
 
 deployment()

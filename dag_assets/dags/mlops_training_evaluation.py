@@ -65,6 +65,12 @@ def training_evaluation():
         return training.register(run, evaluation, production, verdict)
 
     @task
+    def record_lineage(run: dict, package: dict) -> dict:
+        from mlops_dags import lineage
+
+        return lineage.record_training(run, package)
+
+    @task
     def notify_result(run: dict, evaluation: dict, production: dict, verdict: dict, package: dict) -> dict:
         from mlops_dags import training
 
@@ -79,6 +85,7 @@ def training_evaluation():
     publish_metrics(run, gate["evaluation"])
     package = register(run, gate["evaluation"], gate["production"], gate["verdict"])
     notify_result(run, gate["evaluation"], gate["production"], gate["verdict"], package)
+    record_lineage(run, package)
 
 
 training_evaluation()

@@ -160,6 +160,15 @@ def sagemaker(req: Request) -> list[Check]:
         if "ModelApprovalStatus" in p:
             context["sagemaker:ModelApprovalStatus"] = p["ModelApprovalStatus"]
         return [Check(action, arn, context)]
+    if op == "CreateArtifact":  # an artifact's ARN is named after its source (artifact/<hash>)
+        from local_aws.sagemaker.lineage import artifact_id
+
+        return [Check(action, req.arn("sagemaker", f"artifact/{artifact_id(p['Source'])}"))]
+    if op == "DescribeArtifact":
+        return [Check(action, p["ArtifactArn"])]
+    if op == "AddAssociation":  # authorized on both ends; a malformed end is SageMaker's to refuse
+        ends = [p[k] for k in ("SourceArn", "DestinationArn") if str(p[k]).startswith("arn:aws:sagemaker:")]
+        return [Check(action, end) for end in ends] or [Check(action, "*")]
     for suffix, (kind, param) in _SM_NAMED.items():
         if op.endswith(suffix) and param in p:
             name = p[param]

@@ -13,6 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from local_aws.sagemaker.core import ACCOUNT_ID, public, validate_name
+from local_aws.sagemaker.data_capture import DataCapture, capture_summary, validate_capture_config
 from local_aws.sagemaker.execution_roles import ExecutionRoles
 from local_aws.sagemaker.listing import ListSpec, list_page
 from local_aws.sagemaker.runners import Deployment, RunnerContext, RunnerFailure
@@ -63,7 +64,7 @@ CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 _FORWARDED_HEADERS = {"content-type", "accept", CUSTOM_ATTRIBUTES_HEADER.lower()}
 
 
-class EndpointOperations(ExecutionRoles):
+class EndpointOperations(ExecutionRoles, DataCapture):
     # -- models ----------------------------------------------------------------------------------
     def op_CreateModel(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
         name = validate_name(p["ModelName"], "modelName")
@@ -119,6 +120,7 @@ class EndpointOperations(ExecutionRoles):
                 raise AwsError("ValidationException", f'Cannot create already existing endpoint configuration "{arn}".')
             for variant in p["ProductionVariants"]:
                 self._model(region, variant["ModelName"])
+            validate_capture_config(p.get("DataCaptureConfig"))
             record = {k: v for k, v in p.items() if k != "Tags"}
             record.update(EndpointConfigArn=arn, CreationTime=time.time())
             configs[name.lower()] = record
@@ -363,7 +365,9 @@ class EndpointOperations(ExecutionRoles):
                     EndpointConfigName=target["config"]["EndpointConfigName"],
                     ProductionVariants=self._variants(target, now),
                     LastModifiedTime=now,
+                    DataCaptureConfig=capture_summary(target["config"].get("DataCaptureConfig")),
                     _deployment=deployment,
+                    _target=target,  # what serves, its capture settings and role sessions
                 )
                 if endpoint.get("_deployment_config"):
                     endpoint["LastDeploymentConfig"] = endpoint["_deployment_config"]
@@ -445,6 +449,16 @@ class EndpointOperations(ExecutionRoles):
                 raise AwsError("ValidationError", f"Endpoint {name} of account {ACCOUNT_ID} not found.")
             deployment: Deployment | None = endpoint.get("_deployment")
             variant = endpoint["ProductionVariants"][0]["VariantName"]
+            target = endpoint.get("_target")
+        status, answer, out_headers = self._answer(region, name, variant, deployment, body, headers)
+        request_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+        response = (answer, out_headers.get("Content-Type", ""))
+        self.capture_invocation(region, name, variant, target, (body, request_type), response)
+        return status, answer, out_headers
+
+    def _answer(
+        self, region: str, name: str, variant: str, deployment: Deployment | None, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, bytes, dict[str, str]]:
         invoke = self.scenario.snapshot()["endpoints"]["invoke"]
         url = (deployment.url if deployment else None) or invoke.get("url")
         out_headers = {"x-Amzn-Invoked-Production-Variant": variant}

@@ -9,6 +9,7 @@ from typing import Any
 
 from local_aws.sagemaker.endpoints import EndpointOperations
 from local_aws.sagemaker.jobs import JobOperations
+from local_aws.sagemaker.lineage import LineageOperations
 from local_aws.sagemaker.registry import RegistryOperations
 from local_aws.wire import AwsError
 
@@ -17,7 +18,7 @@ SHUTDOWN_GRACE_SECONDS = 5.0  # SIGTERM to SIGKILL for every job and serve proce
 WORKER_JOIN_SECONDS = 3.0  # then the workers get this long to record their jobs as Stopped
 
 
-class SageMakerService(JobOperations, EndpointOperations, RegistryOperations):
+class SageMakerService(JobOperations, EndpointOperations, RegistryOperations, LineageOperations):
     def operations(self) -> list[str]:
         return sorted(name[3:] for name in dir(self) if name.startswith("op_"))
 
@@ -64,6 +65,7 @@ class SageMakerService(JobOperations, EndpointOperations, RegistryOperations):
                     self.endpoint_runner.stop(deployment)  # custom runners may hold other resources
                 except Exception:  # keep stopping the others
                     log.exception("could not stop a deployment")
+        self.close_captures()  # every captured invocation is written before local AWS stops
         deadline = time.monotonic() + WORKER_JOIN_SECONDS
         with self.lock:
             workers = list(self._workers)

@@ -11,6 +11,7 @@ from synth_helpers import new_stack
 
 from mlops_constructs import (
     Autoscaling,
+    DataCapture,
     EndpointSettings,
     EvaluationSettings,
     ModelPipeline,
@@ -41,6 +42,7 @@ def test_typed_settings_publish_the_same_configuration_as_dicts():
         gate=QualityGate(metric="mse", threshold=0.25, max_regression=0.01),
         endpoint=EndpointSettings(instance_type="ml.c5.large", autoscaling=Autoscaling(min_capacity=1, max_capacity=3)),
         retraining=Retraining(interval_days=7),
+        data_capture=DataCapture(sampling_percentage=25),
     )
     plain = _config(
         new_stack(),
@@ -50,10 +52,12 @@ def test_typed_settings_publish_the_same_configuration_as_dicts():
         gate={"metric": "mse", "threshold": 0.25, "max_regression": 0.01},
         endpoint={"instance_type": "ml.c5.large", "autoscaling": {"min_capacity": 1, "max_capacity": 3}},
         retraining={"interval_days": 7},
+        data_capture={"sampling_percentage": 25},
     )
     assert typed == plain
     assert typed["gate"] == {"metric": "mse", "threshold": 0.25, "max_regression": 0.01}
     assert typed["endpoint"]["autoscaling"]["max_capacity"] == 3 and typed["retraining"]["interval_days"] == 7
+    assert typed["data_capture"] == {"enabled": True, "sampling_percentage": 25}
 
 
 def test_a_bad_value_names_the_call_s_file_and_line_the_environment_the_field_and_the_value():
@@ -92,3 +96,8 @@ def test_platform_ref_defaults_to_the_platform_s_slack_secret_so_no_model_silent
     assert _config(custom, gate={"metric": "f1", "threshold": 0.8})["notifications"]["slack_webhook_secret_name"] == (
         "team/slack"
     )
+
+
+def test_a_capture_sampling_percentage_sagemaker_refuses_stops_synth_naming_the_field():
+    with pytest.raises(ConfigurationError, match=r"data_capture.sampling_percentage: .*100"):
+        _config(new_stack(), gate={"metric": "f1", "threshold": 0.8}, data_capture={"sampling_percentage": 120})

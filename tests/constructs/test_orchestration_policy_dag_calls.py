@@ -36,8 +36,19 @@ SAGEMAKER_CALLS = {
     ],
     "model-package-group": ["CreateModelPackageGroup", "DescribeModelPackageGroup"],
     "model-package": ["CreateModelPackage", "DescribeModelPackage", "UpdateModelPackage"],
+    # mlops_dags.lineage: the ends of an association are artifacts, actions or contexts.
+    "artifact": ["CreateArtifact", "DescribeArtifact", "AddAssociation"],
+    "action": ["CreateAction", "DescribeAction", "AddAssociation"],
+    "context": ["CreateContext", "DescribeContext", "AddAssociation"],
 }
-LIST_CALLS = ["ListTrainingJobs", "ListProcessingJobs", "ListModels", "ListModelPackages"]
+LIST_CALLS = [
+    "ListTrainingJobs",
+    "ListProcessingJobs",
+    "ListModels",
+    "ListModelPackages",
+    "ListArtifacts",
+    "ListAssociations",
+]
 AUTOSCALING_CALLS = [
     "RegisterScalableTarget",
     "DeregisterScalableTarget",
@@ -78,7 +89,9 @@ def allowed(action: str, kind: str | None, found: list[dict]) -> bool:
             continue
         for resource in _resources(statement):
             # A SageMaker ARN is an Fn::Join whose last part ends ":<kind>/*".
-            if (kind is None and resource == "*") or (kind is not None and f":{kind}/*" in str(resource)):
+            if (kind is None and resource == "*") or (
+                kind is not None and (f":{kind}/*" in str(resource) or f":{kind}/mlops-*" in str(resource))
+            ):
                 return True
     return False
 
@@ -107,3 +120,13 @@ def test_endpoint_autoscaling_calls_of_the_deployment_are_granted():
     found = statements()
     for call in AUTOSCALING_CALLS:
         assert allowed(f"application-autoscaling:{call}", None, found), call
+
+
+def test_lineage_actions_and_contexts_are_granted_on_the_platforms_names_only():
+    found = statements()
+    lineage = next(st for st in found if st.get("Sid") == "LineageRecords")
+    resources = [str(r) for r in _resources(lineage)]
+    assert any(":action/mlops-*" in r for r in resources) and any(":context/mlops-*" in r for r in resources)
+    assert not any(":action/*" in r or ":context/*" in r for r in resources)
+    images = next(st for st in found if st.get("Sid") == "ImageDigests")
+    assert images["Action"] == "ecr:DescribeImages" and ":repository/*" in str(images["Resource"])

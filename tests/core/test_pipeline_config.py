@@ -76,3 +76,23 @@ def test_several_training_instances_are_refused_with_the_reason():
     assert PipelineConfig.model_validate({**BASE, "training": {"instance_count": 1}}).training.instance_count == 1
     with pytest.raises(ValidationError, match=r"training.instance_count[\s\S]*every extra instance would train"):
         PipelineConfig.model_validate({**BASE, "training": {"instance_count": 2}})
+
+
+def test_data_capture_is_on_by_default_under_the_models_artifact_prefix():
+    config = PipelineConfig.model_validate(BASE)
+    assert (config.data_capture.enabled, config.data_capture.sampling_percentage) == (True, 100)
+    assert config.data_capture_uri == "s3://a/p/m/data-capture"
+
+
+@pytest.mark.parametrize("percentage", [-1, 101])
+def test_capture_sampling_outside_sagemakers_range_is_refused(percentage):
+    # DataCaptureConfig.InitialSamplingPercentage: valid range 0 to 100 (SageMaker API reference).
+    with pytest.raises(ValidationError, match="data_capture.sampling_percentage"):
+        PipelineConfig.model_validate({**BASE, "data_capture": {"sampling_percentage": percentage}})
+
+
+def test_capturing_zero_percent_is_refused_unless_capture_is_off():
+    with pytest.raises(ValidationError, match=r"data_capture.sampling_percentage[\s\S]*enabled=False"):
+        PipelineConfig.model_validate({**BASE, "data_capture": {"sampling_percentage": 0}})
+    off = PipelineConfig.model_validate({**BASE, "data_capture": {"enabled": False, "sampling_percentage": 0}})
+    assert not off.data_capture.enabled

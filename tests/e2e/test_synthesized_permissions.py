@@ -9,6 +9,9 @@ AWS's AccessDenied; the templates as synthesized pass the same test.
    SageMaker writes streams of the shared ``/aws/sagemaker/TrainingJobs`` group;
 6. a model stack could rewrite the whole MWAA bucket (its startup script included).
 
+And what a new feature needs of them: 7. the endpoint's data capture, which SageMaker writes as the
+model's role into the model's own prefix, encrypted with the platform key.
+
 The platform and the fixture project (tests/stacks/fixture_projects) are synthesized once; each case
 provisions them into a reset local AWS, with the fault put back or not.
 """
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -255,3 +260,106 @@ def test_a_model_stack_publishes_its_pipeline_json_and_nothing_else(server, synt
         )
     else:
         write_startup()  # the fault: a model stack can replace the script MWAA runs at start-up
+
+
+# -- 7. data capture, written as the model's role ---------------------------------------------------
+def _invoke_capturing_endpoint(server: LocalAws, account: Account, destination: str | None = None) -> str:
+    """The endpoint the Deployment DAG creates (its capture config from mlops_dags), created as the
+    DAG's role, invoked once; returns the endpoint's name."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "dag_assets" / "dags"))
+    from mlops_dags.capture import data_capture_config
+
+    from mlops_core.pipeline_config import PipelineConfig
+
+    config = PipelineConfig.model_validate(account.config)
+    capture = data_capture_config(config)
+    assert capture is not None and capture["KmsKeyId"] == config.kms_key_arn
+    if destination:
+        capture["DestinationS3Uri"] = destination
+    server.update_scenario({"data_capture": {"flush_every_records": 1}})
+    run = "example-team--classifier-v1-0-0-r0-20261205000000"
+    sagemaker = account.dag_tasks().client("sagemaker")
+    sagemaker.create_model(
+        ModelName=run,
+        ExecutionRoleArn=config.sagemaker_role_arn,
+        PrimaryContainer={"Image": f"{config.image_repository_uri}:1.0.0"},
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=run,
+        ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": run, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+        ],
+        KmsKeyId=config.kms_key_arn,
+        DataCaptureConfig=capture,
+    )
+    sagemaker.create_endpoint(EndpointName=config.endpoint_name, EndpointConfigName=run)
+    sagemaker.get_waiter("endpoint_in_service").wait(
+        EndpointName=config.endpoint_name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
+    account.dag_tasks().client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=config.endpoint_name, ContentType="text/csv", Body=b"120,13\n"
+    )
+    return config.endpoint_name
+
+
+def _capture_outcome(server: LocalAws, endpoint: str) -> dict[str, Any]:
+    for _ in range(100):
+        found = [e for e in server.events() if e["kind"] == "DataCapture" and e["name"] == endpoint]
+        if found:
+            return found[-1]
+        time.sleep(0.1)
+    raise AssertionError(f"no data capture of {endpoint} written or refused")
+
+
+def test_the_endpoint_captures_into_its_own_prefix_as_the_models_role(server, synthesized):
+    account = Account(server, synthesized, None)
+    endpoint = _invoke_capturing_endpoint(server, account)
+    outcome = _capture_outcome(server, endpoint)
+    assert outcome["status"] == "Written", outcome["detail"]
+    bucket, _, key = outcome["detail"].removeprefix("s3://").partition("/")
+    assert key.startswith(f"example-team/classifier/data-capture/{endpoint}/AllTraffic/")
+    stored = account.root.client("s3").head_object(Bucket=bucket, Key=key)
+    assert stored["ServerSideEncryption"] == "aws:kms" and stored["SSEKMSKeyId"] == account.config["kms_key_arn"]
+    role = account.config["sagemaker_role_arn"].rsplit("/", 1)[-1]
+    writes = [
+        d
+        for d in server.authorization()["checks"]
+        if role in d["principal"] and d["action"] in ("s3:PutObject", "kms:GenerateDataKey") and not d["denied"]
+    ]
+    assert {d["action"] for d in writes} == {"s3:PutObject", "kms:GenerateDataKey"}
+
+
+def test_a_model_role_cannot_capture_into_another_models_prefix(server, synthesized):
+    account = Account(server, synthesized, None)
+    regressor = next(p for p in account.report.pipelines if p["model"] == "regressor")
+    destination = names.data_capture_uri(regressor["artifact_bucket"], "example-team", "regressor")
+    endpoint = _invoke_capturing_endpoint(server, account, destination)
+    outcome = _capture_outcome(server, endpoint)
+    assert outcome["status"] == "Failed"
+    assert "is not authorized to perform: s3:PutObject on resource: arn:aws:s3:::" in outcome["detail"]
+    assert "/example-team/regressor/data-capture/" in outcome["detail"]
+
+
+# -- 8. lineage, recorded as the DAGs' role -----------------------------------------------------------
+def test_the_dags_record_lineage_under_the_platforms_names_only(server, synthesized):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "dag_assets" / "dags"))
+    from mlops_dags import lineage
+
+    account = Account(server, synthesized, None)
+    sagemaker = account.dag_tasks().client("sagemaker")
+    data = lineage.ensure_artifact(sagemaker, "s3://data/example-team/classifier/training/", "DataSet", {}, "etags:1")
+    train = lineage.ensure_action(
+        sagemaker, names.lineage_action_name("example-team--classifier-v1-0-0-r0-20261205000000", "train"), "T", "x", {}
+    )
+    endpoint = lineage.ensure_context(
+        sagemaker, names.lineage_context_name(names.LINEAGE_ENDPOINT, "example-team--classifier"), "Endpoint", "x", {}
+    )
+    lineage.associate(sagemaker, data, train)
+    lineage.associate(sagemaker, train, endpoint)
+    assert (
+        lineage.ensure_artifact(sagemaker, "s3://data/example-team/classifier/training/", "DataSet", {}, "etags:1")
+        == data
+    )
+    with pytest.raises(ClientError) as refused:  # a name outside the platform's prefix
+        sagemaker.create_context(ContextName="someone-elses", Source={"SourceUri": "x"}, ContextType="Endpoint")
+    assert "is not authorized to perform: sagemaker:CreateContext on resource: " in str(refused.value)

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 
 from mlops_dags import aws, settings
+from mlops_dags.capture import data_capture_config
 from mlops_dags.training import load_config
 
 log = logging.getLogger(__name__)
@@ -210,6 +211,9 @@ def endpoint_config_request(release: dict, config) -> dict:
     request = {"EndpointConfigName": release["run_name"], "ProductionVariants": [variant]}
     if config.kms_key_arn:
         request["KmsKeyId"] = config.kms_key_arn
+    capture = data_capture_config(config)
+    if capture:
+        request["DataCaptureConfig"] = capture
     return request
 
 
