@@ -353,7 +353,8 @@ class EndpointOperations(ExecutionRoles):
                 reason = f"{type(exc).__name__}: {exc}"
         if reason is None and is_update:
             reason = self._alarm_rollback_reason(region, name, credentials)
-        fleet = routing.fleet_of(config, deployments) if reason is None else None
+        images = {v["VariantName"]: self._image(m) for v, m in zip(target["variants"], target["models"], strict=True)}
+        fleet = routing.fleet_of(config, deployments, images) if reason is None else None
         if fleet is None:
             self._stop_all(list(deployments.values()))
         self._settle(region, name, generation, target, is_update, fleet, reason, delay)
@@ -481,10 +482,10 @@ class EndpointOperations(ExecutionRoles):
                 raise AwsError("ValidationError", f"Endpoint {name} of account {ACCOUNT_ID} not found.")
         target = next((v for k, v in headers.items() if k.lower() == routing.TARGET_VARIANT_HEADER), None)
         variant = fleet.pick(target)
-        invoke = self.scenario.snapshot()["endpoints"]["invoke"]
+        scenario = self.scenario.snapshot()
         forwarded = {k: v for k, v in headers.items() if k.lower() in _FORWARDED_HEADERS and v}
-        url = variant.deployment.url or invoke.get("url")
-        status, answer, out_headers, model_us = self._call_container(url, body, forwarded, invoke)
+        url = variant.deployment.url or scenario["endpoints"]["invoke"].get("url")
+        status, answer, out_headers, model_us = self._call_container(url, body, forwarded, scenario, name, variant)
         METRICS.record(
             region,
             name,
@@ -495,7 +496,7 @@ class EndpointOperations(ExecutionRoles):
         )
         for shadow in fleet.sampled_shadows(variant):
             self.shadow_copies.submit(
-                lambda shadow=shadow: self._copy_to_shadow(region, name, shadow, body, forwarded, invoke)
+                lambda shadow=shadow: self._copy_to_shadow(region, name, shadow, body, forwarded, scenario)
             )
         out_headers["x-Amzn-Invoked-Production-Variant"] = variant.name
         if status == 200:
@@ -521,24 +522,34 @@ class EndpointOperations(ExecutionRoles):
         shadow: routing.ServingVariant,
         body: bytes,
         forwarded: dict[str, str],
-        invoke: dict[str, Any],
+        scenario: dict[str, Any],
     ) -> None:
         """The shadow variant's copy of a request: measured like production, its answer dropped."""
         started = time.perf_counter()
-        status, _, _, model_us = self._call_container(
-            shadow.deployment.url or invoke.get("url"), body, forwarded, invoke
-        )
+        url = shadow.deployment.url or scenario["endpoints"]["invoke"].get("url")
+        status, _, _, model_us = self._call_container(url, body, forwarded, scenario, name, shadow)
         overhead_us = max(0.0, (time.perf_counter() - started) * 1e6 - model_us)
         METRICS.record(region, name, shadow.name, model_us=model_us, overhead_us=overhead_us, status=status)
 
     @staticmethod
     def _call_container(
-        url: str | None, body: bytes, headers: dict[str, str], invoke: dict[str, Any]
+        url: str | None,
+        body: bytes,
+        headers: dict[str, str],
+        scenario: dict[str, Any],
+        endpoint: str,
+        variant: routing.ServingVariant,
     ) -> tuple[int, bytes, dict[str, str], float]:
         """(HTTP status, body, headers for the caller, model latency in µs) of one POST /invocations;
-        status 0 when the container cannot be reached. Without a container: the scenario's answer."""
+        status 0 when the container cannot be reached. Without a container: the scenario's answer
+        (``endpoints.invoke.response``, or the status and delay of a rule matching the variant)."""
         if not url:
-            return 200, json.dumps(invoke["response"]).encode(), {"Content-Type": "application/json"}, 0.0
+            behaviour = routing.canned_behaviour(scenario, endpoint, variant.image)
+            delay = float(behaviour.get("delay_ms", 0)) / 1000
+            time.sleep(delay)
+            status = int(behaviour.get("status", 200))
+            answer = json.dumps(scenario["endpoints"]["invoke"]["response"]) if status == 200 else "model error"
+            return status, answer.encode(), {"Content-Type": "application/json"}, delay * 1e6
         request = urllib.request.Request(  # noqa: S310 - loopback URL from the runner or the test
             url.rstrip("/") + "/invocations", data=body, method="POST", headers=headers
         )

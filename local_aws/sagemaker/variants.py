@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from local_aws.sagemaker.runners import Deployment
+from local_aws.scenario import rule_matches
 from local_aws.wire import AwsError
 
 MAX_VARIANTS = 10
@@ -74,6 +75,7 @@ class ServingVariant:
     name: str
     deployment: Deployment
     weight: float
+    image: str = ""
 
 
 @dataclass
@@ -116,16 +118,25 @@ class Fleet:
         """A copy with new weights: the runtime keeps using the old fleet until it is swapped in."""
 
         def apply(variants: list[ServingVariant]) -> list[ServingVariant]:
-            return [ServingVariant(v.name, v.deployment, weights.get(v.name, v.weight)) for v in variants]
+            return [ServingVariant(v.name, v.deployment, weights.get(v.name, v.weight), v.image) for v in variants]
 
         return Fleet(apply(self.production), apply(self.shadows))
 
 
-def fleet_of(config: dict[str, Any], deployments: dict[str, Deployment]) -> Fleet:
-    return Fleet(
-        [ServingVariant(v["VariantName"], deployments[v["VariantName"]], weight(v)) for v in config[PRODUCTION]],
-        [ServingVariant(v["VariantName"], deployments[v["VariantName"]], weight(v)) for v in config.get(SHADOW) or []],
-    )
+def fleet_of(config: dict[str, Any], deployments: dict[str, Deployment], images: dict[str, str]) -> Fleet:
+    def serving(v: dict[str, Any]) -> ServingVariant:
+        return ServingVariant(v["VariantName"], deployments[v["VariantName"]], weight(v), images[v["VariantName"]])
+
+    return Fleet([serving(v) for v in config[PRODUCTION]], [serving(v) for v in config.get(SHADOW) or []])
+
+
+def canned_behaviour(scenario: dict[str, Any], endpoint: str, image: str) -> dict[str, Any]:
+    """How a variant without a container of its own answers: the first ``endpoints.rules`` entry
+    with ``invoke`` whose ``when`` matches the variant's image (status, delay_ms), else a 200."""
+    for rule in scenario["endpoints"].get("rules", []):
+        if "invoke" in rule and rule_matches(rule["when"], name=endpoint, image=image):
+            return rule["invoke"]
+    return {}
 
 
 def validate_weights(endpoint: dict[str, Any], desired: list[dict[str, Any]]) -> dict[str, float]:

@@ -354,3 +354,25 @@ def test_weight_updates_and_metric_reads_are_authorized_per_endpoint(clients, un
     with pytest.raises(ClientError) as unread:
         metric(session.client("cloudwatch"), mine, "A", "Invocations", "Sum")
     assert "cloudwatch:GetMetricData" in unread.value.response["Error"]["Message"]
+
+
+def test_without_containers_a_scenario_rule_sets_how_a_variant_answers(aws, sm, unique):
+    """The simulated runner (no container): an endpoints rule with ``invoke`` gives the variants
+    whose image matches a status and a delay, so a DAG test can deploy a deliberately worse shadow."""
+    cloudwatch, runtime = boto3.client("cloudwatch"), boto3.client("sagemaker-runtime")
+    aws.update_scenario({"endpoints": {"rules": [{"when": {"image_contains": ":9.9.9"}, "invoke": {"status": 500}}]}})
+    name = unique("canned")
+    sm.create_model(ModelName=f"{name}-prod", PrimaryContainer={"Image": IMAGE}, ExecutionRoleArn=ROLE)
+    sm.create_model(
+        ModelName=f"{name}-cand", PrimaryContainer={"Image": IMAGE.replace("1.2.3", "9.9.9")}, ExecutionRoleArn=ROLE
+    )
+    endpoint(sm, name, [variant("Production", f"{name}-prod")], [variant("Shadow", f"{name}-cand")])
+    for _ in range(10):
+        assert invoke(runtime, name) == ("Production", {"predictions": [0]})
+    deadline = time.monotonic() + 10
+    while metric(cloudwatch, name, "Shadow", "Invocations", "Sum") != 10 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert metric(cloudwatch, name, "Shadow", "Invocation5XXErrors", "Sum") == 10
+    assert metric(cloudwatch, name, "Production", "Invocation5XXErrors", "Sum") == 0
+    with pytest.raises(Exception, match="invoke must be an object with keys among"):
+        aws.update_scenario({"endpoints": {"rules": [{"when": {}, "invoke": {"code": 500}}]}})
