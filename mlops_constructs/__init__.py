@@ -4,7 +4,8 @@ Named ``mlops_constructs`` because a local package called ``constructs`` would s
 own ``constructs`` library.
 
 A model team needs ``ModelPipeline`` and its typed settings (``TrainingSettings``, ``QualityGate``,
-``EndpointSettings``, ``Autoscaling``, ``Retraining``, ``EvaluationSettings``), all exported here.
+``EndpointSettings``, ``Autoscaling``, ``Retraining``, ``EvaluationSettings``, ``DeploymentSettings``,
+``ShadowCriteria``), all exported here.
 """
 
 from mlops_constructs.encryption import PlatformKey
@@ -20,17 +21,20 @@ from mlops_constructs.platform_ref import PlatformRef
 from mlops_constructs.storage import AccessLogsBucket, SecureBucket
 from mlops_core.pipeline_config import (
     Autoscaling,
+    DeploymentSettings,
     EndpointSettings,
     EvaluationSettings,
     ProblemType,
     QualityGate,
     Retraining,
+    ShadowCriteria,
     TrainingSettings,
 )
 
 __all__ = [
     "AccessLogsBucket",
     "Autoscaling",
+    "DeploymentSettings",
     "EndpointMonitoring",
     "EndpointSettings",
     "EvaluationSettings",
@@ -48,5 +52,6 @@ __all__ = [
     "QualityGate",
     "Retraining",
     "SecureBucket",
+    "ShadowCriteria",
     "TrainingSettings",
 ]

@@ -23,6 +23,7 @@ from mlops_constructs.sagemaker_access import sagemaker_log_statements, sagemake
 from mlops_constructs.validation import ConfigurationError, as_dict, call_site, describe
 from mlops_core import names
 from mlops_core.pipeline_config import (
+    DeploymentSettings,
     EndpointSettings,
     EvaluationSettings,
     PipelineConfig,
@@ -58,9 +59,9 @@ class ModelPipeline(Construct):
     Settings are validated at synth time: a bad value stops ``cdk synth`` naming the file and line
     of the ``ModelPipeline(...)`` call, the environment, the field and the value.
 
-    ``training``, ``evaluation``, ``gate``, ``endpoint`` and ``retraining`` take the typed settings
-    of :mod:`mlops_core.pipeline_config` (``QualityGate(metric="f1", threshold=0.85)``, exported by
-    ``mlops_constructs``) or the same as dicts.
+    ``training``, ``evaluation``, ``gate``, ``endpoint``, ``retraining`` and ``deployment`` take the
+    typed settings of :mod:`mlops_core.pipeline_config` (``QualityGate(metric="f1", threshold=0.85)``,
+    exported by ``mlops_constructs``) or the same as dicts.
     """
 
     def __init__(
@@ -77,6 +78,7 @@ class ModelPipeline(Construct):
         evaluation: EvaluationSettings | Mapping[str, Any] | None = None,
         endpoint: EndpointSettings | Mapping[str, Any] | None = None,
         retraining: Retraining | Mapping[str, Any] | None = None,
+        deployment: DeploymentSettings | Mapping[str, Any] | None = None,
         monitored_metrics: Sequence[str] | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
     ) -> None:
@@ -175,6 +177,7 @@ class ModelPipeline(Construct):
                 "dashboard_name": self.monitoring.dashboard_name,
             },
             "retraining": as_dict(retraining),
+            "deployment": as_dict(deployment),
             "notifications": {
                 "sns_topic_arn": env.alerts_topic_arn,
                 "slack_webhook_secret_name": platform.slack_webhook_secret_name,

@@ -139,6 +139,12 @@ class PipelineOrchestrationPolicy(Construct):
                         "StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}
                     },
                 ),
+                # A shadow trial compares the endpoint's variants on their AWS/SageMaker metrics;
+                # GetMetricData has no resource type nor condition key to scope it by (Service
+                # Authorization Reference, Amazon CloudWatch): read-only, any metric.
+                iam.PolicyStatement(
+                    sid="EndpointVariantMetrics", actions=["cloudwatch:GetMetricData"], resources=["*"]
+                ),
                 # CreateEndpoint/UpdateEndpoint with an endpoint config that names a KmsKeyId: SageMaker
                 # creates the volume grant as the caller.
                 key_grant_statement(names, partition=stack.partition),
@@ -166,8 +172,9 @@ class PipelineOrchestrationPolicy(Construct):
                 "Resource::[*]",
             ],
             "SageMaker job/model/endpoint names are generated per run (mlops_core.names.RunName), so they are "
-            "scoped by resource type in this account and region; SageMaker List* and Application Auto Scaling "
-            "calls take no resource ARN (its writes are conditioned on the SageMaker namespace and dimension); "
+            "scoped by resource type in this account and region; SageMaker List*, CloudWatch GetMetricData "
+            "and Application Auto Scaling calls take no resource ARN (its writes are conditioned on the "
+            "SageMaker namespace and dimension); "
             "PassRole only reaches the platform's model roles (mlops-<env>-*-sm); kms:CreateGrant reaches the "
             "platform key by its alias, for AWS-resource grants only.",
         )

@@ -209,6 +209,52 @@ class Retraining(_Strict):
         return last_trained_at is None or now - last_trained_at >= timedelta(days=self.interval_days) - RETRAINING_SLACK
 
 
+class ShadowCriteria(_Strict):
+    """When a shadow trial promotes its candidate: over the bake period, the candidate (the shadow
+    variant, fed ``sampling_percentage`` % of production's requests) answered at least
+    ``min_invocations`` copies, its error rate (4xx and 5xx answers) is at most
+    ``max_error_rate_increase`` above production's, and its p99 model latency at most
+    ``max_p99_latency_increase`` (a fraction: 0.2 = 20 %) above production's."""
+
+    sampling_percentage: int = Field(100, ge=1, le=100)
+    min_invocations: int = Field(100, ge=1)
+    max_error_rate_increase: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
+    max_p99_latency_increase: float = Field(0.2, ge=0, allow_inf_nan=False)
+
+
+DeploymentStrategy = Literal["blue_green", "shadow"]
+
+
+class DeploymentSettings(_Strict):
+    """How the Deployment DAG puts a new version on a serving endpoint: ``blue_green`` (update in
+    place, rolled back on the rollback alarms) or ``shadow`` (first a trial beside production as a
+    shadow variant for ``bake_seconds``, judged by ``shadow``; then blue/green if it passes, else
+    the candidate is rejected). A first deployment has nothing to compare with: blue/green."""
+
+    strategy: DeploymentStrategy = "blue_green"
+    bake_seconds: int = Field(3600, ge=1, le=names.SHADOW_BAKE_LIMIT_SECONDS)
+    shadow: ShadowCriteria = Field(default_factory=ShadowCriteria)
+
+    @model_validator(mode="after")
+    def _settings_of_the_chosen_strategy(self) -> DeploymentSettings:
+        # A published configuration names every field: only a value other than the default is unused.
+        defaults = DeploymentSettings.model_fields
+        unused = [
+            name
+            for name in ("bake_seconds", "shadow")
+            if self.strategy != "shadow"
+            and getattr(self, name) != defaults[name].get_default(call_default_factory=True)
+        ]
+        if unused:
+            raise invalid(
+                (unused[0],),
+                f"{unused[0]} applies to strategy 'shadow' only, but strategy is {self.strategy!r}: "
+                f"set strategy='shadow' or remove {unused[0]}",
+                getattr(self, unused[0]),
+            )
+        return self
+
+
 class Notifications(_Strict):
     sns_topic_arn: str
     slack_webhook_secret_name: str | None = None
@@ -230,6 +276,7 @@ class PipelineConfig(_Strict):
     gate: QualityGate
     endpoint: EndpointSettings = Field(default_factory=EndpointSettings)
     retraining: Retraining = Field(default_factory=Retraining)
+    deployment: DeploymentSettings = Field(default_factory=DeploymentSettings)
     notifications: Notifications
 
     @field_validator("project", "model")

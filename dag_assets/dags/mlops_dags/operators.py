@@ -454,3 +454,149 @@ class StartDeploymentOperator(_TakesModelLease, BaseOperator):
 
         waited = self._claim(context)
         return {**deployment.resolve_package(context["params"]), "waited_seconds": waited}
+
+
+TRIAL_KEY = "shadow_trial"
+
+
+class ShadowTrialOperator(BaseOperator):
+    """The candidate beside production as a shadow variant, judged after the bake
+    (mlops_dags.strategies); a no-op for the blue/green strategy and for a first deployment. Every
+    wait is deferred: the endpoint changes through SageMakerWaitTrigger, the bake is a timer.
+
+    The steps' state is kept in an XCom (``shadow_trial``): dag.test() drops a deferral's kwargs, and
+    a task retry finds where the trial was. A rejected candidate skips the rest of the deployment."""
+
+    template_fields = ("release",)
+
+    def __init__(self, *, release, **kwargs):
+        super().__init__(**kwargs)
+        self.release = release
+
+    def execute(self, context):
+        from mlops_dags import aws, deployment, strategies, training
+
+        config = training.load_config(self.release["project"], self.release["model"])
+        if config.deployment.strategy != "shadow":
+            return {"strategy": config.deployment.strategy}
+        sm = aws.client("sagemaker")
+        endpoint = deployment.describe_endpoint(sm, self.release["endpoint_name"]) or {}
+        shadow_config = strategies.shadow_config_name(self.release["run_name"])
+        serving = endpoint.get("EndpointConfigName")
+        if endpoint.get("EndpointStatus") in deployment.ENDPOINT_IN_PROGRESS:
+            raise RuntimeError(f"{self.release['endpoint_name']} is {endpoint['EndpointStatus']}: a retry tries again")
+        if endpoint.get("EndpointStatus") != "InService" or serving == self.release["run_name"]:
+            self.log.info("nothing else serves on %s: no shadow trial", self.release["endpoint_name"])
+            return {"strategy": "blue_green"}
+        if serving == shadow_config:  # a task retry: this trial's shadow is on already
+            tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]}
+            state = {"production_config": tags[strategies.PRODUCTION_CONFIG_TAG], "shadow_config": shadow_config}
+            context["ti"].xcom_push(key=TRIAL_KEY, value=state)
+        else:
+            production = sm.describe_endpoint_config(EndpointConfigName=serving)
+            for request, create in (
+                (deployment.model_request(self.release, config), sm.create_model),
+                (strategies.shadow_config_request(self.release, config, production), sm.create_endpoint_config),
+            ):
+                try:
+                    create(**request)
+                except Exception as exc:
+                    if not aws.is_already_exists(exc):
+                        raise
+            state = {"production_config": serving, "shadow_config": shadow_config}
+            context["ti"].xcom_push(key=TRIAL_KEY, value=state)
+            # Recorded before the change: a retry after it still knows what production was.
+            sm.add_tags(
+                ResourceArn=endpoint["EndpointArn"], Tags=[{"Key": strategies.PRODUCTION_CONFIG_TAG, "Value": serving}]
+            )
+            sm.update_endpoint(EndpointName=self.release["endpoint_name"], EndpointConfigName=shadow_config)
+            self.log.info("%s: shadow trial of %s beside %s", self.release["endpoint_name"], shadow_config, serving)
+        self._wait_for_endpoint("baking")
+
+    def _wait_for_endpoint(self, method_name: str) -> None:
+        wait = settings.endpoint_timeout_seconds()
+        self.defer(
+            trigger=wait_trigger(self.release["endpoint_name"], "endpoint", wait),
+            method_name=method_name,
+            timeout=defer_timeout(wait),
+        )
+
+    def _state(self, context) -> dict:
+        return context["ti"].xcom_pull(task_ids=self.task_id, key=TRIAL_KEY)
+
+    def _serving(self, expected: str, doing: str) -> None:
+        from mlops_dags import aws, deployment
+
+        endpoint = deployment.describe_endpoint(aws.client("sagemaker"), self.release["endpoint_name"]) or {}
+        if endpoint.get("EndpointStatus") != "InService" or endpoint.get("EndpointConfigName") != expected:
+            raise _fail(
+                f"{doing} on {self.release['endpoint_name']} did not complete: the endpoint is "
+                f"{endpoint.get('EndpointStatus', 'gone')} on {endpoint.get('EndpointConfigName')} "
+                f"({endpoint.get('FailureReason') or 'no reason given'})"
+            )
+
+    def baking(self, context, event: dict[str, Any] | None = None):
+        from datetime import UTC, datetime
+
+        from mlops_dags import training
+        from mlops_dags.compat import time_delta_trigger
+
+        state = self._state(context)
+        self._serving(state["shadow_config"], "adding the shadow variant")
+        state = {**state, "bake_started": datetime.now(UTC).isoformat()}
+        context["ti"].xcom_push(key=TRIAL_KEY, value=state)
+        bake = training.load_config(self.release["project"], self.release["model"]).deployment.bake_seconds
+        self.log.info("baking %s for %d s", state["shadow_config"], bake)
+        self.defer(trigger=time_delta_trigger(bake), method_name="judging", timeout=defer_timeout(bake))
+
+    def judging(self, context, event: dict[str, Any] | None = None):
+        from datetime import UTC, datetime
+
+        from mlops_dags import aws, strategies, training
+
+        state = self._state(context)
+        config = training.load_config(self.release["project"], self.release["model"])
+        sm = aws.client("sagemaker")
+        production = sm.describe_endpoint_config(EndpointConfigName=state["production_config"])
+        production_variant = production["ProductionVariants"][0]["VariantName"]
+        evidence = strategies.variant_evidence(
+            aws.client("cloudwatch"),
+            self.release["endpoint_name"],
+            [production_variant, strategies.SHADOW_VARIANT],
+            datetime.fromisoformat(state["bake_started"]),
+            datetime.now(UTC),
+        )
+        verdict = strategies.judge(*evidence, config.deployment.shadow).as_dict()
+        self.log.info("shadow trial of %s: %s", self.release["run_name"], strategies.table_text(verdict["table"]))
+        context["ti"].xcom_push(key=TRIAL_KEY, value={**state, "verdict": verdict})
+        # The shadow leaves either way: a promotion is the usual blue/green update from production.
+        sm.update_endpoint(EndpointName=self.release["endpoint_name"], EndpointConfigName=state["production_config"])
+        self._wait_for_endpoint("concluded")
+
+    def concluded(self, context, event: dict[str, Any] | None = None):
+        from mlops_dags import aws, notify, strategies, training
+        from mlops_dags.compat import AirflowSkipException
+
+        state = self._state(context)
+        self._serving(state["production_config"], "removing the shadow variant")
+        config = training.load_config(self.release["project"], self.release["model"])
+        verdict = state["verdict"]
+        note = strategies.trial_notice(
+            environment=config.environment,
+            release=self.release,
+            verdict=verdict,
+            bake_seconds=config.deployment.bake_seconds,
+            production_config=state["production_config"],
+        )
+        if not verdict["promote"]:
+            aws.client("sagemaker").update_model_package(
+                ModelPackageArn=self.release["package_arn"],
+                ModelApprovalStatus="Rejected",
+                ApprovalDescription=strategies.rejection_description(verdict),
+            )
+        notify.send(notify.audience_of(config), note)
+        if not verdict["promote"]:
+            raise AirflowSkipException(
+                f"{self.release['model_version']} failed its shadow trial: {'; '.join(verdict['reasons'])}"
+            )
+        return {"strategy": "shadow", "promoted": True, "table": verdict["table"]}
