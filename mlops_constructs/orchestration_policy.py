@@ -67,6 +67,8 @@ class PipelineOrchestrationPolicy(Construct):
                         "sagemaker:DescribeEndpointConfig",
                         "sagemaker:CreateEndpoint",
                         "sagemaker:UpdateEndpoint",
+                        # An A/B test shifts the traffic between its variants step by step.
+                        "sagemaker:UpdateEndpointWeightsAndCapacities",
                         "sagemaker:DescribeEndpoint",
                         # A Failed first creation blocks the endpoint's name: the deployment
                         # deletes it before creating it again.

@@ -222,34 +222,63 @@ class ShadowCriteria(_Strict):
     max_p99_latency_increase: float = Field(0.2, ge=0, allow_inf_nan=False)
 
 
-DeploymentStrategy = Literal["blue_green", "shadow"]
+class ABCriteria(_Strict):
+    """How an A/B test runs and decides: the candidate serves ``traffic_shares[i]`` of the requests
+    (production the rest) for ``bake_seconds`` at each step in turn (weights shifted with
+    UpdateEndpointWeightsAndCapacities); then, if both variants answered at least
+    ``min_invocations`` requests, the one with the lower ``decision_metric`` wins (the candidate on a
+    tie: it passed the quality gate and is the newer model), else the test is inconclusive and
+    production keeps serving."""
+
+    traffic_shares: tuple[float, ...] = (0.1, 0.5)
+    min_invocations: int = Field(100, ge=1)
+    decision_metric: Literal["error_rate", "latency_p99"] = "error_rate"
+
+    @field_validator("traffic_shares")
+    @classmethod
+    def _increasing_shares_below_one(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or len(value) > 10:
+            raise ValueError("give 1 to 10 traffic shares, e.g. (0.1, 0.5)")
+        if any(not 0 < share < 1 for share in value) or list(value) != sorted(set(value)):
+            raise ValueError(
+                f"{list(value)}: each share is the candidate's part of the traffic, strictly between 0 and 1, "
+                "and each step gives it more than the last, e.g. (0.1, 0.5)"
+            )
+        return value
+
+
+DeploymentStrategy = Literal["blue_green", "shadow", "ab"]
 
 
 class DeploymentSettings(_Strict):
     """How the Deployment DAG puts a new version on a serving endpoint: ``blue_green`` (update in
-    place, rolled back on the rollback alarms) or ``shadow`` (first a trial beside production as a
-    shadow variant for ``bake_seconds``, judged by ``shadow``; then blue/green if it passes, else
-    the candidate is rejected). A first deployment has nothing to compare with: blue/green."""
+    place, rolled back on the rollback alarms), ``shadow`` (first a trial beside production as a
+    shadow variant for ``bake_seconds``, judged by ``shadow``) or ``ab`` (first an A/B test as a
+    weighted production variant, ``bake_seconds`` per traffic step, decided by ``ab``); then
+    blue/green if the candidate passes or wins, else it is rejected. A first deployment has nothing
+    to compare with: blue/green."""
 
     strategy: DeploymentStrategy = "blue_green"
     bake_seconds: int = Field(3600, ge=1, le=names.SHADOW_BAKE_LIMIT_SECONDS)
     shadow: ShadowCriteria = Field(default_factory=ShadowCriteria)
+    ab: ABCriteria = Field(default_factory=ABCriteria)
 
     @model_validator(mode="after")
     def _settings_of_the_chosen_strategy(self) -> DeploymentSettings:
         # A published configuration names every field: only a value other than the default is unused.
         defaults = DeploymentSettings.model_fields
+        uses = {"bake_seconds": ("shadow", "ab"), "shadow": ("shadow",), "ab": ("ab",)}
         unused = [
             name
-            for name in ("bake_seconds", "shadow")
-            if self.strategy != "shadow"
+            for name, strategies in uses.items()
+            if self.strategy not in strategies
             and getattr(self, name) != defaults[name].get_default(call_default_factory=True)
         ]
         if unused:
             raise invalid(
                 (unused[0],),
-                f"{unused[0]} applies to strategy 'shadow' only, but strategy is {self.strategy!r}: "
-                f"set strategy='shadow' or remove {unused[0]}",
+                f"{unused[0]} applies to strategy {' or '.join(map(repr, uses[unused[0]]))} only, but strategy "
+                f"is {self.strategy!r}: set the strategy or remove {unused[0]}",
                 getattr(self, unused[0]),
             )
         return self

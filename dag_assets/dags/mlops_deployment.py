@@ -24,10 +24,10 @@ import airflow.providers.amazon.aws.operators.sagemaker  # noqa: F401
 from mlops_dags import notify, settings
 from mlops_dags.compat import dag, task
 from mlops_dags.operators import (
+    CandidateTrialOperator,
     EndpointConfigOperator,
     EndpointDeploymentOperator,
     ModelOperator,
-    ShadowTrialOperator,
     SmokeTestOperator,
     StartDeploymentOperator,
 )
@@ -82,7 +82,7 @@ def deployment():
     ).output
     # deployment.strategy "shadow": the candidate first runs beside production and is judged on
     # live traffic; a rejected candidate skips the rest (mlops_dags.strategies).
-    trial = ShadowTrialOperator(task_id="shadow_trial", release=release)
+    trial = CandidateTrialOperator(task_id="candidate_trial", release=release)
     approved = approve_package(release)
     trial >> approved
     model = ModelOperator(task_id="create_model", release=release)

@@ -28,6 +28,7 @@ SAGEMAKER_CALLS = {
     "endpoint": [
         "CreateEndpoint",
         "UpdateEndpoint",
+        "UpdateEndpointWeightsAndCapacities",
         "DescribeEndpoint",
         "DeleteEndpoint",
         "InvokeEndpoint",

@@ -32,7 +32,7 @@ def test_blue_green_is_the_default_and_shadow_has_safe_criteria():
 @pytest.mark.parametrize(
     ("settings", "field", "message"),
     [
-        ({"strategy": "canary"}, "strategy", "'blue_green' or 'shadow'"),
+        ({"strategy": "canary"}, "strategy", "'blue_green', 'shadow' or 'ab'"),
         ({"strategy": "shadow", "bake_seconds": 0}, "bake_seconds", "greater than or equal to 1"),
         (
             {"strategy": "shadow", "bake_seconds": names.SHADOW_BAKE_LIMIT_SECONDS + 1},
@@ -45,7 +45,12 @@ def test_blue_green_is_the_default_and_shadow_has_safe_criteria():
         ({"strategy": "shadow", "shadow": {"min_invocations": 0}}, "min_invocations", "greater than"),
         ({"strategy": "shadow", "shadow": {"max_latency": 1}}, "max_latency", "Extra inputs"),
         ({"shadow": {"min_invocations": 10}}, "shadow", "applies to strategy 'shadow' only"),
-        ({"strategy": "blue_green", "bake_seconds": 60}, "bake_seconds", "applies to strategy 'shadow' only"),
+        ({"strategy": "blue_green", "bake_seconds": 60}, "bake_seconds", "applies to strategy 'shadow' or 'ab' only"),
+        ({"strategy": "shadow", "ab": {"min_invocations": 10}}, "ab", "applies to strategy 'ab' only"),
+        ({"strategy": "ab", "ab": {"traffic_shares": [0.5, 0.1]}}, "traffic_shares", "more than the last"),
+        ({"strategy": "ab", "ab": {"traffic_shares": [0.1, 1.0]}}, "traffic_shares", "strictly between 0 and 1"),
+        ({"strategy": "ab", "ab": {"traffic_shares": []}}, "traffic_shares", "1 to 10 traffic shares"),
+        ({"strategy": "ab", "ab": {"decision_metric": "f1"}}, "decision_metric", "'error_rate' or 'latency_p99'"),
     ],
 )
 def test_mistakes_are_refused_naming_the_setting(settings, field, message):

@@ -1,10 +1,18 @@
-"""The shadow trial's judgement and names (mlops_dags.strategies), on plain values."""
+"""The trials' judgements, configs and names (mlops_dags.strategies), on plain values."""
 
 from __future__ import annotations
 
-from mlops_dags.strategies import VariantEvidence, judge, rejection_description, shadow_config_name, table_text
+from mlops_dags.strategies import (
+    VariantEvidence,
+    decide_ab,
+    judge,
+    rejection_description,
+    table_text,
+    trial_config_name,
+    trial_config_request,
+)
 
-from mlops_core.pipeline_config import ShadowCriteria
+from mlops_core.pipeline_config import ABCriteria, DeploymentSettings, ShadowCriteria
 
 CRITERIA = ShadowCriteria(min_invocations=100, max_error_rate_increase=0.01, max_p99_latency_increase=0.2)
 PRODUCTION = VariantEvidence("AllTraffic", invocations=1000, errors=5, latency_p50_ms=8.0, latency_p99_ms=20.0)
@@ -41,7 +49,57 @@ def test_the_table_and_the_registry_description_carry_the_evidence():
 
 def test_the_trial_config_name_keeps_within_sagemaker_limits_and_is_stable():
     short = "itest-m-v1-0-0-r1-20261205051200"
-    assert shadow_config_name(short) == f"{short}-shadow"
+    assert trial_config_name(short, "shadow") == f"{short}-shadow"
     long = "x" * 29 + "-v100-200-300-r12-20261205051200"
-    assert len(long) <= 63 and len(shadow_config_name(long)) <= 63
-    assert shadow_config_name(long) == shadow_config_name(long) != shadow_config_name(long[:-1] + "1")
+    assert len(long) <= 63 and len(trial_config_name(long, "ab")) <= 63
+    assert trial_config_name(long, "ab") == trial_config_name(long, "ab") != trial_config_name(long[:-1] + "1", "ab")
+
+
+AB = ABCriteria(traffic_shares=(0.1, 0.5), min_invocations=100, decision_metric="error_rate")
+
+
+def test_an_ab_test_is_won_by_the_lower_decision_metric_the_candidate_winning_a_tie():
+    assert decide_ab(PRODUCTION, candidate(errors=5), AB).outcome == "promoted"  # 0.5 % each: a tie
+    lost = decide_ab(PRODUCTION, candidate(errors=6), AB)
+    assert lost.outcome == "rejected" and lost.reasons == ["error_rate 0.60 % above production's 0.50 %"]
+    assert [row[4] for row in lost.table if row[0] == "error rate"] == ["no"]
+    faster = ABCriteria(min_invocations=100, decision_metric="latency_p99")
+    assert decide_ab(PRODUCTION, candidate(errors=500, latency_p99_ms=19.0), faster).outcome == "promoted"
+
+
+def test_an_ab_test_without_enough_requests_on_either_side_is_inconclusive():
+    verdict = decide_ab(PRODUCTION, candidate(invocations=99), AB)
+    assert verdict.outcome == "inconclusive" and not verdict.promote
+    assert "each variant needs 100 to decide" in verdict.reasons[0]
+
+
+def test_the_trial_configs_keep_production_as_it_serves_and_weigh_the_candidate():
+    from types import SimpleNamespace
+
+    serving = {"VariantName": "AllTraffic", "ModelName": "prod", "InstanceType": "ml.m5.large", "CurrentWeight": 1.0}
+    release = {"run_name": "itest-m-v1-1-0-r0-20261205051200"}
+
+    def config(**deployment):
+        return SimpleNamespace(
+            deployment=DeploymentSettings(**deployment),
+            endpoint=SimpleNamespace(instance_type="ml.c5.large"),
+            kms_key_arn="arn:aws:kms:eu-west-1:1:key/k",
+        )
+
+    shadow = trial_config_request(
+        release, config(strategy="shadow", shadow={"sampling_percentage": 25}), {"ProductionVariants": [serving]}
+    )
+    assert shadow["ProductionVariants"] == [
+        {"VariantName": "AllTraffic", "ModelName": "prod", "InstanceType": "ml.m5.large"}
+    ]
+    [copy] = shadow["ShadowProductionVariants"]
+    assert (copy["ModelName"], copy["InitialVariantWeight"]) == (release["run_name"], 0.25)
+    assert shadow["KmsKeyId"] == "arn:aws:kms:eu-west-1:1:key/k"
+    ab = trial_config_request(
+        release, config(strategy="ab", ab={"traffic_shares": [0.2, 0.6]}), {"ProductionVariants": [serving]}
+    )
+    assert [(v["VariantName"], v["InitialVariantWeight"]) for v in ab["ProductionVariants"]] == [
+        ("AllTraffic", 0.8),
+        ("Candidate", 0.2),
+    ]
+    assert "ShadowProductionVariants" not in ab and ab["EndpointConfigName"].endswith("-ab")

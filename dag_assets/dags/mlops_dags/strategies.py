@@ -1,5 +1,7 @@
-"""The shadow trial of the Deployment DAG (``deployment.strategy = "shadow"``): the candidate runs
-beside production as the endpoint's shadow variant, then is judged on the live traffic it saw.
+"""The trials of the Deployment DAG before a candidate replaces production, on live traffic:
+``deployment.strategy = "shadow"`` (the candidate as the endpoint's shadow variant, judged against
+criteria) and ``"ab"`` (the candidate as a weighted production variant, its share raised step by
+step, the winner decided on one metric).
 
 Why an endpoint config with ``ShadowProductionVariants`` and not a SageMaker inference experiment:
 the experiment is a second resource with its own lifecycle (schedule, stop, promote calls, a role
@@ -18,6 +20,11 @@ Steps (ShadowTrialOperator; every wait deferred, no worker slot held):
    is marked Rejected with the evidence and the remaining deployment is skipped. A notice with the
    side-by-side table goes out either way.
 
+An A/B test follows the same steps with the candidate as a second production variant weighted
+``ab.traffic_shares[0]``, one bake per share (the weights shifted between bakes with
+UpdateEndpointWeightsAndCapacities), and ``decide_ab`` instead of ``judge``; its outcome (won, lost,
+inconclusive) is recorded on the package (metadata ``trial_outcome``); a lost candidate is Rejected.
+
 Prediction agreement is not among the criteria yet: it needs the shadow's captured answers (data
 capture), which this module does not read.
 """
@@ -29,45 +36,61 @@ import math
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-SHADOW_VARIANT = "Candidate"
-PRODUCTION_CONFIG_TAG = "mlops:shadow-trial-production"
+CANDIDATE_VARIANT = "Candidate"
+PRODUCTION_CONFIG_TAG = "mlops:trial-production-config"
+TRIAL_LABEL = {"shadow": "shadow trial", "ab": "A/B test"}
 NAMESPACE = "AWS/SageMaker"
 SAGEMAKER_NAME_MAX_LENGTH = 63
 
 
-def shadow_config_name(run_name: str) -> str:
+def trial_config_name(run_name: str, strategy: str) -> str:
     """The trial's endpoint config, named after the run (a retry finds it again) within 63 characters."""
-    name = f"{run_name}-shadow"
+    suffix = f"-{strategy}"
+    name = f"{run_name}{suffix}"
     if len(name) <= SAGEMAKER_NAME_MAX_LENGTH:
         return name
     digest = hashlib.sha256(run_name.encode()).hexdigest()[:8]
-    return f"{run_name[: SAGEMAKER_NAME_MAX_LENGTH - len(digest) - 8].rstrip('-')}-{digest}-shadow"
+    return f"{run_name[: SAGEMAKER_NAME_MAX_LENGTH - len(digest) - len(suffix) - 1].rstrip('-')}-{digest}{suffix}"
 
 
-def shadow_config_request(release: dict, config, production: dict) -> dict:
-    """CreateEndpointConfig of the trial: production's variants as they serve (``production`` is
-    DescribeEndpointConfig of the serving config) and the candidate as shadow variant."""
-    variants = [
-        {k: v for k, v in variant.items() if k not in ("CurrentWeight", "DesiredWeight")}
-        for variant in production["ProductionVariants"]
-    ]
-    weight = float(variants[0].get("InitialVariantWeight", 1.0)) * config.deployment.shadow.sampling_percentage / 100
-    request = {
-        "EndpointConfigName": shadow_config_name(release["run_name"]),
-        "ProductionVariants": variants,
-        "ShadowProductionVariants": [
-            {
-                "VariantName": SHADOW_VARIANT,
-                "ModelName": release["run_name"],
-                "InstanceType": config.endpoint.instance_type,
-                "InitialInstanceCount": 1,
-                "InitialVariantWeight": weight,
-            }
-        ],
+def trial_config_request(release: dict, config, production: dict) -> dict:
+    """CreateEndpointConfig of the trial (``production`` is DescribeEndpointConfig of the serving
+    config). Shadow: production's variant as it serves, the candidate as shadow variant weighted
+    ``sampling_percentage`` % of it. A/B: production's variant and the candidate as production
+    variants, the candidate weighted the first traffic share."""
+    strategy = config.deployment.strategy
+    [serving] = production["ProductionVariants"]  # the platform deploys one production variant
+    serving = {k: v for k, v in serving.items() if k not in ("CurrentWeight", "DesiredWeight")}
+    candidate = {
+        "VariantName": CANDIDATE_VARIANT,
+        "ModelName": release["run_name"],
+        "InstanceType": config.endpoint.instance_type,
+        "InitialInstanceCount": 1,
     }
+    request = {"EndpointConfigName": trial_config_name(release["run_name"], strategy)}
+    if strategy == "shadow":
+        share = config.deployment.shadow.sampling_percentage / 100
+        weight = float(serving.get("InitialVariantWeight", 1.0)) * share
+        request.update(
+            ProductionVariants=[serving], ShadowProductionVariants=[{**candidate, "InitialVariantWeight": weight}]
+        )
+    else:
+        share = config.deployment.ab.traffic_shares[0]
+        request["ProductionVariants"] = [
+            {**serving, "InitialVariantWeight": 1 - share},
+            {**candidate, "InitialVariantWeight": share},
+        ]
     if config.kms_key_arn:
         request["KmsKeyId"] = config.kms_key_arn
     return request
+
+
+def ab_weights(production_variant: str, share: float) -> list[dict]:
+    """UpdateEndpointWeightsAndCapacities' DesiredWeightsAndCapacities for one A/B step."""
+    return [
+        {"VariantName": production_variant, "DesiredWeight": 1 - share},
+        {"VariantName": CANDIDATE_VARIANT, "DesiredWeight": share},
+    ]
 
 
 @dataclass(frozen=True)
@@ -145,9 +168,13 @@ def variant_evidence(cloudwatch, endpoint: str, variants: list[str], start: date
 
 @dataclass(frozen=True)
 class Verdict:
-    promote: bool
+    outcome: str  # "promoted" | "rejected" | "inconclusive" (A/B without enough evidence)
     reasons: list[str]
     table: list[list[str]]  # header row, then metric rows: metric, production, candidate, criterion, holds
+
+    @property
+    def promote(self) -> bool:
+        return self.outcome == "promoted"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -213,7 +240,42 @@ def judge(production: VariantEvidence, candidate: VariantEvidence, criteria) -> 
             "yes" if latency_holds else "no",
         ],
     ]
-    return Verdict(promote=enough and errors_hold and latency_holds, reasons=reasons, table=table)
+    return Verdict("promoted" if enough and errors_hold and latency_holds else "rejected", reasons, table)
+
+
+def decide_ab(production: VariantEvidence, candidate: VariantEvidence, criteria) -> Verdict:
+    """The A/B test's winner on ``criteria.decision_metric`` (lower is better; the candidate wins a
+    tie), once both variants answered ``min_invocations`` requests; else inconclusive."""
+    metric = criteria.decision_metric
+    value = {"error_rate": lambda e: e.error_rate or 0.0, "latency_p99": lambda e: e.latency_p99_ms or 0.0}[metric]
+    show = _pct if metric == "error_rate" else _ms
+    enough = min(production.invocations, candidate.invocations) >= criteria.min_invocations
+    wins = enough and value(candidate) <= value(production)
+    if not enough:
+        reasons = [
+            f"{production.invocations} and {candidate.invocations} requests answered: each variant needs "
+            f"{criteria.min_invocations} to decide"
+        ]
+    else:
+        relation = "not above" if wins else "above"
+        reasons = [f"{metric} {show(value(candidate))} {relation} production's {show(value(production))}"]
+    label = {"error_rate": "error rate", "latency_p99": "p99 model latency"}[metric]
+    table = [
+        ["metric", "production", "candidate", "criterion", "holds"],
+        [
+            "invocations",
+            str(production.invocations),
+            str(candidate.invocations),
+            f">= {criteria.min_invocations} each",
+            "yes" if enough else "no",
+        ],
+        ["error rate", _pct(production.error_rate), _pct(candidate.error_rate), "", ""],
+        ["p50 model latency", _ms(production.latency_p50_ms), _ms(candidate.latency_p50_ms), "", ""],
+        ["p99 model latency", _ms(production.latency_p99_ms), _ms(candidate.latency_p99_ms), "", ""],
+    ]
+    decisive = next(row for row in table if row[0] == label)
+    decisive[3], decisive[4] = "<= production (decides)", ("yes" if wins else "no") if enough else "n/a"
+    return Verdict("promoted" if wins else "rejected" if enough else "inconclusive", reasons, table)
 
 
 def table_text(table: list[list[str]]) -> str:
@@ -223,31 +285,53 @@ def table_text(table: list[list[str]]) -> str:
     )
 
 
-def trial_notice(*, environment: str, release: dict, verdict: dict, bake_seconds: int, production_config: str):
+_OUTCOME_WORDS = {
+    ("shadow", "promoted"): ("passed", "promoting it (blue/green)"),
+    ("shadow", "rejected"): ("failed", "rejected, production unchanged"),
+    ("ab", "promoted"): ("won", "promoting it (blue/green)"),
+    ("ab", "rejected"): ("lost", "rejected, production unchanged"),
+    ("ab", "inconclusive"): ("inconclusive", "production unchanged, the candidate stays registered"),
+}
+
+
+def trial_notice(
+    *, environment: str, release: dict, verdict: dict, strategy: str, seconds: float, production_config: str
+):
     """The notice of a finished trial: the outcome, why, and the side-by-side table."""
     from mlops_dags.messages import Notification, _header, _section
 
     project, model, version = release["project"], release["model"], release["model_version"]
-    outcome = "passed: promoting it (blue/green)" if verdict["promote"] else "failed: rejected, production unchanged"
-    word = outcome.split(":")[0]
-    subject = f"[mlops-{environment}] Shadow trial of {project}/{model} {version} {word}"
+    word, consequence = _OUTCOME_WORDS[(strategy, verdict["outcome"])]
+    label = TRIAL_LABEL[strategy]
+    role = "a shadow of" if strategy == "shadow" else "an A/B test against"
+    subject = f"[mlops-{environment}] {label[0].upper()}{label[1:]} of {project}/{model} {version} {word}"
+    outcome = f"{word}: {consequence}"
     table = table_text(verdict["table"])
     lines = [
-        f"{project}/{model} {version} ran as a shadow of {production_config} on endpoint {release['endpoint_name']} "
-        f"for {bake_seconds} s: {outcome}.",
+        f"{project}/{model} {version} ran as {role} {production_config} on endpoint {release['endpoint_name']} "
+        f"for {seconds:.0f} s: {outcome}.",
         *(f"- {reason}" for reason in verdict["reasons"]),
         "",
         table,
     ]
     blocks = [
-        _header(f"{'✅' if verdict['promote'] else '🛑'} Shadow trial of {project}/{model} {version} {word}"),
+        _header(f"{'✅' if verdict['outcome'] == 'promoted' else '🛑'} {subject.split('] ', 1)[1]}"),
         _section("\n".join(lines[:-1]).strip() or outcome),
         _section(f"```\n{table}\n```"),
     ]
     return Notification(subject=subject, text="\n".join(lines), blocks=blocks)
 
 
-def rejection_description(verdict: dict) -> str:
-    """UpdateModelPackage's ApprovalDescription (at most 1024 characters): why, and the evidence."""
+def _why(verdict: dict) -> str:
     rows = "; ".join(f"{row[0]} {row[1]} -> {row[2]}" for row in verdict["table"][1:])
-    return f"Rejected by its shadow trial: {' / '.join(verdict['reasons'])}. Evidence: {rows}"[:1024]
+    return f"{' / '.join(verdict['reasons'])}. Evidence: {rows}"
+
+
+def outcome_record(verdict: dict, strategy: str) -> str:
+    """What the registry keeps of a trial (a metadata value, at most 1024 characters)."""
+    return f"{verdict['outcome']}: {_why(verdict)}"[:1024]
+
+
+def rejection_description(verdict: dict, strategy: str = "shadow") -> str:
+    """UpdateModelPackage's ApprovalDescription of a rejected candidate (at most 1024 characters)."""
+    return f"Rejected by its {TRIAL_LABEL[strategy]}: {_why(verdict)}"[:1024]
