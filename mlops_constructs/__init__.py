@@ -5,7 +5,7 @@ own ``constructs`` library.
 
 A model team needs ``ModelPipeline`` and its typed settings (``TrainingSettings``, ``QualityGate``,
 ``EndpointSettings``, ``Autoscaling``, ``Retraining``, ``EvaluationSettings``, ``DeploymentSettings``,
-``ShadowCriteria``), all exported here.
+``ShadowCriteria``, ``ABCriteria``), all exported here.
 """
 
 from mlops_constructs.encryption import PlatformKey
@@ -20,6 +20,7 @@ from mlops_constructs.orchestration_policy import PipelineOrchestrationPolicy
 from mlops_constructs.platform_ref import PlatformRef
 from mlops_constructs.storage import AccessLogsBucket, SecureBucket
 from mlops_core.pipeline_config import (
+    ABCriteria,
     Autoscaling,
     DeploymentSettings,
     EndpointSettings,
@@ -32,6 +33,7 @@ from mlops_core.pipeline_config import (
 )
 
 __all__ = [
+    "ABCriteria",
     "AccessLogsBucket",
     "Autoscaling",
     "DeploymentSettings",
