@@ -80,9 +80,18 @@ def validate(scenario: Mapping[str, Any]) -> None:
             if unknown:
                 raise ScenarioError(f"{where}.when has unknown keys {sorted(unknown)}; known: {sorted(WHEN_KEYS)}")
             allowed = {"when", "fail", "files"} if section == "processing" else {"when", "fail"}
+            if section == "endpoints":
+                allowed.add("invoke")
+                _check_invoke_rule(rule.get("invoke", {}), where)
             extra = set(rule) - allowed
             if extra:
                 raise ScenarioError(f"{where} has unknown keys {sorted(extra)}; known: {sorted(allowed)}")
+
+
+def _check_invoke_rule(invoke: Any, where: str) -> None:
+    known = {"status", "delay_ms"}
+    if not isinstance(invoke, Mapping) or set(invoke) - known:
+        raise ScenarioError(f"{where}.invoke must be an object with keys among {sorted(known)}")
 
 
 def _check_keys(value: Any, reference: Any, path: tuple[str, ...]) -> None:

@@ -4,7 +4,8 @@ Named ``mlops_constructs`` because a local package called ``constructs`` would s
 own ``constructs`` library.
 
 A model team needs ``ModelPipeline`` and its typed settings (``TrainingSettings``, ``QualityGate``,
-``EndpointSettings``, ``Autoscaling``, ``Retraining``, ``DataCapture``, ``EvaluationSettings``), all exported here.
+``EndpointSettings``, ``Autoscaling``, ``Retraining``, ``DataCapture``, ``EvaluationSettings``,
+``DeploymentSettings``, ``ShadowCriteria``, ``ABCriteria``), all exported here.
 """
 
 from mlops_constructs.encryption import PlatformKey
@@ -19,20 +20,25 @@ from mlops_constructs.orchestration_policy import PipelineOrchestrationPolicy
 from mlops_constructs.platform_ref import PlatformRef
 from mlops_constructs.storage import AccessLogsBucket, SecureBucket
 from mlops_core.pipeline_config import (
+    ABCriteria,
     Autoscaling,
     DataCapture,
+    DeploymentSettings,
     EndpointSettings,
     EvaluationSettings,
     ProblemType,
     QualityGate,
     Retraining,
+    ShadowCriteria,
     TrainingSettings,
 )
 
 __all__ = [
+    "ABCriteria",
     "AccessLogsBucket",
     "Autoscaling",
     "DataCapture",
+    "DeploymentSettings",
     "EndpointMonitoring",
     "EndpointSettings",
     "EvaluationSettings",
@@ -50,5 +56,6 @@ __all__ = [
     "QualityGate",
     "Retraining",
     "SecureBucket",
+    "ShadowCriteria",
     "TrainingSettings",
 ]

@@ -239,6 +239,18 @@ class EndpointMonitoring(Construct):
             period=period or DASHBOARD_PERIOD,
         )
 
+    def variant_search(self, metric: str, statistic: str) -> cw.MathExpression:
+        """``metric`` of every variant of the endpoint (one line each), by a CloudWatch search."""
+        return cw.MathExpression(
+            expression=(
+                f'SEARCH(\'{{AWS/SageMaker,EndpointName,VariantName}} EndpointName="{self.endpoint_name}" '
+                f"MetricName=\"{metric}\"', '{statistic}', 60)"
+            ),
+            using_metrics={},
+            label="",
+            period=Duration.minutes(1),
+        )
+
     def metric_cpu_utilization(self, *, statistic: str = "Average", period: Duration | None = None) -> cw.Metric:
         return self._metric(ENDPOINT_INSTANCE_NAMESPACE, "CPUUtilization", statistic, period)
 
@@ -308,6 +320,22 @@ class EndpointMonitoring(Construct):
             ),
             cw.GraphWidget(title="Memory utilization (%)", left=[self.metric_memory_utilization()], width=width),
             cw.GraphWidget(title="Disk utilization (%)", left=[self.metric_disk_utilization()], width=width),
+        )
+        # A shadow trial or an A/B test (mlops_dags.strategies) adds a variant beside AllTraffic:
+        # one line per variant, whatever its name, found by a search over the endpoint's variants.
+        self.dashboard.add_widgets(
+            *(
+                cw.GraphWidget(
+                    title=f"{title} per variant (shadow and A/B trials)",
+                    left=[self.variant_search(metric, statistic)],
+                    width=width,
+                )
+                for title, metric, statistic in (
+                    ("Invocations", "Invocations", "Sum"),
+                    ("5xx errors", "Invocation5XXErrors", "Sum"),
+                    ("Model latency p99 (us)", "ModelLatency", "p99"),
+                )
+            )
         )
         if self.model_metrics:
             self.dashboard.add_widgets(

@@ -68,6 +68,8 @@ class PipelineOrchestrationPolicy(Construct):
                         "sagemaker:DescribeEndpointConfig",
                         "sagemaker:CreateEndpoint",
                         "sagemaker:UpdateEndpoint",
+                        # An A/B test shifts the traffic between its variants step by step.
+                        "sagemaker:UpdateEndpointWeightsAndCapacities",
                         "sagemaker:DescribeEndpoint",
                         # A Failed first creation blocks the endpoint's name: the deployment
                         # deletes it before creating it again.
@@ -173,6 +175,12 @@ class PipelineOrchestrationPolicy(Construct):
                         "StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}
                     },
                 ),
+                # A shadow trial compares the endpoint's variants on their AWS/SageMaker metrics;
+                # GetMetricData has no resource type nor condition key to scope it by (Service
+                # Authorization Reference, Amazon CloudWatch): read-only, any metric.
+                iam.PolicyStatement(
+                    sid="EndpointVariantMetrics", actions=["cloudwatch:GetMetricData"], resources=["*"]
+                ),
                 # CreateEndpoint/UpdateEndpoint with an endpoint config that names a KmsKeyId: SageMaker
                 # creates the volume grant as the caller.
                 key_grant_statement(names, partition=stack.partition),
@@ -203,10 +211,11 @@ class PipelineOrchestrationPolicy(Construct):
                 "Resource::[*]",
             ],
             "SageMaker job/model/endpoint names are generated per run (mlops_core.names.RunName), so they are "
-            "scoped by resource type in this account and region; SageMaker List* and Application Auto Scaling "
-            "calls take no resource ARN (its writes are conditioned on the SageMaker namespace and dimension); "
-            "lineage actions and contexts carry the platform's name prefix, artifacts are named by a hash of "
-            "their source; ecr:DescribeImages reads the digests of the model repositories' images; "
+            "scoped by resource type in this account and region; SageMaker List*, CloudWatch GetMetricData "
+            "and Application Auto Scaling calls take no resource ARN (its writes are conditioned on the "
+            "SageMaker namespace and dimension); lineage actions and contexts carry the platform's name "
+            "prefix, artifacts are named by a hash of their source; ecr:DescribeImages reads the digests of "
+            "the model repositories' images; "
             "PassRole only reaches the platform's model roles (mlops-<env>-*-sm); kms:CreateGrant reaches the "
             "platform key by its alias, for AWS-resource grants only.",
         )

@@ -27,6 +27,8 @@ TIMESTAMP_FORMAT = "%Y%m%d%H%M%S"
 # run timeouts are derived from them, so no configured job outlives its run.
 TRAINING_MAX_RUNTIME_LIMIT_SECONDS = 28 * 24 * 3600
 EVALUATION_MAX_RUNTIME_LIMIT_SECONDS = 24 * 3600
+# The longest a shadow trial may bake: the Deployment DAG's run timeout allows for it.
+SHADOW_BAKE_LIMIT_SECONDS = 24 * 3600
 
 # DAG ids: the trigger Lambda's allow-list and the CI tool derive from these.
 DAG_TRAINING = "mlops_training_evaluation"

@@ -229,6 +229,81 @@ class DataCapture(_Strict):
         return self
 
 
+class ShadowCriteria(_Strict):
+    """When a shadow trial promotes its candidate: over the bake period, the candidate (the shadow
+    variant, fed ``sampling_percentage`` % of production's requests) answered at least
+    ``min_invocations`` copies, its error rate (4xx and 5xx answers) is at most
+    ``max_error_rate_increase`` above production's, and its p99 model latency at most
+    ``max_p99_latency_increase`` (a fraction: 0.2 = 20 %) above production's."""
+
+    sampling_percentage: int = Field(100, ge=1, le=100)
+    min_invocations: int = Field(100, ge=1)
+    max_error_rate_increase: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
+    max_p99_latency_increase: float = Field(0.2, ge=0, allow_inf_nan=False)
+
+
+class ABCriteria(_Strict):
+    """How an A/B test runs and decides: the candidate serves ``traffic_shares[i]`` of the requests
+    (production the rest) for ``bake_seconds`` at each step in turn (weights shifted with
+    UpdateEndpointWeightsAndCapacities); then, if both variants answered at least
+    ``min_invocations`` requests, the one with the lower ``decision_metric`` wins (the candidate on a
+    tie: it passed the quality gate and is the newer model), else the test is inconclusive and
+    production keeps serving."""
+
+    traffic_shares: tuple[float, ...] = (0.1, 0.5)
+    min_invocations: int = Field(100, ge=1)
+    decision_metric: Literal["error_rate", "latency_p99"] = "error_rate"
+
+    @field_validator("traffic_shares")
+    @classmethod
+    def _increasing_shares_below_one(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or len(value) > 10:
+            raise ValueError("give 1 to 10 traffic shares, e.g. (0.1, 0.5)")
+        if any(not 0 < share < 1 for share in value) or list(value) != sorted(set(value)):
+            raise ValueError(
+                f"{list(value)}: each share is the candidate's part of the traffic, strictly between 0 and 1, "
+                "and each step gives it more than the last, e.g. (0.1, 0.5)"
+            )
+        return value
+
+
+DeploymentStrategy = Literal["blue_green", "shadow", "ab"]
+
+
+class DeploymentSettings(_Strict):
+    """How the Deployment DAG puts a new version on a serving endpoint: ``blue_green`` (update in
+    place, rolled back on the rollback alarms), ``shadow`` (first a trial beside production as a
+    shadow variant for ``bake_seconds``, judged by ``shadow``) or ``ab`` (first an A/B test as a
+    weighted production variant, ``bake_seconds`` per traffic step, decided by ``ab``); then
+    blue/green if the candidate passes or wins, else it is rejected. A first deployment has nothing
+    to compare with: blue/green."""
+
+    strategy: DeploymentStrategy = "blue_green"
+    bake_seconds: int = Field(3600, ge=1, le=names.SHADOW_BAKE_LIMIT_SECONDS)
+    shadow: ShadowCriteria = Field(default_factory=ShadowCriteria)
+    ab: ABCriteria = Field(default_factory=ABCriteria)
+
+    @model_validator(mode="after")
+    def _settings_of_the_chosen_strategy(self) -> DeploymentSettings:
+        # A published configuration names every field: only a value other than the default is unused.
+        defaults = DeploymentSettings.model_fields
+        uses = {"bake_seconds": ("shadow", "ab"), "shadow": ("shadow",), "ab": ("ab",)}
+        unused = [
+            name
+            for name, strategies in uses.items()
+            if self.strategy not in strategies
+            and getattr(self, name) != defaults[name].get_default(call_default_factory=True)
+        ]
+        if unused:
+            raise invalid(
+                (unused[0],),
+                f"{unused[0]} applies to strategy {' or '.join(map(repr, uses[unused[0]]))} only, but strategy "
+                f"is {self.strategy!r}: set the strategy or remove {unused[0]}",
+                getattr(self, unused[0]),
+            )
+        return self
+
+
 class Notifications(_Strict):
     sns_topic_arn: str
     slack_webhook_secret_name: str | None = None
@@ -251,6 +326,7 @@ class PipelineConfig(_Strict):
     endpoint: EndpointSettings = Field(default_factory=EndpointSettings)
     retraining: Retraining = Field(default_factory=Retraining)
     data_capture: DataCapture = Field(default_factory=DataCapture)
+    deployment: DeploymentSettings = Field(default_factory=DeploymentSettings)
     notifications: Notifications
 
     @field_validator("project", "model")

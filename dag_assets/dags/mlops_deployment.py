@@ -3,7 +3,9 @@ model's SageMaker endpoint.
 
 Conf: project, model and either model_version (e.g. 1.4.2+r3) or model_package_arn. The endpoint
 is created the first time and updated in place (blue/green with automatic rollback) afterwards;
-if anything fails, the previous version keeps serving and the failure is notified.
+if anything fails, the previous version keeps serving and the failure is notified. With the
+model's deployment strategy "shadow", the candidate first runs beside the serving version as a
+shadow variant and is promoted only if it holds up on live traffic (mlops_dags.strategies).
 
 Deployments of different models proceed in parallel; a deployment of a model whose endpoint
 another run is deploying to waits (resolve_package, deferred) until that run has finished. While the
@@ -22,6 +24,7 @@ import airflow.providers.amazon.aws.operators.sagemaker  # noqa: F401
 from mlops_dags import notify, settings
 from mlops_dags.compat import dag, task
 from mlops_dags.operators import (
+    CandidateTrialOperator,
     EndpointConfigOperator,
     EndpointDeploymentOperator,
     ModelOperator,
@@ -83,7 +86,11 @@ def deployment():
     release = StartDeploymentOperator(
         task_id="resolve_package", lease_wait_seconds=settings.deployment_run_seconds()
     ).output
+    # deployment.strategy "shadow": the candidate first runs beside production and is judged on
+    # live traffic; a rejected candidate skips the rest (mlops_dags.strategies).
+    trial = CandidateTrialOperator(task_id="candidate_trial", release=release)
     approved = approve_package(release)
+    trial >> approved
     model = ModelOperator(task_id="create_model", release=release)
     endpoint_config = EndpointConfigOperator(task_id="create_endpoint_config", release=release)
     deploy = EndpointDeploymentOperator(task_id="deploy_endpoint", release=release)

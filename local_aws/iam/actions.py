@@ -140,6 +140,8 @@ def sagemaker(req: Request) -> list[Check]:
         return [Check(action, "*")]
     if op in ("AddTags", "ListTags", "DeleteTags"):
         return [Check(action, p["ResourceArn"])]
+    if op == "UpdateEndpointWeightsAndCapacities":  # Service Authorization Reference: endpoint*
+        return [Check(action, req.arn("sagemaker", f"endpoint/{p['EndpointName']}"))]
     if op in ("CreateEndpoint", "UpdateEndpoint"):
         config = p["EndpointConfigName"]
         checks = [
@@ -202,7 +204,8 @@ def _sagemaker_context(op: str, p: dict[str, Any]) -> Context:
         if cluster.get("VolumeKmsKeyId"):
             context["sagemaker:VolumeKmsKeyArn"] = cluster["VolumeKmsKeyId"]
     if op == "CreateEndpointConfig":
-        context["sagemaker:InstanceTypes"] = [v.get("InstanceType", "") for v in p.get("ProductionVariants", [])]
+        variants = [*p.get("ProductionVariants", []), *p.get("ShadowProductionVariants", [])]
+        context["sagemaker:InstanceTypes"] = [v.get("InstanceType", "") for v in variants]
         if p.get("KmsKeyId"):
             context["sagemaker:VolumeKmsKeyArn"] = p["KmsKeyId"]
     return {k: v for k, v in context.items() if v not in ("", [""])}

@@ -278,7 +278,8 @@ class DataCapture(ServiceCore):
             return
         if not sampled(int(config["InitialSamplingPercentage"]), self._capture_rng):
             return
-        names = [v["VariantName"] for v in target["config"]["ProductionVariants"]]  # type: ignore[index]
+        # Production and shadow variants, in the order of their role sessions.
+        names = [v["VariantName"] for v in target["variants"]]  # type: ignore[index]
         credentials = target["credentials"][names.index(variant)] if variant in names else None  # type: ignore[index]
         when = datetime.now(UTC)
         record = capture_record(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 import urllib.error
 import urllib.request
@@ -12,14 +13,17 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from local_aws.sagemaker import variants as routing
 from local_aws.sagemaker.core import ACCOUNT_ID, public, validate_name
 from local_aws.sagemaker.data_capture import DataCapture, capture_summary, validate_capture_config
+from local_aws.sagemaker.endpoint_metrics import METRICS
 from local_aws.sagemaker.execution_roles import ExecutionRoles
 from local_aws.sagemaker.listing import ListSpec, list_page
 from local_aws.sagemaker.runners import Deployment, RunnerContext, RunnerFailure
 from local_aws.scenario import rule_matches
 from local_aws.wire import AwsError
 
+log = logging.getLogger("local_aws.sagemaker")
 MODEL_LIST = ListSpec(
     list_key="Models",
     name_key="ModelName",
@@ -62,6 +66,11 @@ ENDPOINT_LOG_GROUP = "/aws/sagemaker/Endpoints/{name}"
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 # Request headers InvokeEndpoint passes to the model container.
 _FORWARDED_HEADERS = {"content-type", "accept", CUSTOM_ATTRIBUTES_HEADER.lower()}
+
+
+def headers_value(headers: dict[str, str], name: str) -> str:
+    """A header's value whatever its case, "" when absent."""
+    return next((v for k, v in headers.items() if k.lower() == name), "")
 
 
 class EndpointOperations(ExecutionRoles, DataCapture):
@@ -118,7 +127,8 @@ class EndpointOperations(ExecutionRoles, DataCapture):
             configs = self.region(region).endpoint_configs
             if name.lower() in configs:
                 raise AwsError("ValidationException", f'Cannot create already existing endpoint configuration "{arn}".')
-            for variant in p["ProductionVariants"]:
+            routing.validate_config(p)
+            for variant in [*p["ProductionVariants"], *p.get(routing.SHADOW, [])]:
                 self._model(region, variant["ModelName"])
             validate_capture_config(p.get("DataCaptureConfig"))
             record = {k: v for k, v in p.items() if k != "Tags"}
@@ -168,7 +178,7 @@ class EndpointOperations(ExecutionRoles, DataCapture):
                 "LastModifiedTime": now,
                 "PendingDeploymentSummary": self._pending_summary(target, now),
                 "_generation": 1,
-                "_deployment": None,
+                "_fleet": None,
                 "_deployment_config": p.get("DeploymentConfig"),
             }
             self.store_tags(region, arn, p.get("Tags"))
@@ -215,9 +225,9 @@ class EndpointOperations(ExecutionRoles, DataCapture):
         with self.lock:
             endpoint = self._endpoint(region, p["EndpointName"])
             del self.region(region).endpoints[p["EndpointName"].lower()]
-            deployment = endpoint.get("_deployment")
-        if deployment is not None:
-            self.endpoint_runner.stop(deployment)
+            fleet: routing.Fleet | None = endpoint.get("_fleet")
+        if fleet is not None:
+            self._stop_all(fleet.deployments())
         self.events.record("Endpoint", endpoint["EndpointName"], "Deleted")
         return {}
 
@@ -230,12 +240,18 @@ class EndpointOperations(ExecutionRoles, DataCapture):
     def _deployment_target(self, region: str, config_name: str) -> dict[str, Any]:
         """The endpoint config and its models, captured at request time as AWS does."""
         config = public(self._config(region, config_name))
-        records = [self._model(region, v["ModelName"]) for v in config["ProductionVariants"]]
+        variants = [*config["ProductionVariants"], *config.get(routing.SHADOW, [])]
+        records = [self._model(region, v["ModelName"]) for v in variants]
         models = [public(record) for record in records]
         for model in models:
             model["ResolvedContainer"] = self._resolve_container(region, model)
         # The session SageMaker holds for each variant's model (execution role), if enforced.
-        return {"config": config, "models": models, "credentials": [r.get("_credentials") for r in records]}
+        return {
+            "config": config,
+            "variants": variants,
+            "models": models,
+            "credentials": [r.get("_credentials") for r in records],
+        }
 
     def _resolve_container(self, region: str, model: dict[str, Any]) -> dict[str, Any]:
         """The container that actually runs: a ``ModelPackageName`` container takes the package's
@@ -254,9 +270,11 @@ class EndpointOperations(ExecutionRoles, DataCapture):
     def _image(model: dict[str, Any]) -> str:
         return model["ResolvedContainer"].get("Image", "")
 
-    def _variants(self, target: dict[str, Any], now: float) -> list[dict[str, Any]]:
+    def _variants(self, target: dict[str, Any], now: float, kind: str = routing.PRODUCTION) -> list[dict[str, Any]]:
         variants = []
-        for variant, model in zip(target["config"]["ProductionVariants"], target["models"], strict=True):
+        for variant, model in zip(target["variants"], target["models"], strict=True):
+            if variant not in target["config"].get(kind, []):
+                continue
             image = self._image(model)
             repository = image.split("@")[0].rsplit(":", 1)[0] if ":" in image.split("/")[-1] else image
             digest = hashlib.sha256(image.encode()).hexdigest()
@@ -281,17 +299,17 @@ class EndpointOperations(ExecutionRoles, DataCapture):
         return variants
 
     def _pending_summary(self, target: dict[str, Any], now: float) -> dict[str, Any]:
-        variants = self._variants(target, now)
-        for variant, spec in zip(variants, target["config"]["ProductionVariants"], strict=True):
-            variant["InstanceType"] = spec.get("InstanceType")
-            variant["VariantStatus"] = [
-                {"Status": "Creating", "StartTime": now, "StatusMessage": "Launching instances"}
-            ]
-        return {
-            "EndpointConfigName": target["config"]["EndpointConfigName"],
-            "ProductionVariants": variants,
-            "StartTime": now,
-        }
+        summary: dict[str, Any] = {"EndpointConfigName": target["config"]["EndpointConfigName"], "StartTime": now}
+        for kind in (routing.PRODUCTION, routing.SHADOW):
+            variants = self._variants(target, now, kind)
+            for variant, spec in zip(variants, target["config"].get(kind, []), strict=True):
+                variant["InstanceType"] = spec.get("InstanceType")
+                variant["VariantStatus"] = [
+                    {"Status": "Creating", "StartTime": now, "StatusMessage": "Launching instances"}
+                ]
+            if variants:
+                summary[kind] = variants
+        return summary
 
     def _deploy(self, region: str, name: str, generation: int, target: dict[str, Any], is_update: bool) -> None:
         scenario = self.scenario.snapshot()
@@ -300,9 +318,8 @@ class EndpointOperations(ExecutionRoles, DataCapture):
         time.sleep(delay)
         config = target["config"]
         reason = self._injected_failure(section, name, target, is_update)
-        deployment: Deployment | None = None
-        # One role session serves the runner's calls: the first variant's model (one variant is
-        # what the platform deploys).
+        deployments: dict[str, Deployment] = {}
+        # The alarm check runs as the first production variant's model role.
         credentials = target["credentials"][0]
         if reason is None:
             try:
@@ -312,33 +329,49 @@ class EndpointOperations(ExecutionRoles, DataCapture):
                     )
             except RunnerFailure as failure:
                 reason = failure.reason
-        if reason is None:
+        # Each variant, production or shadow, is its own deployment of its own model, run as that
+        # model's role; the runner sees a config holding only that variant.
+        for index, (variant, model, model_credentials) in enumerate(
+            zip(target["variants"], target["models"], target["credentials"], strict=True)
+        ):
+            if reason is not None:
+                break
             ctx = RunnerContext(
                 kind="endpoint",
                 name=name,
                 region=region,
-                description=config,
+                description={**config, "ProductionVariants": [variant]},
                 scenario=scenario,
-                work_dir=self.work_dir("endpoints", f"{name}-{generation}"),
-                client=lambda service: self.client(region, service, credentials),
-                log=self.log_writer(
-                    region,
-                    ENDPOINT_LOG_GROUP.format(name=name),
-                    config["ProductionVariants"][0]["VariantName"],
-                    credentials,
+                work_dir=self.work_dir(
+                    "endpoints", f"{name}-{generation}" + (f"-{variant['VariantName']}" if index else "")
                 ),
-                models=target["models"],
+                client=lambda service, c=model_credentials: self.client(region, service, c),
+                log=self.log_writer(
+                    region, ENDPOINT_LOG_GROUP.format(name=name), variant["VariantName"], model_credentials
+                ),
+                models=[model],
                 processes=self.processes,
             )
             try:
-                deployment = self.endpoint_runner.start(ctx) or Deployment()
+                deployments[variant["VariantName"]] = self.endpoint_runner.start(ctx) or Deployment()
             except RunnerFailure as failure:
                 reason = failure.reason
             except Exception as exc:  # noqa: BLE001 - a runner crash is a failed deployment
                 reason = f"{type(exc).__name__}: {exc}"
         if reason is None and is_update:
             reason = self._alarm_rollback_reason(region, name, credentials)
-        self._settle(region, name, generation, target, is_update, deployment, reason, delay)
+        images = {v["VariantName"]: self._image(m) for v, m in zip(target["variants"], target["models"], strict=True)}
+        fleet = routing.fleet_of(config, deployments, images) if reason is None else None
+        if fleet is None:
+            self._stop_all(list(deployments.values()))
+        self._settle(region, name, generation, target, is_update, fleet, reason, delay)
+
+    def _stop_all(self, deployments: list[Deployment]) -> None:
+        for deployment in deployments:
+            try:
+                self.endpoint_runner.stop(deployment)
+            except Exception:  # keep stopping the others
+                log.exception("could not stop a deployment")
 
     def _settle(
         self,
@@ -347,27 +380,29 @@ class EndpointOperations(ExecutionRoles, DataCapture):
         generation: int,
         target: dict[str, Any],
         is_update: bool,
-        deployment: Deployment | None,
+        fleet: routing.Fleet | None,
         reason: str | None,
         delay: float,
     ) -> None:
         now = time.time()
-        retired = None
+        retired: routing.Fleet | None = None
         with self.lock:
             endpoint = self.region(region).endpoints.get(name.lower())
             if endpoint is None or endpoint["_generation"] != generation:
-                retired = deployment  # deleted meanwhile: nothing to serve
+                retired = fleet  # deleted meanwhile: nothing to serve
                 status = None
             elif reason is None:
-                retired = endpoint["_deployment"]
+                retired = endpoint["_fleet"]
+                shadows = self._variants(target, now, routing.SHADOW)
                 endpoint.update(
                     EndpointStatus="InService",
                     EndpointConfigName=target["config"]["EndpointConfigName"],
                     ProductionVariants=self._variants(target, now),
+                    ShadowProductionVariants=shadows or None,
                     LastModifiedTime=now,
                     DataCaptureConfig=capture_summary(target["config"].get("DataCaptureConfig")),
-                    _deployment=deployment,
-                    _target=target,  # what serves, its capture settings and role sessions
+                    _fleet=fleet,
+                    _target=target,  # what serves: its capture settings and each variant's role session
                 )
                 if endpoint.get("_deployment_config"):
                     endpoint["LastDeploymentConfig"] = endpoint["_deployment_config"]
@@ -382,7 +417,7 @@ class EndpointOperations(ExecutionRoles, DataCapture):
                 endpoint.pop("PendingDeploymentSummary", None)
                 status = "Failed"
         if retired is not None:
-            self.endpoint_runner.stop(retired)
+            self._stop_all(retired.deployments())
         if status:
             self.events.record("Endpoint", name, status, reason)
         if status == "RollingBack":
@@ -435,9 +470,15 @@ class EndpointOperations(ExecutionRoles, DataCapture):
         return None
 
     # -- runtime -------------------------------------------------------------------------------
+    @property
+    def shadow_copies(self) -> routing.ShadowCopier:
+        copier = self.__dict__.get("_shadow_copier")
+        return copier if copier is not None else self.__dict__.setdefault("_shadow_copier", routing.ShadowCopier())
+
     def invoke_endpoint(
         self, region: str, name: str, body: bytes, headers: dict[str, str]
     ) -> tuple[int, bytes, dict[str, str]]:
+        received = time.perf_counter()
         with self.lock:
             endpoint = self.region(region).endpoints.get(name.lower())
             serving = endpoint is not None and endpoint["EndpointStatus"] in (
@@ -445,51 +486,153 @@ class EndpointOperations(ExecutionRoles, DataCapture):
                 "Updating",
                 "RollingBack",
             )
-            if not serving:
+            fleet: routing.Fleet | None = endpoint.get("_fleet") if endpoint is not None else None
+            if not serving or fleet is None:
                 raise AwsError("ValidationError", f"Endpoint {name} of account {ACCOUNT_ID} not found.")
-            deployment: Deployment | None = endpoint.get("_deployment")
-            variant = endpoint["ProductionVariants"][0]["VariantName"]
-            target = endpoint.get("_target")
-        status, answer, out_headers = self._answer(region, name, variant, deployment, body, headers)
-        request_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-        response = (answer, out_headers.get("Content-Type", ""))
-        self.capture_invocation(region, name, variant, target, (body, request_type), response)
-        return status, answer, out_headers
-
-    def _answer(
-        self, region: str, name: str, variant: str, deployment: Deployment | None, body: bytes, headers: dict[str, str]
-    ) -> tuple[int, bytes, dict[str, str]]:
-        invoke = self.scenario.snapshot()["endpoints"]["invoke"]
-        url = (deployment.url if deployment else None) or invoke.get("url")
-        out_headers = {"x-Amzn-Invoked-Production-Variant": variant}
-        if not url:
-            out_headers["Content-Type"] = "application/json"
-            return 200, json.dumps(invoke["response"]).encode(), out_headers
-        request = urllib.request.Request(  # noqa: S310 - loopback URL from the runner or the test
-            url.rstrip("/") + "/invocations",
-            data=body,
-            method="POST",
-            headers={k: v for k, v in headers.items() if k.lower() in _FORWARDED_HEADERS and v},
+            serving_target = endpoint.get("_target")
+        targeted = next((v for k, v in headers.items() if k.lower() == routing.TARGET_VARIANT_HEADER), None)
+        variant = fleet.pick(targeted)
+        scenario = self.scenario.snapshot()
+        forwarded = {k: v for k, v in headers.items() if k.lower() in _FORWARDED_HEADERS and v}
+        url = variant.deployment.url or scenario["endpoints"]["invoke"].get("url")
+        status, answer, out_headers, model_us = self._call_container(url, body, forwarded, scenario, name, variant)
+        METRICS.record(
+            region,
+            name,
+            variant.name,
+            model_us=model_us,
+            overhead_us=max(0.0, (time.perf_counter() - received) * 1e6 - model_us),
+            status=status,
         )
+        request = (body, headers_value(headers, "content-type"))
+        if status == 200:
+            self.capture_invocation(
+                region, name, variant.name, serving_target, request, (answer, out_headers.get("Content-Type", ""))
+            )
+        for shadow in fleet.sampled_shadows(variant):
+            self.shadow_copies.submit(
+                lambda shadow=shadow: self._copy_to_shadow(
+                    region, name, shadow, (body, forwarded), scenario, serving_target
+                )
+            )
+        out_headers["x-Amzn-Invoked-Production-Variant"] = variant.name
+        if status == 200:
+            return 200, answer, out_headers
+        if status == 0:
+            raise AwsError("ModelError", f"Model container at {url} is unreachable: {answer.decode()}", status=424)
+        message = answer.decode(errors="replace")
+        raise AwsError(
+            "ModelError",
+            f'Received client error ({status}) from primary with message "{message}". '
+            f"See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:"
+            f"group=/aws/sagemaker/Endpoints/{name} in account {ACCOUNT_ID} for more information.",
+            status=424,
+            OriginalStatusCode=status,
+            OriginalMessage=message,
+            LogStreamArn=f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:/aws/sagemaker/Endpoints/{name}",
+        )
+
+    def _copy_to_shadow(
+        self,
+        region: str,
+        name: str,
+        shadow: routing.ServingVariant,
+        request: tuple[bytes, dict[str, str]],
+        scenario: dict[str, Any],
+        serving_target: dict[str, Any] | None,
+    ) -> None:
+        """The shadow variant's copy of a request: measured and captured like production (under the
+        shadow variant's name), its answer never returned."""
+        body, forwarded = request
+        started = time.perf_counter()
+        url = shadow.deployment.url or scenario["endpoints"]["invoke"].get("url")
+        status, answer, out_headers, model_us = self._call_container(url, body, forwarded, scenario, name, shadow)
+        overhead_us = max(0.0, (time.perf_counter() - started) * 1e6 - model_us)
+        METRICS.record(region, name, shadow.name, model_us=model_us, overhead_us=overhead_us, status=status)
+        if status == 200:
+            self.capture_invocation(
+                region,
+                name,
+                shadow.name,
+                serving_target,
+                (body, headers_value(forwarded, "content-type")),
+                (answer, out_headers.get("Content-Type", "")),
+            )
+
+    @staticmethod
+    def _call_container(
+        url: str | None,
+        body: bytes,
+        headers: dict[str, str],
+        scenario: dict[str, Any],
+        endpoint: str,
+        variant: routing.ServingVariant,
+    ) -> tuple[int, bytes, dict[str, str], float]:
+        """(HTTP status, body, headers for the caller, model latency in µs) of one POST /invocations;
+        status 0 when the container cannot be reached. Without a container: the scenario's answer
+        (``endpoints.invoke.response``, or the status and delay of a rule matching the variant)."""
+        if not url:
+            behaviour = routing.canned_behaviour(scenario, endpoint, variant.image)
+            delay = float(behaviour.get("delay_ms", 0)) / 1000
+            time.sleep(delay)
+            status = int(behaviour.get("status", 200))
+            answer = json.dumps(scenario["endpoints"]["invoke"]["response"]) if status == 200 else "model error"
+            return status, answer.encode(), {"Content-Type": "application/json"}, delay * 1e6
+        request = urllib.request.Request(  # noqa: S310 - loopback URL from the runner or the test
+            url.rstrip("/") + "/invocations", data=body, method="POST", headers=headers
+        )
+        started = time.perf_counter()
         try:
             with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
-                out_headers["Content-Type"] = response.headers.get("Content-Type", "application/json")
+                answer = response.read()
+                out_headers = {"Content-Type": response.headers.get("Content-Type", "application/json")}
                 # The model's custom attributes reach the caller as invoke_endpoint's CustomAttributes.
                 custom = response.headers.get(CUSTOM_ATTRIBUTES_HEADER)
                 if custom:
                     out_headers[CUSTOM_ATTRIBUTES_HEADER] = custom
-                return 200, response.read(), out_headers
+                return 200, answer, out_headers, (time.perf_counter() - started) * 1e6
         except urllib.error.HTTPError as error:
-            message = error.read().decode(errors="replace")
-            raise AwsError(
-                "ModelError",
-                f'Received client error ({error.code}) from primary with message "{message}". '
-                f"See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:"
-                f"group=/aws/sagemaker/Endpoints/{name} in account {ACCOUNT_ID} for more information.",
-                status=424,
-                OriginalStatusCode=error.code,
-                OriginalMessage=message,
-                LogStreamArn=f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:/aws/sagemaker/Endpoints/{name}",
-            ) from error
+            return error.code, error.read(), {}, (time.perf_counter() - started) * 1e6
         except OSError as error:
-            raise AwsError("ModelError", f"Model container at {url} is unreachable: {error}", status=424) from error
+            return 0, str(error).encode(), {}, (time.perf_counter() - started) * 1e6
+
+    def op_UpdateEndpointWeightsAndCapacities(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        name = p["EndpointName"]
+        with self.lock:
+            endpoint = self._endpoint(region, name)
+            if endpoint["EndpointStatus"] != "InService":
+                raise AwsError(
+                    "ValidationException", f'Cannot update in-progress endpoint "{endpoint["EndpointArn"]}".'
+                )
+            weights = routing.validate_weights(endpoint, p["DesiredWeightsAndCapacities"])
+            counts = {
+                d["VariantName"]: d["DesiredInstanceCount"]
+                for d in p["DesiredWeightsAndCapacities"]
+                if "DesiredInstanceCount" in d
+            }
+            endpoint["_generation"] += 1
+            generation = endpoint["_generation"]
+            endpoint.update(EndpointStatus="Updating", LastModifiedTime=time.time())
+            for variant in routing.described_variants(endpoint):
+                variant["DesiredWeight"] = weights.get(variant["VariantName"], variant["DesiredWeight"])
+                variant["DesiredInstanceCount"] = counts.get(variant["VariantName"], variant["DesiredInstanceCount"])
+        self.events.record("Endpoint", endpoint["EndpointName"], "Updating", "weights and capacities")
+        self.spawn(self._apply_weights, region, endpoint["EndpointName"], generation, weights, counts)
+        return {"EndpointArn": endpoint["EndpointArn"]}
+
+    def _apply_weights(
+        self, region: str, name: str, generation: int, weights: dict[str, float], counts: dict[str, int]
+    ) -> None:
+        """After the update's delay the new weights route requests and DescribeEndpoint shows them
+        as current (the endpoint serves with the old weights meanwhile, as on AWS)."""
+        time.sleep(float(self.scenario.snapshot()["endpoints"]["update_delay_seconds"]))
+        with self.lock:
+            endpoint = self.region(region).endpoints.get(name.lower())
+            if endpoint is None or endpoint["_generation"] != generation:
+                return
+            endpoint["_fleet"] = endpoint["_fleet"].reweighted(weights)
+            for variant in routing.described_variants(endpoint):
+                variant["CurrentWeight"] = variant["DesiredWeight"]
+                variant["CurrentInstanceCount"] = variant["DesiredInstanceCount"]
+            endpoint.update(EndpointStatus="InService", LastModifiedTime=time.time())
+        self.events.record("Endpoint", name, "InService", "weights and capacities")

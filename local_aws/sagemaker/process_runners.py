@@ -315,7 +315,7 @@ class ProcessEndpointRunner:
     def start(self, ctx: RunnerContext) -> Deployment:
         if not ctx.models:
             raise RunnerFailure("the endpoint config has no model")
-        # One server per endpoint: the platform deploys one production variant.
+        # One server per variant: the service starts each variant of the config on its own.
         container = ctx.models[0]["ResolvedContainer"]
         image = container["Image"]
         require_image(ctx, image)

@@ -7,6 +7,7 @@ import logging
 import time
 from typing import Any
 
+from local_aws.sagemaker.endpoint_metrics import METRICS
 from local_aws.sagemaker.endpoints import EndpointOperations
 from local_aws.sagemaker.jobs import JobOperations
 from local_aws.sagemaker.lineage import LineageOperations
@@ -41,6 +42,7 @@ class SageMakerService(JobOperations, EndpointOperations, RegistryOperations, Li
         self.shutdown()
         with self.lock:
             self._regions.clear()
+        METRICS.clear()
         self.processes.reopen()
 
     def shutdown(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
@@ -53,19 +55,17 @@ class SageMakerService(JobOperations, EndpointOperations, RegistryOperations, Li
             with self.lock:
                 for job in [*state.training_jobs.values(), *state.processing_jobs.values()]:
                     job["_stop"].set()  # the worker ends the job Stopped (AWS: SIGTERM, then Stopped)
-                deployments += [e.get("_deployment") for e in state.endpoints.values()]
+                deployments += [
+                    d for e in state.endpoints.values() if e.get("_fleet") for d in e["_fleet"].deployments()
+                ]
                 for endpoint in state.endpoints.values():
-                    endpoint["_deployment"] = None
+                    endpoint["_fleet"] = None
         # Every process at once, whatever its worker thread is doing (an endpoint's serve may still
         # be starting; a job's worker may be between two steps).
         self.processes.stop_all(grace)
-        for deployment in deployments:
-            if deployment is not None:
-                try:
-                    self.endpoint_runner.stop(deployment)  # custom runners may hold other resources
-                except Exception:  # keep stopping the others
-                    log.exception("could not stop a deployment")
-        self.close_captures()  # every captured invocation is written before local AWS stops
+        self._stop_all(deployments)  # custom runners may hold other resources
+        self.shadow_copies.shutdown()
+        self.close_captures()  # every captured invocation (shadow copies' too) is written before local AWS stops
         deadline = time.monotonic() + WORKER_JOIN_SECONDS
         with self.lock:
             workers = list(self._workers)

@@ -12,12 +12,14 @@ from synth_helpers import new_stack
 from mlops_constructs import (
     Autoscaling,
     DataCapture,
+    DeploymentSettings,
     EndpointSettings,
     EvaluationSettings,
     ModelPipeline,
     PlatformRef,
     QualityGate,
     Retraining,
+    ShadowCriteria,
     TrainingSettings,
 )
 from mlops_constructs.validation import ConfigurationError
@@ -77,6 +79,26 @@ def test_a_misspelt_setting_gets_the_known_ones_and_the_likely_one():
     assert "  endpoint.autoscalling: unknown setting; did you mean 'autoscaling'? the settings here are: " in str(
         failure.value
     )
+
+
+def test_the_deployment_strategy_is_published_for_the_deployment_dag_and_mistakes_name_the_setting():
+    gate = {"metric": "f1", "threshold": 0.8}
+    typed = _config(
+        new_stack(),
+        gate=gate,
+        deployment=DeploymentSettings(strategy="shadow", bake_seconds=600, shadow=ShadowCriteria(min_invocations=50)),
+    )
+    plain = _config(
+        new_stack(),
+        gate=gate,
+        deployment={"strategy": "shadow", "bake_seconds": 600, "shadow": {"min_invocations": 50}},
+    )
+    assert typed == plain and typed["deployment"]["shadow"]["min_invocations"] == 50
+    assert _config(new_stack(), gate=gate)["deployment"]["strategy"] == "blue_green"
+    with pytest.raises(
+        ConfigurationError, match="deployment.bake_seconds: bake_seconds applies to strategy .shadow. or .ab."
+    ):
+        _config(new_stack(), gate=gate, deployment={"bake_seconds": 600})
 
 
 def test_endpoint_settings_that_the_construct_derives_are_refused():

@@ -123,6 +123,30 @@ def test_endpoint_dashboard_graphs_every_metric_an_operator_reads(endpoint):
     assert expected <= graphed, sorted(expected - graphed)
 
 
+def test_endpoint_dashboard_graphs_each_variant_of_a_trial(endpoint):
+    """A shadow or A/B trial adds a variant: a search over the endpoint's VariantName dimension shows
+    each variant's line, whatever it is called."""
+    monitoring, template = endpoint
+
+    def strings(value):
+        if isinstance(value, dict):
+            for item in value.values():
+                yield from strings(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from strings(item)
+        elif isinstance(value, str):
+            yield value
+
+    searches = {text for text in strings(dashboard_body(template, monitoring.dashboard_name)) if "SEARCH(" in text}
+    endpoint_name = monitoring.endpoint_name
+    assert searches == {
+        f'SEARCH(\'{{AWS/SageMaker,EndpointName,VariantName}} EndpointName="{endpoint_name}" '
+        f"MetricName=\"{metric}\"', '{statistic}', 60)"
+        for metric, statistic in (("Invocations", "Sum"), ("Invocation5XXErrors", "Sum"), ("ModelLatency", "p99"))
+    }
+
+
 def test_endpoint_dashboard_shows_alarm_states(endpoint):
     monitoring, template = endpoint
     body = dashboard_body(template, monitoring.dashboard_name)

@@ -28,6 +28,7 @@ SAGEMAKER_CALLS = {
     "endpoint": [
         "CreateEndpoint",
         "UpdateEndpoint",
+        "UpdateEndpointWeightsAndCapacities",
         "DescribeEndpoint",
         "DeleteEndpoint",
         "InvokeEndpoint",
@@ -114,6 +115,20 @@ def test_every_sagemaker_call_of_the_dags_is_granted_on_its_resource_type_only()
         "sagemaker:ListEndpoints",
         "sagemaker:ListModelPackageGroups",
     }
+
+
+def test_the_shadow_trial_may_read_variant_metrics_and_nothing_else_of_cloudwatch():
+    """GetMetricData takes no resource ARN nor namespace condition (Service Authorization Reference):
+    granted on "*", and no other CloudWatch action is."""
+    found = statements()
+    assert allowed("cloudwatch:GetMetricData", None, found)
+    cloudwatch = {
+        action
+        for st in found
+        for action in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+        if action.startswith("cloudwatch:")
+    }
+    assert cloudwatch == {"cloudwatch:GetMetricData"}
 
 
 def test_endpoint_autoscaling_calls_of_the_deployment_are_granted():

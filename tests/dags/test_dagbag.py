@@ -69,6 +69,8 @@ def test_training_graph_registers_only_after_training_evaluation_and_gate(dagbag
 def test_deployment_graph_smoke_tests_after_deploying_and_notifies_last(dagbag):
     dag = dagbag.dags[names.DAG_DEPLOYMENT]
     assert dag.get_task("resolve_package").upstream_task_ids == set()  # it takes the model's lease first
+    assert dag.get_task("candidate_trial").upstream_task_ids == {"resolve_package"}
+    assert dag.get_task("approve_package").upstream_task_ids >= {"candidate_trial"}  # a rejected trial skips it
     assert dag.get_task("create_model").upstream_task_ids >= {"approve_package"}
     assert dag.get_task("create_endpoint_config").upstream_task_ids >= {"create_model"}
     assert dag.get_task("deploy_endpoint").upstream_task_ids >= {"create_endpoint_config"}

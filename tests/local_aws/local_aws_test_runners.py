@@ -6,6 +6,7 @@ import io
 import json
 import tarfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from local_aws.sagemaker.runners import Deployment, JobOutcome, RunnerContext, RunnerFailure
@@ -35,7 +36,8 @@ class CountingJobRunner:
 
 
 class EnvEchoEndpointRunner:
-    """Serves the model's environment on POST /invocations; refuses images tagged :broken."""
+    """Serves the model's environment on POST /invocations; refuses images tagged :broken. The
+    environment may set ECHO_STATUS (the HTTP status it answers with) and ECHO_DELAY_MS."""
 
     def start(self, ctx: RunnerContext) -> Deployment:
         container = ctx.models[0]["ResolvedContainer"]
@@ -46,8 +48,9 @@ class EnvEchoEndpointRunner:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server API
                 self.rfile.read(int(self.headers["Content-Length"]))
+                time.sleep(float(environment.get("ECHO_DELAY_MS", 0)) / 1000)
                 body = json.dumps(environment).encode()
-                self.send_response(200)
+                self.send_response(int(environment.get("ECHO_STATUS", 200)))
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
                 self.wfile.write(body)

@@ -18,9 +18,9 @@ except ImportError:  # Airflow 2.11
 # A task raising it fails without retrying: for errors a retry cannot fix (a SageMaker job that
 # failed, a rejected package). On 3.x airflow.exceptions' copy is a deprecated alias.
 try:
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 except ImportError:
-    from airflow.exceptions import AirflowFailException
+    from airflow.exceptions import AirflowFailException, AirflowSkipException
 
 
 def trigger_dag_run_operator():
@@ -61,6 +61,7 @@ __all__ = [
     "AIRFLOW_3",
     "ACTIVE_RUN_STATES",
     "AirflowFailException",
+    "AirflowSkipException",
     "BaseOperator",
     "Param",
     "dag",

@@ -454,3 +454,195 @@ class StartDeploymentOperator(_TakesModelLease, BaseOperator):
 
         waited = self._claim(context)
         return {**deployment.resolve_package(context["params"]), "waited_seconds": waited}
+
+
+TRIAL_KEY = "candidate_trial"
+
+
+class CandidateTrialOperator(BaseOperator):
+    """The candidate on live traffic before it may replace production (mlops_dags.strategies): a
+    shadow variant judged after the bake, or an A/B test whose candidate share rises step by step
+    until a winner is decided. A no-op for the blue/green strategy and for a first deployment. Every
+    wait is deferred: the endpoint changes through SageMakerWaitTrigger, the bakes are timers.
+
+    The steps' state is kept in an XCom (``candidate_trial``): dag.test() drops a deferral's kwargs.
+    Before it changes the endpoint the trial tags it with production's config, so a task retry
+    still knows what to put back. A candidate that is not promoted skips the rest of the deployment."""
+
+    template_fields = ("release",)
+
+    def __init__(self, *, release, **kwargs):
+        super().__init__(**kwargs)
+        self.release = release
+
+    def _config(self):
+        from mlops_dags import training
+
+        return training.load_config(self.release["project"], self.release["model"])
+
+    def execute(self, context):
+        from datetime import UTC, datetime
+
+        from mlops_dags import aws, deployment, strategies
+
+        config = self._config()
+        strategy = config.deployment.strategy
+        if strategy == "blue_green":
+            return {"strategy": strategy}
+        sm = aws.client("sagemaker")
+        endpoint = deployment.describe_endpoint(sm, self.release["endpoint_name"]) or {}
+        trial_config = strategies.trial_config_name(self.release["run_name"], strategy)
+        serving = endpoint.get("EndpointConfigName")
+        if endpoint.get("EndpointStatus") in deployment.ENDPOINT_IN_PROGRESS:
+            raise RuntimeError(f"{self.release['endpoint_name']} is {endpoint['EndpointStatus']}: a retry tries again")
+        if endpoint.get("EndpointStatus") != "InService" or serving == self.release["run_name"]:
+            self.log.info("nothing else serves on %s: no %s", self.release["endpoint_name"], strategy)
+            return {"strategy": "blue_green"}
+        if serving == trial_config:  # a task retry: this trial's config is on already
+            tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]}
+            production_config = tags[strategies.PRODUCTION_CONFIG_TAG]
+        else:
+            production_config = serving
+            production = sm.describe_endpoint_config(EndpointConfigName=serving)
+            for request, create in (
+                (deployment.model_request(self.release, config), sm.create_model),
+                (strategies.trial_config_request(self.release, config, production), sm.create_endpoint_config),
+            ):
+                try:
+                    create(**request)
+                except Exception as exc:
+                    if not aws.is_already_exists(exc):
+                        raise
+            # Recorded before the change: a retry after it still knows what production was.
+            sm.add_tags(
+                ResourceArn=endpoint["EndpointArn"], Tags=[{"Key": strategies.PRODUCTION_CONFIG_TAG, "Value": serving}]
+            )
+            sm.update_endpoint(EndpointName=self.release["endpoint_name"], EndpointConfigName=trial_config)
+            self.log.info("%s: %s of %s beside %s", self.release["endpoint_name"], strategy, trial_config, serving)
+        production_variant = sm.describe_endpoint_config(EndpointConfigName=production_config)["ProductionVariants"][0]
+        state = {
+            "strategy": strategy,
+            "production_config": production_config,
+            "production_variant": production_variant["VariantName"],
+            "trial_config": trial_config,
+            "step": 0,
+            "requested_at": datetime.now(UTC).isoformat(),
+        }
+        context["ti"].xcom_push(key=TRIAL_KEY, value=state)
+        self._wait_for_endpoint("started")
+
+    def _wait_for_endpoint(self, method_name: str) -> None:
+        wait = settings.endpoint_timeout_seconds()
+        self.defer(
+            trigger=wait_trigger(self.release["endpoint_name"], "endpoint", wait),
+            method_name=method_name,
+            timeout=defer_timeout(wait),
+        )
+
+    def _state(self, context) -> dict:
+        return context["ti"].xcom_pull(task_ids=self.task_id, key=TRIAL_KEY)
+
+    def _save(self, context, state: dict) -> dict:
+        context["ti"].xcom_push(key=TRIAL_KEY, value=state)
+        return state
+
+    def _serving(self, expected: str, doing: str) -> None:
+        from mlops_dags import aws, deployment
+
+        endpoint = deployment.describe_endpoint(aws.client("sagemaker"), self.release["endpoint_name"]) or {}
+        if endpoint.get("EndpointStatus") != "InService" or endpoint.get("EndpointConfigName") != expected:
+            raise _fail(
+                f"{doing} on {self.release['endpoint_name']} did not complete: the endpoint is "
+                f"{endpoint.get('EndpointStatus', 'gone')} on {endpoint.get('EndpointConfigName')} "
+                f"({endpoint.get('FailureReason') or 'no reason given'})"
+            )
+
+    def _bake(self, context, state: dict) -> None:
+        from mlops_dags.compat import time_delta_trigger
+
+        bake = self._config().deployment.bake_seconds
+        self.log.info("%s: baking step %d for %d s", state["trial_config"], state["step"], bake)
+        self.defer(trigger=time_delta_trigger(bake), method_name="baked", timeout=defer_timeout(bake))
+
+    def started(self, context, event: dict[str, Any] | None = None):
+        from datetime import UTC, datetime
+
+        state = self._state(context)
+        self._serving(state["trial_config"], f"starting the {state['strategy']} trial")
+        state = self._save(context, {**state, "started": datetime.now(UTC).isoformat()})
+        self._bake(context, state)
+
+    def stepped(self, context, event: dict[str, Any] | None = None):
+        state = self._state(context)
+        self._serving(state["trial_config"], "shifting the A/B weights")
+        self._bake(context, state)
+
+    def baked(self, context, event: dict[str, Any] | None = None):
+        from datetime import UTC, datetime
+
+        from mlops_dags import aws, strategies
+
+        state = self._state(context)
+        config = self._config()
+        sm = aws.client("sagemaker")
+        shares = config.deployment.ab.traffic_shares
+        if state["strategy"] == "ab" and state["step"] + 1 < len(shares):
+            step = state["step"] + 1
+            sm.update_endpoint_weights_and_capacities(
+                EndpointName=self.release["endpoint_name"],
+                DesiredWeightsAndCapacities=strategies.ab_weights(state["production_variant"], shares[step]),
+            )
+            self.log.info("A/B step %d: the candidate gets %.0f %% of the traffic", step, shares[step] * 100)
+            self._save(context, {**state, "step": step})
+            self._wait_for_endpoint("stepped")
+            return
+        started, now = datetime.fromisoformat(state["started"]), datetime.now(UTC)
+        evidence = strategies.variant_evidence(
+            aws.client("cloudwatch"),
+            self.release["endpoint_name"],
+            [state["production_variant"], strategies.CANDIDATE_VARIANT],
+            started,
+            now,
+        )
+        if state["strategy"] == "shadow":
+            verdict = strategies.judge(*evidence, config.deployment.shadow)
+        else:
+            verdict = strategies.decide_ab(*evidence, config.deployment.ab)
+        self.log.info("%s of %s: %s", state["strategy"], self.release["run_name"], strategies.table_text(verdict.table))
+        self._save(context, {**state, "verdict": verdict.as_dict(), "seconds": (now - started).total_seconds()})
+        # The trial's variant leaves whatever the outcome: a promotion is the usual blue/green update.
+        sm.update_endpoint(EndpointName=self.release["endpoint_name"], EndpointConfigName=state["production_config"])
+        self._wait_for_endpoint("concluded")
+
+    def concluded(self, context, event: dict[str, Any] | None = None):
+        from mlops_dags import aws, notify, strategies
+        from mlops_dags.compat import AirflowSkipException
+
+        state = self._state(context)
+        strategy, verdict = state["strategy"], state["verdict"]
+        label = strategies.TRIAL_LABEL[strategy]
+        self._serving(state["production_config"], f"ending the {label}")
+        config = self._config()
+        update = {
+            "ModelPackageArn": self.release["package_arn"],
+            "CustomerMetadataProperties": {"trial_outcome": strategies.outcome_record(verdict, strategy)},
+        }
+        if verdict["outcome"] == "rejected":
+            update.update(
+                ModelApprovalStatus="Rejected", ApprovalDescription=strategies.rejection_description(verdict, strategy)
+            )
+        aws.client("sagemaker").update_model_package(**update)
+        note = strategies.trial_notice(
+            environment=config.environment,
+            release=self.release,
+            verdict=verdict,
+            strategy=strategy,
+            seconds=state["seconds"],
+            production_config=state["production_config"],
+        )
+        notify.send(notify.audience_of(config), note)
+        if verdict["outcome"] != "promoted":
+            raise AirflowSkipException(
+                f"{self.release['model_version']}: {label} {verdict['outcome']} ({'; '.join(verdict['reasons'])})"
+            )
+        return {"strategy": strategy, "promoted": True, "table": verdict["table"]}

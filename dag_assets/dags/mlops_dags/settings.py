@@ -12,7 +12,11 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from mlops_core.names import EVALUATION_MAX_RUNTIME_LIMIT_SECONDS, TRAINING_MAX_RUNTIME_LIMIT_SECONDS
+from mlops_core.names import (
+    EVALUATION_MAX_RUNTIME_LIMIT_SECONDS,
+    SHADOW_BAKE_LIMIT_SECONDS,
+    TRAINING_MAX_RUNTIME_LIMIT_SECONDS,
+)
 
 # The Airflow connection every AWS client uses. On MWAA ``aws_default`` resolves to the
 # environment's execution role; locally boto3's AWS_ENDPOINT_URL points it at a local AWS.
@@ -97,7 +101,8 @@ TRAINING_RUN_SECONDS = (
 
 
 def deployment_run_seconds() -> float:
-    return 4 * endpoint_timeout_seconds() + SHORT_TASKS_SECONDS
+    # A shadow trial adds two endpoint changes (shadow on, shadow off) and its bake.
+    return 6 * endpoint_timeout_seconds() + SHADOW_BAKE_LIMIT_SECONDS + SHORT_TASKS_SECONDS
 
 
 def training_run_timeout() -> timedelta:

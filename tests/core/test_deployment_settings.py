@@ -1,0 +1,60 @@
+"""The deployment strategy a team configures (``deployment=`` of ModelPipeline), validated at synth."""
+
+import pytest
+from pydantic import ValidationError
+
+from mlops_core import names
+from mlops_core.pipeline_config import DeploymentSettings, PipelineConfig
+
+BASE = {
+    "environment": "dev",
+    "project": "p",
+    "model": "m",
+    "image_repository_uri": "1.dkr.ecr.eu-west-1.amazonaws.com/p/m",
+    "sagemaker_role_arn": "arn:aws:iam::1:role/r",
+    "data_bucket": "d",
+    "artifact_bucket": "a",
+    "gate": {"metric": "f1", "threshold": 0.8},
+    "notifications": {"sns_topic_arn": "arn:aws:sns:eu-west-1:1:t"},
+}
+
+
+def test_blue_green_is_the_default_and_shadow_has_safe_criteria():
+    assert PipelineConfig.model_validate(BASE).deployment.strategy == "blue_green"
+    shadow = DeploymentSettings(strategy="shadow")
+    assert (shadow.bake_seconds, shadow.shadow.sampling_percentage, shadow.shadow.max_error_rate_increase) == (
+        3600,
+        100,
+        0.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "field", "message"),
+    [
+        ({"strategy": "canary"}, "strategy", "'blue_green', 'shadow' or 'ab'"),
+        ({"strategy": "shadow", "bake_seconds": 0}, "bake_seconds", "greater than or equal to 1"),
+        (
+            {"strategy": "shadow", "bake_seconds": names.SHADOW_BAKE_LIMIT_SECONDS + 1},
+            "bake_seconds",
+            "less than or equal to 86400",
+        ),
+        ({"strategy": "shadow", "shadow": {"sampling_percentage": 0}}, "sampling_percentage", "greater than"),
+        ({"strategy": "shadow", "shadow": {"sampling_percentage": 101}}, "sampling_percentage", "less than"),
+        ({"strategy": "shadow", "shadow": {"max_error_rate_increase": 1.5}}, "max_error_rate_increase", "less than"),
+        ({"strategy": "shadow", "shadow": {"min_invocations": 0}}, "min_invocations", "greater than"),
+        ({"strategy": "shadow", "shadow": {"max_latency": 1}}, "max_latency", "Extra inputs"),
+        ({"shadow": {"min_invocations": 10}}, "shadow", "applies to strategy 'shadow' only"),
+        ({"strategy": "blue_green", "bake_seconds": 60}, "bake_seconds", "applies to strategy 'shadow' or 'ab' only"),
+        ({"strategy": "shadow", "ab": {"min_invocations": 10}}, "ab", "applies to strategy 'ab' only"),
+        ({"strategy": "ab", "ab": {"traffic_shares": [0.5, 0.1]}}, "traffic_shares", "more than the last"),
+        ({"strategy": "ab", "ab": {"traffic_shares": [0.1, 1.0]}}, "traffic_shares", "strictly between 0 and 1"),
+        ({"strategy": "ab", "ab": {"traffic_shares": []}}, "traffic_shares", "1 to 10 traffic shares"),
+        ({"strategy": "ab", "ab": {"decision_metric": "f1"}}, "decision_metric", "'error_rate' or 'latency_p99'"),
+    ],
+)
+def test_mistakes_are_refused_naming_the_setting(settings, field, message):
+    with pytest.raises(ValidationError) as error:
+        PipelineConfig.model_validate({**BASE, "deployment": settings})
+    text = str(error.value)
+    assert field in text and message in text, text
