@@ -44,6 +44,7 @@ benchmarks: tools
 	.venv/bin/python benchmarks/e2e_local.py
 	.venv/bin/python benchmarks/ci_pipelines.py
 	.venv/bin/python benchmarks/orchestration_capacity.py
+	.venv/bin/python benchmarks/shadow_latency.py
 
 clean:
 	rm -rf cdk.out .venv .venvs node_modules
