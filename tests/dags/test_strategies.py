@@ -12,7 +12,7 @@ from mlops_dags.strategies import (
     trial_config_request,
 )
 
-from mlops_core.pipeline_config import ABCriteria, DeploymentSettings, ShadowCriteria
+from mlops_core.pipeline_config import ABCriteria, DataCapture, DeploymentSettings, ShadowCriteria
 
 CRITERIA = ShadowCriteria(min_invocations=100, max_error_rate_increase=0.01, max_p99_latency_increase=0.2)
 PRODUCTION = VariantEvidence("AllTraffic", invocations=1000, errors=5, latency_p50_ms=8.0, latency_p99_ms=20.0)
@@ -84,6 +84,8 @@ def test_the_trial_configs_keep_production_as_it_serves_and_weigh_the_candidate(
             deployment=DeploymentSettings(**deployment),
             endpoint=SimpleNamespace(instance_type="ml.c5.large"),
             kms_key_arn="arn:aws:kms:eu-west-1:1:key/k",
+            data_capture=DataCapture(sampling_percentage=50),
+            data_capture_uri="s3://artifacts/itest/m/data-capture",
         )
 
     shadow = trial_config_request(
@@ -103,3 +105,10 @@ def test_the_trial_configs_keep_production_as_it_serves_and_weigh_the_candidate(
         ("Candidate", 0.2),
     ]
     assert "ShadowProductionVariants" not in ab and ab["EndpointConfigName"].endswith("-ab")
+    # Capture goes on through the trial, as configured for the model.
+    for trial in (shadow, ab):
+        capture = trial["DataCaptureConfig"]
+        assert (capture["InitialSamplingPercentage"], capture["DestinationS3Uri"]) == (
+            50,
+            "s3://artifacts/itest/m/data-capture",
+        )

@@ -25,8 +25,8 @@ An A/B test follows the same steps with the candidate as a second production var
 UpdateEndpointWeightsAndCapacities), and ``decide_ab`` instead of ``judge``; its outcome (won, lost,
 inconclusive) is recorded on the package (metadata ``trial_outcome``); a lost candidate is Rejected.
 
-Prediction agreement is not among the criteria yet: it needs the shadow's captured answers (data
-capture), which this module does not read.
+Prediction agreement is not among the criteria yet: the trial config keeps the endpoint's data
+capture, so both variants' answers are captured, but this module does not read them yet.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ import hashlib
 import math
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+
+from mlops_dags.capture import data_capture_config
 
 CANDIDATE_VARIANT = "Candidate"
 PRODUCTION_CONFIG_TAG = "mlops:trial-production-config"
@@ -82,6 +84,11 @@ def trial_config_request(release: dict, config, production: dict) -> dict:
         ]
     if config.kms_key_arn:
         request["KmsKeyId"] = config.kms_key_arn
+    # The endpoint keeps capturing during the trial (production's traffic, and the shadow's answers
+    # beside it), exactly as its own configs do.
+    capture = data_capture_config(config)
+    if capture:
+        request["DataCaptureConfig"] = capture
     return request
 
 
