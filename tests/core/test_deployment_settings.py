@@ -2,21 +2,10 @@
 
 import pytest
 from pydantic import ValidationError
+from test_pipeline_config import BASE
 
 from mlops_core import names
 from mlops_core.pipeline_config import DeploymentSettings, PipelineConfig
-
-BASE = {
-    "environment": "dev",
-    "project": "p",
-    "model": "m",
-    "image_repository_uri": "1.dkr.ecr.eu-west-1.amazonaws.com/p/m",
-    "sagemaker_role_arn": "arn:aws:iam::1:role/r",
-    "data_bucket": "d",
-    "artifact_bucket": "a",
-    "gate": {"metric": "f1", "threshold": 0.8},
-    "notifications": {"sns_topic_arn": "arn:aws:sns:eu-west-1:1:t"},
-}
 
 
 def test_blue_green_is_the_default_and_shadow_has_safe_criteria():

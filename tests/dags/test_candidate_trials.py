@@ -81,16 +81,22 @@ def test_a_candidate_as_good_as_production_is_promoted_after_its_shadow_trial(en
     assert any("Deployed" in n["subject"] for n in notes)
 
 
-def test_a_worse_candidate_is_rejected_with_the_evidence_and_production_keeps_serving(env):
-    m = new_model(env, "shadow-bad", deployment=SHADOW)
+def serving_with_a_worse_candidate(env, model: str, deployment: dict):
+    """Model ``model`` serving 1.0.0+r0, with 1.1.0+r0 trained: an image that answers every request
+    with a 500 (deliberately worse; production stays healthy). Earlier notices are read away."""
+    m = new_model(env, model, deployment=deployment)
     assert train(env, m, tag="1.0.0").state == "success"
     assert deploy(env, m, "1.0.0+r0").state == "success"
     assert train(env, m, tag="1.1.0").state == "success"
     m.sns_messages()
-    # The 1.1.0 image answers every request with a 500 (deliberately worse); production stays healthy.
     env["aws"].update_scenario(
         {"endpoints": {"rules": [{"when": {"image_contains": f"{m.model}:1.1.0"}, "invoke": {"status": 500}}]}}
     )
+    return m
+
+
+def test_a_worse_candidate_is_rejected_with_the_evidence_and_production_keeps_serving(env):
+    m = serving_with_a_worse_candidate(env, "shadow-bad", SHADOW)
 
     with live_traffic(env, m.config.endpoint_name):
         result = deploy(env, m, "1.1.0+r0")
@@ -157,14 +163,7 @@ def test_an_ab_test_shifts_traffic_step_by_step_and_the_winner_takes_it_all(env)
 
 
 def test_an_ab_test_lost_by_the_candidate_leaves_production_serving_and_records_why(env):
-    m = new_model(env, "ab-lose", deployment=AB)
-    assert train(env, m, tag="1.0.0").state == "success"
-    assert deploy(env, m, "1.0.0+r0").state == "success"
-    assert train(env, m, tag="1.1.0").state == "success"
-    m.sns_messages()
-    env["aws"].update_scenario(
-        {"endpoints": {"rules": [{"when": {"image_contains": f"{m.model}:1.1.0"}, "invoke": {"status": 500}}]}}
-    )
+    m = serving_with_a_worse_candidate(env, "ab-lose", AB)
 
     with live_traffic(env, m.config.endpoint_name, all_answered=False):  # the candidate's share sees its 500s
         result = deploy(env, m, "1.1.0+r0")
