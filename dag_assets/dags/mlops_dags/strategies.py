@@ -222,32 +222,34 @@ def judge(production: VariantEvidence, candidate: VariantEvidence, criteria) -> 
             f"p99 model latency {_ms(candidate.latency_p99_ms)} vs {_ms(production.latency_p99_ms)}: above the "
             f"{_ms(limit)} allowed (+{criteria.max_p99_latency_increase * 100:.0f} %)"
         )
-    table = [
-        ["metric", "production", "candidate", "criterion", "holds"],
-        [
-            "invocations",
-            str(production.invocations),
-            str(candidate.invocations),
-            f">= {criteria.min_invocations}",
-            "yes" if enough else "no",
-        ],
-        [
-            "error rate",
-            _pct(production.error_rate),
-            _pct(candidate.error_rate),
-            f"<= production + {criteria.max_error_rate_increase * 100:.2f} points",
-            "yes" if errors_hold else "no",
-        ],
-        ["p50 model latency", _ms(production.latency_p50_ms), _ms(candidate.latency_p50_ms), "", ""],
-        [
-            "p99 model latency",
-            _ms(production.latency_p99_ms),
-            _ms(candidate.latency_p99_ms),
-            f"<= {_ms(limit)}",
-            "yes" if latency_holds else "no",
-        ],
-    ]
+    table = side_by_side(
+        production,
+        candidate,
+        {
+            "invocations": (f">= {criteria.min_invocations}", "yes" if enough else "no"),
+            "error rate": (
+                f"<= production + {criteria.max_error_rate_increase * 100:.2f} points",
+                "yes" if errors_hold else "no",
+            ),
+            "p99 model latency": (f"<= {_ms(limit)}", "yes" if latency_holds else "no"),
+        },
+    )
     return Verdict("promoted" if enough and errors_hold and latency_holds else "rejected", reasons, table)
+
+
+def side_by_side(
+    production: VariantEvidence, candidate: VariantEvidence, criteria: dict[str, tuple[str, str]]
+) -> list[list[str]]:
+    """The notice's table: each metric of both variants, with the criterion and whether it holds
+    for the metrics ``criteria`` names (label -> (criterion, holds))."""
+    rows = [
+        ("invocations", str(production.invocations), str(candidate.invocations)),
+        ("error rate", _pct(production.error_rate), _pct(candidate.error_rate)),
+        ("p50 model latency", _ms(production.latency_p50_ms), _ms(candidate.latency_p50_ms)),
+        ("p99 model latency", _ms(production.latency_p99_ms), _ms(candidate.latency_p99_ms)),
+    ]
+    header = ["metric", "production", "candidate", "criterion", "holds"]
+    return [header] + [[*row, *criteria.get(row[0], ("", ""))] for row in rows]
 
 
 def decide_ab(production: VariantEvidence, candidate: VariantEvidence, criteria) -> Verdict:
@@ -267,21 +269,14 @@ def decide_ab(production: VariantEvidence, candidate: VariantEvidence, criteria)
         relation = "not above" if wins else "above"
         reasons = [f"{metric} {show(value(candidate))} {relation} production's {show(value(production))}"]
     label = {"error_rate": "error rate", "latency_p99": "p99 model latency"}[metric]
-    table = [
-        ["metric", "production", "candidate", "criterion", "holds"],
-        [
-            "invocations",
-            str(production.invocations),
-            str(candidate.invocations),
-            f">= {criteria.min_invocations} each",
-            "yes" if enough else "no",
-        ],
-        ["error rate", _pct(production.error_rate), _pct(candidate.error_rate), "", ""],
-        ["p50 model latency", _ms(production.latency_p50_ms), _ms(candidate.latency_p50_ms), "", ""],
-        ["p99 model latency", _ms(production.latency_p99_ms), _ms(candidate.latency_p99_ms), "", ""],
-    ]
-    decisive = next(row for row in table if row[0] == label)
-    decisive[3], decisive[4] = "<= production (decides)", ("yes" if wins else "no") if enough else "n/a"
+    table = side_by_side(
+        production,
+        candidate,
+        {
+            "invocations": (f">= {criteria.min_invocations} each", "yes" if enough else "no"),
+            label: ("<= production (decides)", ("yes" if wins else "no") if enough else "n/a"),
+        },
+    )
     return Verdict("promoted" if wins else "rejected" if enough else "inconclusive", reasons, table)
 
 
