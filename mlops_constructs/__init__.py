@@ -4,7 +4,7 @@ Named ``mlops_constructs`` because a local package called ``constructs`` would s
 own ``constructs`` library.
 
 A model team needs ``ModelPipeline`` and its typed settings (``TrainingSettings``, ``QualityGate``,
-``EndpointSettings``, ``Autoscaling``, ``Retraining``, ``DataCapture``, ``EvaluationSettings``,
+``EndpointSettings``, ``Autoscaling``, ``Retraining``, ``DataCapture``, ``DriftMonitoring``, ``EvaluationSettings``,
 ``DeploymentSettings``, ``ShadowCriteria``, ``ABCriteria``), all exported here.
 """
 
@@ -24,6 +24,7 @@ from mlops_core.pipeline_config import (
     Autoscaling,
     DataCapture,
     DeploymentSettings,
+    DriftMonitoring,
     EndpointSettings,
     EvaluationSettings,
     ProblemType,
@@ -38,6 +39,7 @@ __all__ = [
     "AccessLogsBucket",
     "Autoscaling",
     "DataCapture",
+    "DriftMonitoring",
     "DeploymentSettings",
     "EndpointMonitoring",
     "EndpointSettings",

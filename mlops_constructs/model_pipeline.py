@@ -25,6 +25,7 @@ from mlops_core import names
 from mlops_core.pipeline_config import (
     DataCapture,
     DeploymentSettings,
+    DriftMonitoring,
     EndpointSettings,
     EvaluationSettings,
     PipelineConfig,
@@ -60,8 +61,8 @@ class ModelPipeline(Construct):
     Settings are validated at synth time: a bad value stops ``cdk synth`` naming the file and line
     of the ``ModelPipeline(...)`` call, the environment, the field and the value.
 
-    ``training``, ``evaluation``, ``gate``, ``endpoint``, ``retraining``, ``data_capture`` and
-    ``deployment`` take the typed settings of :mod:`mlops_core.pipeline_config`
+    ``training``, ``evaluation``, ``gate``, ``endpoint``, ``retraining``, ``data_capture``,
+    ``drift`` and ``deployment`` take the typed settings of :mod:`mlops_core.pipeline_config`
     (``QualityGate(metric="f1", threshold=0.85)``, exported by ``mlops_constructs``) or the same as
     dicts.
     """
@@ -81,6 +82,7 @@ class ModelPipeline(Construct):
         endpoint: EndpointSettings | Mapping[str, Any] | None = None,
         retraining: Retraining | Mapping[str, Any] | None = None,
         data_capture: DataCapture | Mapping[str, Any] | None = None,
+        drift: DriftMonitoring | Mapping[str, Any] | None = None,
         deployment: DeploymentSettings | Mapping[str, Any] | None = None,
         monitored_metrics: Sequence[str] | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
@@ -181,6 +183,7 @@ class ModelPipeline(Construct):
             },
             "retraining": as_dict(retraining),
             "data_capture": as_dict(data_capture),
+            "drift": as_dict(drift),
             "deployment": as_dict(deployment),
             "notifications": {
                 "sns_topic_arn": env.alerts_topic_arn,

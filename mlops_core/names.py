@@ -34,6 +34,8 @@ SHADOW_BAKE_LIMIT_SECONDS = 24 * 3600
 DAG_TRAINING = "mlops_training_evaluation"
 DAG_DEPLOYMENT = "mlops_deployment"
 DAG_RETRAINING = "mlops_retraining"
+# Runs each serving model's drift check (the monitoring schedule the Deployment DAG records).
+DAG_DRIFT_CHECK = "mlops_drift_check"
 TRIGGERABLE_DAGS = (DAG_TRAINING, DAG_DEPLOYMENT)
 
 # Every endpoint has one production variant of this name (the Deployment DAG creates it; the
@@ -214,6 +216,59 @@ def lineage_context_name(kind: str, name: str) -> str:
     """The context of an endpoint config or endpoint: ``mlops-<name>-endpoint-config`` / ``-endpoint``."""
     suffix = {LINEAGE_ENDPOINT_CONFIG: "endpoint-config", LINEAGE_ENDPOINT: "endpoint"}[kind]
     return f"{LINEAGE_NAME_PREFIX}{name}-{suffix}"
+
+
+# Drift monitoring (issue 14): the Training & Evaluation DAG's evaluate job writes the training
+# data's baseline in Model Monitor's format into the run's output; the drift check (the model's own
+# image as a Model Monitor bring-your-own container, run by the Drift Check DAG) writes Model
+# Monitor's report files per check and a summary of the newest check the trigger Lambda reads when
+# the drift alarm fires.
+BASELINE_STATISTICS_FILE = "statistics.json"
+BASELINE_CONSTRAINTS_FILE = "constraints.json"
+VIOLATIONS_FILE = "constraint_violations.json"
+# Model Monitor's data-quality metrics: namespace, dimensions Endpoint and MonitoringSchedule, one
+# metric per feature named by feature_drift_metric (the distance from the baseline's distribution).
+DRIFT_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
+# The number of features whose drift exceeds the threshold in the newest check, in
+# MODEL_METRICS_NAMESPACE with model_metric_dimensions: the drift alarm watches it.
+DRIFTED_FEATURES_METRIC = "DriftedFeatures"
+
+
+def feature_drift_metric(feature: str) -> str:
+    return f"feature_baseline_drift_{feature}"
+
+
+def baseline_uri(output_uri: str) -> str:
+    """Where a run's evaluate job writes the training data's baseline (statistics and constraints)."""
+    return f"{output_uri.rstrip('/')}/baseline/"
+
+
+def monitoring_schedule_name(project: str, model: str) -> str:
+    """The endpoint's monitoring schedule (one per endpoint; the Model Monitor dimension too)."""
+    return f"{model_stem(project, model)}-drift"
+
+
+def monitoring_uri(bucket: str, project: str, model: str) -> str:
+    return f"s3://{bucket}/{validate_name('project', project)}/{validate_name('model', model)}/monitoring/"
+
+
+def monitoring_schedule_uri(bucket: str, project: str, model: str) -> str:
+    """The schedule the Deployment DAG records for the model's endpoint (mlops_core.drift.MonitoringSchedule)."""
+    return monitoring_uri(bucket, project, model) + "schedule.json"
+
+
+def drift_check_uri(bucket: str, project: str, model: str, check_name: str) -> str:
+    """One check's output folder: Model Monitor's statistics.json and constraint_violations.json."""
+    return monitoring_uri(bucket, project, model) + f"checks/{check_name}/"
+
+
+def drift_summary_uri(bucket: str, project: str, model: str) -> str:
+    """The newest check's summary (mlops_core.drift.DriftCheckSummary), overwritten by every check."""
+    return monitoring_uri(bucket, project, model) + "latest-check.json"
+
+
+def drift_alarm_name(environment: str, project: str, model: str) -> str:
+    return f"mlops-{environment}-{project}--{model}-drift"
 
 
 # In a run's output folder: the model package its candidate was registered as, so a model version

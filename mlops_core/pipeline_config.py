@@ -229,6 +229,25 @@ class DataCapture(_Strict):
         return self
 
 
+class DriftMonitoring(_Strict):
+    """The endpoint's drift check and the retraining it starts.
+
+    Every ``check_interval_hours`` the Drift Check DAG compares the traffic the endpoint captured
+    since the last check with the serving model's training-data baseline, as Model Monitor's data
+    quality check does: a feature drifts when the distance between its baseline and current
+    distributions exceeds ``comparison_threshold`` (Model Monitor's
+    ``distribution_constraints.comparison_threshold``). A check with fewer than ``min_records``
+    captured records gives no verdict. When a check finds drifted features the model's drift alarm
+    fires and starts Training & Evaluation on the model's current data, at most once per
+    ``cool_down_hours``."""
+
+    enabled: bool = True
+    check_interval_hours: int = Field(1, ge=1, le=24)
+    comparison_threshold: float = Field(0.1, gt=0, le=1, allow_inf_nan=False)
+    min_records: int = Field(100, ge=1)
+    cool_down_hours: int = Field(24, ge=1, le=30 * 24)
+
+
 class ShadowCriteria(_Strict):
     """When a shadow trial promotes its candidate: over the bake period, the candidate (the shadow
     variant, fed ``sampling_percentage`` % of production's requests) answered at least
@@ -326,6 +345,7 @@ class PipelineConfig(_Strict):
     endpoint: EndpointSettings = Field(default_factory=EndpointSettings)
     retraining: Retraining = Field(default_factory=Retraining)
     data_capture: DataCapture = Field(default_factory=DataCapture)
+    drift: DriftMonitoring = Field(default_factory=DriftMonitoring)
     deployment: DeploymentSettings = Field(default_factory=DeploymentSettings)
     notifications: Notifications
 
@@ -343,6 +363,17 @@ class PipelineConfig(_Strict):
                 f"{self.gate.metric!r} is not a {self.problem_type} metric (problem_type={self.problem_type!r}): "
                 f"gate on one of {', '.join(allowed)}",
                 self.gate.metric,
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _drift_reads_captured_traffic(self) -> PipelineConfig:
+        if self.drift.enabled and not self.data_capture.enabled:
+            raise invalid(
+                ("drift", "enabled"),
+                "the drift check reads the endpoint's captured traffic, but data_capture is disabled: "
+                "enable data_capture or set drift.enabled=False",
+                self.drift.enabled,
             )
         return self
 

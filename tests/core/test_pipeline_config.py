@@ -94,5 +94,21 @@ def test_capture_sampling_outside_sagemakers_range_is_refused(percentage):
 def test_capturing_zero_percent_is_refused_unless_capture_is_off():
     with pytest.raises(ValidationError, match=r"data_capture.sampling_percentage[\s\S]*enabled=False"):
         PipelineConfig.model_validate({**BASE, "data_capture": {"sampling_percentage": 0}})
-    off = PipelineConfig.model_validate({**BASE, "data_capture": {"enabled": False, "sampling_percentage": 0}})
+    off = PipelineConfig.model_validate(
+        {**BASE, "data_capture": {"enabled": False, "sampling_percentage": 0}, "drift": {"enabled": False}}
+    )
     assert not off.data_capture.enabled
+
+
+def test_drift_checks_need_captured_traffic():
+    with pytest.raises(ValidationError, match=r"drift.enabled[\s\S]*data_capture is disabled"):
+        PipelineConfig.model_validate({**BASE, "data_capture": {"enabled": False}})
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("comparison_threshold", 0), ("comparison_threshold", 1.5), ("check_interval_hours", 0), ("cool_down_hours", 0)],
+)
+def test_drift_settings_outside_their_range_are_refused(field, value):
+    with pytest.raises(ValidationError, match=f"drift.{field}"):
+        PipelineConfig.model_validate({**BASE, "drift": {field: value}})
