@@ -226,6 +226,9 @@ def lineage_context_name(kind: str, name: str) -> str:
 BASELINE_STATISTICS_FILE = "statistics.json"
 BASELINE_CONSTRAINTS_FILE = "constraints.json"
 VIOLATIONS_FILE = "constraint_violations.json"
+# Each check's folder also keeps its DriftCheckSummary under this name (the newest is copied to
+# drift_summary_uri): a drift retraining's notice reads the one of the check that started it.
+DRIFT_SUMMARY_FILE = "summary.json"
 # Model Monitor's data-quality metrics: namespace, dimensions Endpoint and MonitoringSchedule, one
 # metric per feature named by feature_drift_metric (the distance from the baseline's distribution).
 DRIFT_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
