@@ -34,6 +34,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from local_aws.alarm_actions import alarm_state, run_alarm_actions
+from local_aws.alarm_evaluation import evaluate_after_put, metric_data_count
 from local_aws.iam.calls import read_body
 from local_aws.iam.enforcer import AccessDenied, LocalIam
 from local_aws.iam.principals import Sessions, UnknownAccessKey, access_key_of, issue_session
@@ -48,6 +49,16 @@ from local_aws.wire import DEFAULT_REGION, AwsError, error_response, json_respon
 log = logging.getLogger("local_aws")
 ACCOUNT = "123456789012"  # moto's default account, the one every local resource lives in
 RUNTIME_PATH = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
+
+
+def _is_put_metric_data(request: Request, environ: dict[str, Any]) -> bool:
+    """CloudWatch's PutMetricData in the JSON protocol (X-Amz-Target) or the query protocol
+    (Action in the form body), which older botocore versions (Airflow 2.11's) still send."""
+    if request.headers.get("X-Amz-Target", "").endswith(".PutMetricData"):
+        return True
+    if request.method != "POST" or "x-www-form-urlencoded" not in request.headers.get("Content-Type", ""):
+        return False
+    return b"Action=PutMetricData" in read_body(environ)
 
 
 class LocalAwsApp:
@@ -123,6 +134,8 @@ class LocalAwsApp:
         if response is None:
             if request.headers.get("X-Amz-Target", "").endswith(".SetAlarmState"):
                 return self._set_alarm_state(environ, start_response, region)
+            if _is_put_metric_data(request, environ):
+                return self._put_metric_data(environ, start_response, region)
             return self.moto(environ, start_response)
         return response(environ, start_response)
 
@@ -134,6 +147,16 @@ class LocalAwsApp:
         run_alarm_actions(
             account=ACCOUNT, region=region, name=name, old_state=old_state, iam=self.iam, events=self.events
         )
+        return result
+
+    def _put_metric_data(self, environ: dict[str, Any], start_response: Any, region: str) -> Any:
+        """moto stores the data; the alarms on the metrics written are evaluated here."""
+        since = metric_data_count(ACCOUNT, region)
+        result = self.moto(environ, start_response)
+        try:
+            evaluate_after_put(account=ACCOUNT, region=region, since=since, iam=self.iam, events=self.events)
+        except Exception:  # noqa: BLE001 - an evaluation bug must not fail the caller's PutMetricData
+            log.exception("alarm evaluation after PutMetricData failed")
         return result
 
     @staticmethod
