@@ -3,8 +3,8 @@
 S3 is moto's (the summary is read with the handler's own boto3 call). Airflow is ``FakeDagRuns``, a
 stateful stand-in for the dagRuns endpoints that encodes what Airflow's REST API documents and the
 handler relies on: POST with an existing ``dag_run_id`` answers 409; the list endpoint filters by
-``updated_at_gte`` and pages with ``limit``/``offset``. The whole path against a real Airflow runs in
-tests/local_aws/test_drift_loop.py.
+``updated_at_gte`` and pages with ``limit``/``offset``. The whole path (alarm, topic, alias, the
+deployed policies, Airflow behind local MWAA) runs in tests/e2e/test_drift_loop.py.
 """
 
 from __future__ import annotations
