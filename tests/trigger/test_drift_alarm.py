@@ -284,3 +284,13 @@ def test_a_trigger_with_inconsistent_drift_fields_is_refused_naming_them(extra, 
     with pytest.raises(RequestError) as refused:
         parse_request(event)
     assert refused.value.status == 400 and message in refused.value.message
+
+
+def test_an_alarm_sent_to_the_function_url_is_no_alarm(monkeypatch, service, s3, airflow):
+    from test_handler import url_event
+
+    write_summary(s3, summary())
+    monkeypatch.setenv("MLOPS_ENVIRONMENT", PLATFORM_ENV)
+    monkeypatch.setattr(handler_module, "_service", service)
+    response = handler_module.handler(url_event(alarm_event()), FakeContext())
+    assert response["statusCode"] == 400 and airflow.calls == []

@@ -369,7 +369,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         if _service is None:
             _service = _build_service()
         _service.api.remaining_seconds = lambda: context.get_remaining_time_in_millis() / 1000
-        if drift.is_sns_event(request):
+        # Only an invocation (SNS's) carries an alarm; a function URL request is always CI's.
+        if not url_event and drift.is_sns_event(request):
             return _alarm_result(_service, request, project)
         result = _service.handle(request, project=project)
     except RequestError as exc:
