@@ -35,6 +35,8 @@ from werkzeug.wrappers import Request, Response
 
 from local_aws import sns_delivery
 from local_aws.alarm_actions import alarm_state, run_alarm_actions
+from local_aws.alarm_evaluation import evaluate_after_put
+from local_aws.iam.calls import parse as parse_call
 from local_aws.iam.calls import read_body
 from local_aws.iam.enforcer import AccessDenied, LocalIam
 from local_aws.iam.principals import Sessions, UnknownAccessKey, access_key_of, issue_session
@@ -124,6 +126,10 @@ class LocalAwsApp:
         if response is None:
             if request.headers.get("X-Amz-Target", "").endswith(".SetAlarmState"):
                 return self._set_alarm_state(environ, start_response, region)
+            if service == "monitoring":
+                call = parse_call(environ, read_body(environ), region)
+                if call is not None and call.operation == "PutMetricData":
+                    return self._put_metric_data(environ, start_response, region, call.params)
             return self.moto(environ, start_response)
         return response(environ, start_response)
 
@@ -134,6 +140,19 @@ class LocalAwsApp:
         result = self.moto(environ, start_response)
         run_alarm_actions(
             account=ACCOUNT, region=region, name=name, old_state=old_state, iam=self.iam, events=self.events
+        )
+        return result
+
+    def _put_metric_data(self, environ: dict[str, Any], start_response: Any, region: str, params: dict) -> Any:
+        """moto stores the data; the alarms on those metrics are evaluated here (moto evaluates none)."""
+        result = self.moto(environ, start_response)
+        evaluate_after_put(
+            account=ACCOUNT,
+            region=region,
+            namespace=params.get("Namespace", ""),
+            metric_data=params.get("MetricData") or [],
+            iam=self.iam,
+            events=self.events,
         )
         return result
 

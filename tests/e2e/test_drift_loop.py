@@ -4,8 +4,8 @@ drift topic (topic policy, KMS) -> SNS invokes the project's alias of the trigge
 resource policy) -> the real handler runs in local Lambda as its role, reads the check's summary
 (S3 + KMS) and asks Airflow (a recorded Airflow behind local MWAA's InvokeRestApi) for the run.
 
-A second alarm within the cool-down starts nothing; another project's alarm or topic cannot reach
-the alias."""
+A second alarm within the cool-down starts nothing; a published ``DriftedFeatures`` datapoint moves
+the alarm (local CloudWatch evaluates it); another project's alarm or topic cannot reach the alias."""
 
 from __future__ import annotations
 
@@ -52,13 +52,13 @@ def loop() -> Iterator[tuple[LocalAws, SynthesizedEnvironment, ProvisionReport, 
     airflow.close()
 
 
-def _summary(check_name: str) -> DriftCheckSummary:
+def _summary(check_name: str, model: str = MODEL) -> DriftCheckSummary:
     now = datetime.now(UTC)
     return DriftCheckSummary(
         project=PROJECT,
-        model=MODEL,
-        endpoint_name=names.endpoint_name(PROJECT, MODEL),
-        schedule_name=names.monitoring_schedule_name(PROJECT, MODEL),
+        model=model,
+        endpoint_name=names.endpoint_name(PROJECT, model),
+        schedule_name=names.monitoring_schedule_name(PROJECT, model),
         check_name=check_name,
         checked_at=now,
         window_start=now - timedelta(hours=1),
@@ -73,11 +73,12 @@ def _summary(check_name: str) -> DriftCheckSummary:
     )
 
 
-def _write_summary(root, synthesized: SynthesizedEnvironment, check_name: str) -> None:
+def _write_summary(root, synthesized: SynthesizedEnvironment, check_name: str, model: str = MODEL) -> None:
     bucket = PlatformNames(synthesized.environment, synthesized.account, synthesized.region).artifact_bucket
-    key = names.drift_summary_uri(bucket, PROJECT, MODEL).removeprefix(f"s3://{bucket}/")
+    key = names.drift_summary_uri(bucket, PROJECT, model).removeprefix(f"s3://{bucket}/")
     # The bucket's default encryption (the platform key) applies, as to the Drift Check DAG's copy.
-    root.client("s3").put_object(Bucket=bucket, Key=key, Body=_summary(check_name).model_dump_json().encode())
+    body = _summary(check_name, model).model_dump_json().encode()
+    root.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
 
 
 def _fire(root, alarm: str) -> None:
@@ -124,6 +125,32 @@ def test_the_drift_alarm_starts_one_drift_retraining_per_cool_down_through_the_p
     again = _deliveries(aws, before + 2)[before + 1 :]
     assert [d["status"] for d in again] == ["Delivered"] and '"action": "cool_down"' in again[0]["detail"]
     assert len([1 for dag, _ in airflow.runs if dag == names.DAG_TRAINING]) == 1
+
+
+def test_a_published_drifted_features_count_moves_the_alarm_and_starts_the_retraining(loop):
+    """As the Drift Check DAG publishes it: local CloudWatch evaluates the alarm on the new datapoint."""
+    aws, synthesized, _, airflow, root = loop
+    model = "regressor"
+    alarm = names.drift_alarm_name(synthesized.environment, PROJECT, model)
+    _write_summary(root, synthesized, "example-team--regressor-drift-1", model)
+    before = len(_deliveries(aws, 0, timeout=0))
+    dimensions = [
+        {"Name": k, "Value": v}
+        for k, v in names.model_metric_dimensions(synthesized.environment, PROJECT, model).items()
+    ]
+
+    def publish(count: int) -> None:
+        datum = {"MetricName": names.DRIFTED_FEATURES_METRIC, "Dimensions": dimensions, "Value": count}
+        root.client("cloudwatch").put_metric_data(Namespace=names.MODEL_METRICS_NAMESPACE, MetricData=[datum])
+
+    publish(0)
+    assert root.client("cloudwatch").describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"] == "OK"
+    publish(2)
+    assert root.client("cloudwatch").describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"] == "ALARM"
+    (delivered,) = _deliveries(aws, before + 1)[before:]
+    assert delivered["status"] == "Delivered" and '"action": "started"' in delivered["detail"]
+    (run,) = [r for (dag, _), r in airflow.runs.items() if r["conf"]["model"] == model]
+    assert run["conf"]["reason"] == "drift" and run["conf"]["drift_check"] == "example-team--regressor-drift-1"
 
 
 def test_another_projects_alarm_or_topic_cannot_reach_the_alias(loop):
