@@ -18,7 +18,7 @@ data"):
 What differs from AWS, and why it does not matter here: AWS evaluates every minute on a schedule;
 local AWS evaluates when data arrives, so an alarm changes state at the same data, sooner. Alarms on
 metric math and on metrics local AWS serves itself (``AWS/SageMaker``, local_aws.sagemaker.
-endpoint_metrics) are not evaluated: tests set those with SetAlarmState.
+endpoint_metrics) and percentile alarms are not evaluated: tests set those with SetAlarmState.
 """
 
 from __future__ import annotations
@@ -57,7 +57,11 @@ def evaluate_after_put(*, account: str, region: str, since: int, iam: Any, event
         return
     now = datetime.now(UTC)
     for alarm in list(backend.alarms.values()):
-        if not alarm.metric_name or _key(alarm.namespace, alarm.metric_name, alarm.dimensions) not in written:
+        if (
+            not alarm.metric_name
+            or alarm.extended_statistic
+            or _key(alarm.namespace, alarm.metric_name, alarm.dimensions) not in written
+        ):
             continue
         values = _period_values(backend.metric_data, alarm, now)
         state, reason = decide(

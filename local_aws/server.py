@@ -33,6 +33,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from local_aws import sns_delivery
 from local_aws.alarm_actions import alarm_state, run_alarm_actions
 from local_aws.alarm_evaluation import evaluate_after_put, metric_data_count
 from local_aws.iam.calls import read_body
@@ -335,6 +336,7 @@ def serve(
     lambda_service = LambdaService(account=ACCOUNT, state_dir=state_dir, iam=iam)
     if iam is not None:
         iam.state.lambda_service = lambda_service
+    sns_delivery.install(lambda_service, iam, events)
     app = LocalAwsApp(
         sagemaker=sagemaker,
         scenario=scenario,

@@ -15,7 +15,9 @@ statement that names a resource local mode does not create (a Lambda, the MWAA e
 be resolved and is left out, and listed in the report (``dropped_statements``).
 
 The trigger Lambda is registered with local Lambda (``local_aws.lambda_service``) with its role,
-environment, per-project aliases and their AWS_IAM function URLs, so CI calls it as on AWS.
+environment, per-project aliases and their AWS_IAM function URLs, so CI calls it as on AWS, and with
+its resource-based policy (the ``AWS::Lambda::Permission``s: each project's drift topic may invoke
+that project's alias), so the drift topics' ``lambda`` subscriptions deliver to it as on AWS.
 Resources that need a cloud to exist (VPC, MWAA, Lambda-backed custom resources, dashboards) are
 listed as skipped: locally, Airflow runs as processes.
 """
@@ -231,7 +233,6 @@ _ORDER = [
     "AWS::S3::BucketPolicy",
     "AWS::SNS::Topic",
     "AWS::SNS::TopicPolicy",
-    "AWS::SNS::Subscription",
     "AWS::ECR::Repository",
     "AWS::Logs::LogGroup",
     "AWS::IAM::OIDCProvider",
@@ -242,6 +243,9 @@ _ORDER = [
     "AWS::Lambda::Version",
     "AWS::Lambda::Alias",
     "AWS::Lambda::Url",
+    # After the aliases: a drift topic's subscriber and its permission name the project's alias.
+    "AWS::Lambda::Permission",
+    "AWS::SNS::Subscription",
     "AWS::IAM::ManagedPolicy",
     "AWS::IAM::Policy",
     "AWS::SecretsManager::Secret",
@@ -542,4 +546,36 @@ def _create(
         ev.attributes[(logical, "FunctionUrl")] = urls[qualifier or "$LATEST"]
         ev.attributes[(logical, "FunctionArn")] = target + (f":{qualifier}" if qualifier else "")
         return f"{p['AuthType']} URL of {target.split(':')[6]}:{qualifier}"
+    if kind == "AWS::Lambda::Permission":
+        target = ev(p["FunctionName"])
+        if report.trigger_spec is None or target.split(":")[6] != report.trigger_spec["name"]:
+            return None
+        policy = report.trigger_spec.setdefault("policy", {"Version": "2012-10-17", "Statement": []})
+        policy["Statement"].append(_permission_statement(logical, p, target, ev))
+        _register_trigger(session, report)
+        return f"permission {logical} of {target.split(':', 6)[6]}"
     return None
+
+
+def _permission_statement(logical: str, p: dict[str, Any], target: str, ev: Evaluator) -> dict[str, Any]:
+    """An AWS::Lambda::Permission as the statement Lambda adds to the function's resource-based
+    policy (Lambda Developer Guide, "Viewing resource-based IAM policies in Lambda"): the
+    principal, the action on the function or alias, and SourceArn/SourceAccount as conditions."""
+    principal = ev(p["Principal"])
+    statement: dict[str, Any] = {
+        "Sid": logical,
+        "Effect": "Allow",
+        "Principal": {"Service": principal} if principal.endswith(".amazonaws.com") else {"AWS": principal},
+        "Action": ev(p["Action"]),
+        "Resource": target,
+    }
+    condition: dict[str, Any] = {}
+    if p.get("SourceArn") is not None:
+        condition["ArnLike"] = {"AWS:SourceArn": ev(p["SourceArn"])}
+    if p.get("SourceAccount") is not None:
+        condition["StringEquals"] = {"AWS:SourceAccount": ev(p["SourceAccount"])}
+    if p.get("FunctionUrlAuthType") is not None:
+        condition.setdefault("StringEquals", {})["lambda:FunctionUrlAuthType"] = ev(p["FunctionUrlAuthType"])
+    if condition:
+        statement["Condition"] = condition
+    return statement

@@ -6,6 +6,11 @@ function URL (auth type ``AWS_IAM``). A project's CI role may invoke only its ow
 the handler binds every request to the alias's project and checks the signed caller is that
 project's CI role (Lambda passes it in ``requestContext.authorizer.iam``). A direct invocation
 carries no caller identity, which is why the project is not taken from the payload.
+
+Each project also gets a drift topic (``PlatformNames.drift_topic``): the project's models' drift
+alarms notify it, and its one subscriber is the project's alias. Its policy lets CloudWatch publish
+for that project's drift alarms only (``aws:SourceArn``), and the alias's permission lets SNS invoke
+it from that topic only: one project's alarm cannot start another project's run.
 """
 
 from __future__ import annotations
@@ -19,15 +24,19 @@ import tempfile
 from pathlib import Path
 
 import jsii
-from aws_cdk import BundlingOptions, Duration, ILocalBundling, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, BundlingOptions, Duration, ILocalBundling, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 import mlops_core
 from mlops_constructs._checkov import skip_checks
+from mlops_constructs._nag import acknowledge_wildcards
+from mlops_core import names
 from mlops_core.names import validate_name
 from mlops_core.platform_names import PlatformNames
 
@@ -41,6 +50,7 @@ PIP_PLATFORM = "manylinux2014_aarch64"
 PIP_PYTHON_VERSION = "3.14"
 ENV_MWAA_ENVIRONMENT = "MWAA_ENVIRONMENT_NAME"  # read by dag_trigger_fn.handler
 ENV_PLATFORM_ENVIRONMENT = "MLOPS_ENVIRONMENT"  # the handler accepts this environment's CI roles
+ENV_ARTIFACT_BUCKET = "MLOPS_ARTIFACT_BUCKET"  # where the handler reads drift check summaries
 # The Airflow RBAC role the Lambda's REST calls run as: "User" may trigger and read DAG runs.
 DEFAULT_AIRFLOW_ROLE = "User"
 
@@ -175,11 +185,16 @@ class DagTrigger(Construct):
         timeout: Duration | None = None,
         memory_size: int = 256,
         log_encryption_key: kms.IKey | None = None,
+        drift_topic_key: kms.IKey | None = None,
         code: lambda_.Code | None = None,
     ) -> None:
         super().__init__(scope, id)
         stack = Stack.of(self)
         platform = PlatformNames(environment=environment_name, account=stack.account, region=stack.region)
+        self.platform_names = platform
+        # No key, no drift topics (an SNS topic of the platform is always encrypted).
+        self.drift_topic_key = drift_topic_key
+        self.drift_topics: dict[str, sns.Topic] = {}
         self.mwaa_environment_name = mwaa_environment_name or platform.mwaa_environment
         self.function_name = platform.trigger_function
         self.environment_name = environment_name
@@ -249,6 +264,7 @@ class DagTrigger(Construct):
             environment={
                 ENV_MWAA_ENVIRONMENT: self.mwaa_environment_name,
                 ENV_PLATFORM_ENVIRONMENT: environment_name,
+                ENV_ARTIFACT_BUCKET: platform.artifact_bucket,
                 "POWERTOOLS_SERVICE_NAME": "mlops-dag-trigger",
                 "POWERTOOLS_LOG_LEVEL": "INFO",
             },
@@ -256,8 +272,10 @@ class DagTrigger(Construct):
         skip_checks(
             self.function,
             {
-                "CKV_AWS_116": "Invoked synchronously by CI, which sees the error and fails the job: a dead-letter "
-                "queue would hold nothing anyone reads.",
+                "CKV_AWS_116": "Invoked synchronously by CI, which sees the error and fails the job; a drift "
+                "alarm's asynchronous invocation that still fails after Lambda's two retries raises the function's "
+                "errors alarm (PlatformDashboard), and the next drift check alarms again: a dead-letter queue "
+                "would hold nothing anyone reads.",
                 "CKV_AWS_117": "Calls only the public MWAA API (airflow:InvokeRestApi, GetEnvironment): a VPC would "
                 "add NAT or endpoint dependencies and cold-start time without reducing its exposure.",
                 "CKV_AWS_173": "Its environment variables are the MWAA environment name and Powertools settings, no "
@@ -282,4 +300,67 @@ class DagTrigger(Construct):
             alias = lambda_.Alias(self, f"Alias-{project}", alias_name=project, version=self.function.current_version)
             self.project_aliases[project] = alias
             self.project_urls[project] = alias.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
+            if self.drift_topic_key is not None:
+                self._drift_topic(project, alias)
         return self.project_aliases[project]
+
+    def _drift_topic(self, project: str, alias: lambda_.Alias) -> sns.Topic:
+        """The project's drift topic: CloudWatch publishes for the project's drift alarms only, and
+        only the project's alias is invoked, only from this topic."""
+        stack = Stack.of(self)
+        topic = sns.Topic(
+            self,
+            f"DriftTopic-{project}",
+            topic_name=self.platform_names.drift_topic(project),
+            master_key=self.drift_topic_key,
+            enforce_ssl=True,
+        )
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="ProjectDriftAlarmsPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            # Names are words joined by single hyphens: "--" ends the project's name.
+                            resource_name=names.drift_alarm_name(self.environment_name, project, "*"),
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                },
+            )
+        )
+        # AWS::SNS::Subscription plus AWS::Lambda::Permission (sns.amazonaws.com, SourceArn = topic).
+        topic.add_subscription(subscriptions.LambdaSubscription(alias))
+        # The summaries the drift path reads (names.drift_summary_uri of any model of the project:
+        # the model's segment as a wildcard), decrypted through S3 only.
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[
+                    f"arn:{stack.partition}:s3:::{self.platform_names.artifact_bucket}/"
+                    + names.drift_summary_uri("b", project, "m").removeprefix("s3://b/").replace("/m/", "/*/", 1)
+                ],
+            )
+        )
+        acknowledge_wildcards(
+            self.role,
+            [f"Resource::arn:*:s3:::{self.platform_names.artifact_bucket}/{project}/*/monitoring/latest-check.json"],
+            "The drift summary of every model of the project (models are not known to the platform stack): one "
+            "object name per model under the project's prefix, read when the project's drift alarm fires.",
+        )
+        if not self.drift_topics:
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["kms:Decrypt"],
+                    resources=[self.drift_topic_key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
+                )
+            )
+        self.drift_topics[project] = topic
+        return topic

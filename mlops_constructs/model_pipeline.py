@@ -194,6 +194,11 @@ class ModelPipeline(Construct):
             self.config = PipelineConfig.model_validate(raw)
         except ValidationError as exc:
             raise describe(exc, where=where, model=PipelineConfig) from exc
+        if self.config.drift.enabled:
+            # The project's drift topic reaches the project's own alias of the trigger Lambda only.
+            self.monitoring.add_drift_alarm(
+                platform.drift_topic(project), check_interval_hours=self.config.drift.check_interval_hours
+            )
 
         # Only the publisher's own role may write this model's pipeline.json, and nothing else of the
         # MWAA bucket (its DAGs, plugins and startup script run as the MWAA execution role).

@@ -187,6 +187,72 @@ class EndpointMonitoring(Construct):
         )
         self._add_widgets()
 
+    # ---- drift -----------------------------------------------------------------------------------
+
+    def add_drift_alarm(self, drift_topic: sns.ITopic, *, check_interval_hours: int) -> cw.Alarm:
+        """The drift alarm (``names.drift_alarm_name``): the newest check found a drifted feature.
+
+        One period per check interval, so each check's ``DriftedFeatures`` datapoint is evaluated
+        once; an inconclusive check publishes none, which is not breaching. Its only action is the
+        project's drift topic (the trigger Lambda's alias of the project starts the retraining); the
+        dashboard shows its state and the drift metrics."""
+        period = Duration.hours(check_interval_hours)
+        self.drift_alarm = cw.Alarm(
+            self,
+            "Drift",
+            alarm_name=names.drift_alarm_name(self.environment, self.project, self.model),
+            metric=self.metric_drifted_features(period=period),
+            threshold=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description=f"{self.endpoint_name}: the drift check found features beyond the threshold; "
+            "starts a drift retraining (at most once per cool-down)",
+        )
+        self.drift_alarm.add_alarm_action(cw_actions.SnsAction(drift_topic))
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Drifted features (per drift check)",
+                left=[self.metric_drifted_features(period=period)],
+                left_annotations=[cw.HorizontalAnnotation(value=1, label="drift alarm")],
+                width=8,
+            ),
+            cw.GraphWidget(
+                title="Feature drift (distance from the baseline)",
+                left=[self.feature_drift_search(period=period)],
+                width=8,
+            ),
+            cw.AlarmStatusWidget(title="Drift", alarms=[self.drift_alarm], width=8),
+        )
+        return self.drift_alarm
+
+    def metric_drifted_features(self, *, period: Duration | None = None) -> cw.Metric:
+        return cw.Metric(
+            namespace=names.MODEL_METRICS_NAMESPACE,
+            metric_name=names.DRIFTED_FEATURES_METRIC,
+            dimensions_map=names.model_metric_dimensions(self.environment, self.project, self.model),
+            statistic="Maximum",
+            period=period or DASHBOARD_PERIOD,
+        )
+
+    def feature_drift_search(self, *, period: Duration | None = None) -> cw.MathExpression:
+        """One line per feature (features are the data's columns, unknown at synth): Model
+        Monitor's per-feature metrics of this endpoint's schedule, by a CloudWatch search."""
+        seconds = int((period or DASHBOARD_PERIOD).to_seconds())
+        schedule = names.monitoring_schedule_name(self.project, self.model)
+        # Unquoted: a partial (token) match on every feature_baseline_drift_<feature> metric.
+        prefix = names.feature_drift_metric("").rstrip("_")
+        return cw.MathExpression(
+            expression=(
+                f"SEARCH('{{{names.DRIFT_METRICS_NAMESPACE},Endpoint,MonitoringSchedule}} "
+                f'Endpoint="{self.endpoint_name}" MonitoringSchedule="{schedule}" '
+                f"MetricName={prefix}', 'Maximum', {seconds})"
+            ),
+            using_metrics={},
+            label="",
+            period=period or DASHBOARD_PERIOD,
+        )
+
     # ---- metrics -------------------------------------------------------------------------------
 
     def _metric(

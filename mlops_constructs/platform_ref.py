@@ -54,6 +54,14 @@ class PlatformRef(Construct):
             self, "Key", ssm.StringParameter.value_for_string_parameter(self, key_arn_parameter_name(names))
         )
 
+    def drift_topic(self, project: str) -> sns.ITopic:
+        """The project's drift topic (created by the platform stack with the project's trigger alias)."""
+        id = f"DriftTopic-{project}"
+        existing = self.node.try_find_child(id)
+        if existing is not None:
+            return existing  # type: ignore[return-value]
+        return sns.Topic.from_topic_arn(self, id, self.names.drift_topic_arn(project))
+
     @classmethod
     def of(
         cls,

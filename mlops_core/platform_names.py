@@ -54,6 +54,14 @@ class PlatformNames:
     def alerts_topic(self) -> str:
         return f"mlops-{self.environment}-alerts"
 
+    def drift_topic(self, project: str) -> str:
+        """The topic a project's drift alarms notify; its one subscriber is the project's alias of
+        the trigger Lambda (mlops_constructs.dag_trigger)."""
+        return f"mlops-{self.environment}-drift-{project}"
+
+    def drift_topic_arn(self, project: str) -> str:
+        return f"arn:{self.partition}:sns:{self.region}:{self.account}:{self.drift_topic(project)}"
+
     @property
     def partition(self) -> str:
         """The ARN partition of the region: China and GovCloud regions have their own."""

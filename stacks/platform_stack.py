@@ -113,6 +113,7 @@ class PlatformStack(Stack):
             mwaa_environment_name=names.mwaa_environment,
             reserved_concurrent_executions=settings.trigger_reserved_concurrency,
             log_encryption_key=self.key,
+            drift_topic_key=self.key,
         )
         self._ci_access(settings, projects)
 

@@ -17,9 +17,9 @@ from mlops_core import names
 from stacks.projects import project_file_error
 from stacks.settings import EnvironmentSettings
 
-# A ModelPipeline is ~12 CloudFormation resources; 35 models stay well under the 500-resource
-# limit per stack with room for the stack's shared handlers.
-MAX_MODELS_PER_STACK = 35
+# A ModelPipeline is ~13 CloudFormation resources (with its drift alarm); 32 models stay well under
+# the 500-resource limit and the 1 MB template limit per stack with room for the shared handlers.
+MAX_MODELS_PER_STACK = 32
 
 
 class ProjectStack(Stack):

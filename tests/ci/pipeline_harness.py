@@ -24,9 +24,11 @@ import threading
 import time
 import zipfile
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import yaml
 
@@ -307,8 +309,9 @@ class GitLabArtifacts(_Server):
 
 class RecordedAirflow(_Server):
     """Airflow's REST API as MWAA's InvokeRestApi reaches it (`/api/v2/dags/{dag}/dagRuns`): a run
-    is created once per run id (409 after), and reads back as `success` (the DAGs themselves are
-    tested against real Airflow in tests/dags and tests/e2e)."""
+    is created once per run id (409 after), and reads back as `success`; the list of a DAG's runs
+    filters by `updated_at_gte` and pages by `limit`/`offset`, as Airflow's does (the DAGs
+    themselves are tested against real Airflow in tests/dags and tests/e2e)."""
 
     def __init__(self) -> None:
         self.runs: dict[tuple[str, str], dict[str, Any]] = {}
@@ -321,11 +324,16 @@ class RecordedAirflow(_Server):
                 key = (dag, body["dag_run_id"])
                 if key in owner.runs:
                     return _send(self, 409, b'{"detail":"DAGRun already exists"}', "application/json")
-                owner.runs[key] = {**body, "dag_id": dag, "state": "queued"}
+                now = datetime.now(UTC).isoformat()
+                owner.runs[key] = {**body, "dag_id": dag, "state": "queued", "updated_at": now}
                 _send(self, 200, json.dumps(owner.runs[key]).encode(), "application/json")
 
             def do_GET(self):  # noqa: N802
-                parts = self.path.split("?")[0].split("/")
+                path, _, query = self.path.partition("?")
+                parts = path.split("/")
+                if len(parts) == 6:  # /api/v2/dags/{dag}/dagRuns
+                    found = owner.list_runs(parts[4], {k: v[0] for k, v in parse_qs(query).items()})
+                    return _send(self, 200, json.dumps(found).encode(), "application/json")
                 run = owner.runs.get((parts[4], parts[6])) if len(parts) > 6 else None
                 if run is None:
                     return _send(self, 404, b'{"detail":"not found"}', "application/json")
@@ -336,3 +344,13 @@ class RecordedAirflow(_Server):
                 pass
 
         super().__init__(Handler)
+
+    def list_runs(self, dag: str, query: dict[str, str]) -> dict[str, Any]:
+        since = datetime.fromisoformat(query["updated_at_gte"]) if "updated_at_gte" in query else None
+        runs = [
+            run
+            for (run_dag, _), run in self.runs.items()
+            if run_dag == dag and (since is None or datetime.fromisoformat(run["updated_at"]) >= since)
+        ]
+        offset, limit = int(query.get("offset", 0)), int(query.get("limit", 100))
+        return {"dag_runs": runs[offset : offset + limit], "total_entries": len(runs)}

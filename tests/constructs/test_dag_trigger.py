@@ -13,9 +13,11 @@ os.environ.setdefault("CDK_VALIDATION", "false")
 
 import pytest  # noqa: E402
 from aws_cdk import App, Environment, Stack, Validations  # noqa: E402
+from aws_cdk import aws_kms as kms  # noqa: E402
 from aws_cdk.assertions import Match, Template  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 from cfnlint.api import lint  # noqa: E402
+from iam_statements import render  # noqa: E402
 
 from mlops_constructs import dag_trigger  # noqa: E402
 from mlops_constructs.dag_trigger import DagTrigger  # noqa: E402
@@ -145,7 +147,8 @@ def test_an_all_digit_project_cannot_be_an_alias():
 def test_cdk_nag_and_cfn_lint_are_clean():
     app = App(context=NO_BUNDLING)
     stack = Stack(app, "Trigger", env=Environment(account=ACCOUNT, region=REGION))
-    DagTrigger(stack, "DagTrigger", environment_name="dev").add_project("fraud")
+    key = kms.Key(stack, "Key", enable_key_rotation=True)
+    DagTrigger(stack, "DagTrigger", environment_name="dev", drift_topic_key=key).add_project("fraud")
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     assembly = app.synth()  # raises on any unacknowledged cdk-nag finding
     template = assembly.get_stack_artifact(stack.artifact_id).template
@@ -232,3 +235,64 @@ def test_bundling_needs_no_network_once_the_wheels_are_cached(tmp_path, monkeypa
         monkeypatch.setenv(variable, "http://127.0.0.1:9")  # nothing listens: any download fails
     dag_trigger.build_bundle(tmp_path / "bundle")
     assert (tmp_path / "bundle" / "pydantic_core").is_dir()
+
+
+def _drift_synth(*projects: str) -> dict:
+    app = App(context=NO_BUNDLING)
+    stack = Stack(app, "Trigger", env=Environment(account=ACCOUNT, region=REGION))
+    key = kms.Key(stack, "Key", enable_key_rotation=True)
+    trigger = DagTrigger(stack, "DagTrigger", environment_name="dev", drift_topic_key=key)
+    for project in projects:
+        trigger.add_project(project)
+    return Template.from_stack(stack).to_json()
+
+
+def _resources(template: dict, kind: str) -> dict:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def test_each_project_s_drift_topic_takes_only_that_project_s_drift_alarms_and_reaches_only_its_alias():
+    template = _drift_synth("fraud", "payments")
+    topics = _resources(template, "AWS::SNS::Topic")
+    by_name = {t["Properties"]["TopicName"]: logical for logical, t in topics.items()}
+    assert set(by_name) == {PLATFORM.drift_topic("fraud"), PLATFORM.drift_topic("payments")}
+    assert all("KmsMasterKeyId" in topic["Properties"] for topic in topics.values())
+    for policy in _resources(template, "AWS::SNS::TopicPolicy").values():
+        (topic_ref,) = policy["Properties"]["Topics"]
+        project = "fraud" if topic_ref["Ref"] == by_name[PLATFORM.drift_topic("fraud")] else "payments"
+        allows = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+        assert [s["Principal"] for s in allows] == [{"Service": "cloudwatch.amazonaws.com"}]
+        (allow,) = allows
+        assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+        assert render(allow["Condition"]["ArnLike"]["aws:SourceArn"]) == (
+            f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:mlops-dev-{project}--*-drift"
+        )
+    # Each alias is invoked by SNS from its own project's topic only.
+    subscriptions = _resources(template, "AWS::SNS::Subscription")
+    permissions = [
+        p
+        for p in _resources(template, "AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "sns.amazonaws.com"
+    ]
+    assert len(subscriptions) == 2 and len(permissions) == 2
+    for subscription in subscriptions.values():
+        assert subscription["Properties"]["Protocol"] == "lambda"
+        topic = subscription["Properties"]["TopicArn"]["Ref"]
+        alias = subscription["Properties"]["Endpoint"]["Ref"]
+        project = "fraud" if topic == by_name[PLATFORM.drift_topic("fraud")] else "payments"
+        assert f"Alias{project}" in alias
+        (permission,) = [p for p in permissions if p["Properties"]["FunctionName"] == {"Ref": alias}]
+        assert permission["Properties"]["SourceArn"] == {"Ref": topic}
+
+
+def test_the_role_reads_only_the_projects_drift_summaries_decrypted_through_s3():
+    template = _drift_synth("fraud")
+    statements = [
+        s
+        for p in _resources(template, "AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    (read,) = [s for s in statements if s["Action"] == "s3:GetObject"]
+    assert render(read["Resource"]) == f"arn:aws:s3:::{PLATFORM.artifact_bucket}/fraud/*/monitoring/latest-check.json"
+    (decrypt,) = [s for s in statements if s["Action"] == "kms:Decrypt"]
+    assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}}

@@ -252,3 +252,39 @@ def test_duplicate_project_and_model_in_one_app_fails_naming_both_places():
         ValueError, match=r"duplicate model: project='endpoint-security' model='process-classifier'.*A/.*B/"
     ):
         _pipeline(new_stack(app, "B"))
+
+
+def _drift_alarms(template: dict) -> list[dict]:
+    return [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"].get("MetricName") == names.DRIFTED_FEATURES_METRIC
+    ]
+
+
+def test_the_drift_alarm_watches_drifted_features_once_per_check_and_notifies_the_project_s_drift_topic():
+    stack, _ = _pipeline(drift={"check_interval_hours": 6})
+    template = template_of(stack).to_json()
+    (alarm,) = _drift_alarms(template)
+    assert alarm["AlarmName"] == names.drift_alarm_name("dev", "endpoint-security", "process-classifier")
+    assert alarm["Namespace"] == names.MODEL_METRICS_NAMESPACE
+    assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == names.model_metric_dimensions(
+        "dev", "endpoint-security", "process-classifier"
+    )
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["TreatMissingData"]) == (6 * 3600, 1, "notBreaching")
+    assert alarm["AlarmActions"] == [NAMES.drift_topic_arn("endpoint-security")]
+    assert "OKActions" not in alarm
+    dashboard = render(
+        next(r for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Dashboard")["Properties"][
+            "DashboardBody"
+        ]
+    )
+    assert names.DRIFTED_FEATURES_METRIC in dashboard
+    assert f"{{{names.DRIFT_METRICS_NAMESPACE},Endpoint,MonitoringSchedule}}" in dashboard
+    assert "MetricName=feature_baseline_drift'" in dashboard
+
+
+def test_no_drift_alarm_when_drift_monitoring_is_off():
+    stack, _ = _pipeline(drift={"enabled": False})
+    assert _drift_alarms(template_of(stack).to_json()) == []

@@ -169,7 +169,15 @@ def test_training_conf_defaults(dagbag):
         "hyperparameters": {},
         "retraining": False,
         "source_commit": None,
+        "reason": None,
+        "drifted_features": [],
+        "drift_check": None,
     }
+
+
+def test_a_drift_retraining_conf_is_accepted(dagbag):
+    conf = {**GOOD, "retraining": True, "reason": "drift", "drifted_features": ["amount"], "drift_check": "c-1"}
+    assert validate(dagbag.dags[names.DAG_TRAINING], conf)["drifted_features"] == ["amount"]
 
 
 @pytest.mark.parametrize(
@@ -184,6 +192,10 @@ def test_training_conf_defaults(dagbag):
         ("data_path", "/local/path"),
         ("hyperparameters", {"depth": [1, 2]}),
         ("retraining", "yes"),
+        ("reason", "bored"),
+        ("drifted_features", "amount"),
+        ("drifted_features", [""]),
+        ("drift_check", "a b"),
     ],
 )
 def test_bad_training_conf_is_rejected_naming_the_field(dagbag, field, value):

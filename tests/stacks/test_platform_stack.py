@@ -94,19 +94,23 @@ def test_no_fixed_name_resource_survives_the_rollback_of_its_own_create(every_ap
     assert offenders == []
 
 
-def test_every_alarm_may_publish_to_its_environment_s_alerts_topic(every_app):
+def test_every_alarm_may_publish_to_the_topics_it_notifies_and_to_no_other_project_s_drift_topic(every_app):
     """CloudWatch publishes an alarm's notification as cloudwatch.amazonaws.com for the alarm's ARN:
-    the alerts topic's policy must allow that ARN, or SNS refuses the notification."""
+    each topic's policy must allow the ARNs of the alarms that notify it, or SNS refuses the
+    notification; a project's drift topic allows no other project's alarm (it starts runs)."""
     for stage in every_app.stages():
         platform = every_app.template(stage.platform)
-        (policy,) = [r for r in platform["Resources"].values() if r["Type"] == "AWS::SNS::TopicPolicy"]
-        (allow,) = [
-            s
-            for s in policy["Properties"]["PolicyDocument"]["Statement"]
-            if s["Effect"] == "Allow" and s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
-        ]
-        source = render(allow["Condition"]["ArnLike"]["aws:SourceArn"])
         account, region = stage.platform.account, stage.platform.region
+        resources = platform["Resources"]
+        sources: dict[str, list[str]] = {}  # topic name -> the alarm ARNs its policy lets publish
+        for policy in (r for r in resources.values() if r["Type"] == "AWS::SNS::TopicPolicy"):
+            (topic_ref,) = policy["Properties"]["Topics"]
+            name = resources[topic_ref["Ref"]]["Properties"]["TopicName"]
+            sources[name] = [
+                render(s["Condition"]["ArnLike"]["aws:SourceArn"])
+                for s in policy["Properties"]["PolicyDocument"]["Statement"]
+                if s["Effect"] == "Allow" and s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+            ]
         alarms = [
             r["Properties"]
             for stack in (stage.platform, *stage.projects)
@@ -114,7 +118,18 @@ def test_every_alarm_may_publish_to_its_environment_s_alerts_topic(every_app):
             if r["Type"] == "AWS::CloudWatch::Alarm"
         ]
         assert alarms
+        drift_topics = {name for name in sources if "-drift-" in name}
+        assert drift_topics, "the fixture project has a drift topic"
         for alarm in alarms:
             assert alarm["AlarmActions"], f"{alarm['AlarmName']} notifies nobody"
             arn = f"arn:aws:cloudwatch:{region}:{account}:alarm:{alarm['AlarmName']}"
-            assert wildcard_match(source, arn), f"the alerts topic refuses {arn}"
+            notified = {
+                resources[action["Ref"]]["Properties"]["TopicName"]
+                if isinstance(action, dict) and "Ref" in action
+                else render(action).rsplit(":", 1)[1]
+                for action in alarm["AlarmActions"]
+            }
+            for topic in notified:
+                assert any(wildcard_match(source, arn) for source in sources[topic]), f"{topic} refuses {arn}"
+            for topic in drift_topics - notified:
+                assert not any(wildcard_match(source, arn) for source in sources[topic]), f"{topic} allows {arn}"

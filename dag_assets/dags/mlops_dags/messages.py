@@ -111,6 +111,49 @@ def deploy_conf(project: str, model: str, model_version: str) -> str:
     return json.dumps({"project": project, "model": model, "model_version": model_version})
 
 
+def _stats(values: dict) -> str:
+    return ", ".join(f"{name} {_fmt(value)}" for name, value in values.items()) or "n/a"
+
+
+def drift_lines(drift: dict) -> list[str]:
+    """Why a drift retraining runs: the check, each drifted feature with its distance and its
+    baseline and current statistics (the check's DriftCheckSummary), and where to look."""
+    features = drift.get("features") or []
+    window = f"{drift.get('window_start', '?')} to {drift.get('window_end', '?')}"
+    lines = [
+        f"Why: the drift check {drift['check_name']} found {len(features) or len(drift.get('names', []))} "
+        f"drifted feature(s) in {drift.get('records', 'n/a')} captured records ({window}), "
+        f"while {drift.get('model_version', '?')} was serving.",
+    ]
+    if features:
+        for feature in features:
+            lines += [
+                f"  {feature['name']}: distance {_fmt(feature['distance'])} > threshold {_fmt(feature['threshold'])}",
+                f"    baseline: {_stats(feature.get('baseline') or {})}",
+                f"    current:  {_stats(feature.get('current') or {})}",
+            ]
+    else:  # the summary could not be read: the run's conf still names the features
+        lines.append(f"  drifted: {', '.join(drift.get('names', [])) or 'n/a'} (statistics unavailable)")
+    lines += [
+        f"Violations report: {drift.get('violations_url') or drift.get('violations_uri') or 'n/a'}",
+        f"Dashboard:         {drift.get('dashboard_url') or 'n/a'}",
+    ]
+    return lines
+
+
+def _drift_blocks(drift: dict) -> list[dict]:
+    features = drift.get("features") or []
+    rows = [
+        f"*{f['name']}*: distance {_fmt(f['distance'])} > {_fmt(f['threshold'])}\n"
+        f"baseline: {_stats(f.get('baseline') or {})}\ncurrent: {_stats(f.get('current') or {})}"
+        for f in features
+    ] or [f"drifted: {', '.join(drift.get('names', [])) or 'n/a'} (statistics unavailable)"]
+    return [
+        _section(f"*Drift check `{drift['check_name']}`*\n" + "\n".join(rows)),
+        *_buttons([("Violations report", drift.get("violations_url")), ("Open dashboard", drift.get("dashboard_url"))]),
+    ]
+
+
 def training_result(
     *,
     environment: str,
@@ -128,10 +171,13 @@ def training_result(
     verdict: dict,
     package_arn: str,
     deployment_dag_id: str,
+    drift: dict | None = None,
 ) -> Notification:
+    """``drift``: for a drift retraining, what drift_lines shows (check name, features with their
+    statistics, violations report and dashboard links)."""
     passed = verdict["passed"]
     outcome = "ready to deploy" if passed else "REJECTED by the quality gate"
-    kind = "Retraining" if retraining else "Training"
+    kind = "Drift retraining" if drift else ("Retraining" if retraining else "Training")
     subject = f"[mlops-{environment}] {kind} {project}/{model} {model_version}: {outcome}"
     gate_line = (
         f"Quality gate on {verdict['metric']} (threshold {_fmt(verdict['threshold'])}, allowed "
@@ -157,6 +203,7 @@ def training_result(
         f"Training data:   {training_data}",
         f"In production:   {production_run or 'nothing (first deployment)'}",
         f"Model package:   {package_arn}",
+        *([""] + drift_lines(drift) if drift else []),
         "",
         "Metrics (candidate vs production):",
         *metric_lines,
@@ -169,6 +216,7 @@ def training_result(
     ]
     blocks = [
         _header(f"{'✅' if passed else '⛔'} {kind} {project}/{model} {model_version}: {outcome}"),
+        *(_drift_blocks(drift) if drift else []),
         *_fields(
             [(name, _metric_line(name, value, production_metrics.get(name))) for name, value in sorted(metrics.items())]
         ),

@@ -67,6 +67,30 @@ def training_params() -> dict[str, Param]:
             title="Source commit",
             description="Commit the image was built from, recorded in the model package's lineage.",
         ),
+        # Set by the trigger Lambda when the model's drift alarm fires (lambda_src/dag_trigger, which
+        # checks the same rules: reason "drift" with both fields, a retraining).
+        "reason": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, "drift"],
+            title="Reason",
+            description='Why this run was started: "drift" for a drift retraining; empty otherwise.',
+        ),
+        "drifted_features": Param(
+            [],
+            type="array",
+            items={"type": "string", "minLength": 1, "maxLength": 128},
+            maxItems=100,
+            title="Drifted features",
+            description="The features the drift check found beyond the threshold (with reason drift).",
+        ),
+        "drift_check": Param(
+            None,
+            type=["null", "string"],
+            pattern=names.SAGEMAKER_NAME_PATTERN.pattern,
+            title="Drift check",
+            description="The drift check that started this run; its summary gives the notice's statistics.",
+        ),
     }
 
 

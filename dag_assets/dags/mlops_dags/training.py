@@ -107,6 +107,10 @@ def prepare_run(params: dict, *, airflow_run_id: str) -> dict:
     version = names.parse_version(params.get("image_tag"))
     if version.prerelease or version.build:
         raise names.InvalidName(f"image_tag={params.get('image_tag')!r} must be a release version MAJOR.MINOR.PATCH")
+    if params.get("reason") == "drift" and not (
+        params.get("drift_check") and params.get("drifted_features") and params.get("retraining")
+    ):
+        raise ValueError("reason 'drift' needs drift_check, drifted_features (at least one) and retraining true")
     config = load_config(project, model)
     sm = aws.client("sagemaker")
     newest_of_version = newest_run(sm, project, model, version)
@@ -148,6 +152,10 @@ def prepare_run(params: dict, *, airflow_run_id: str) -> dict:
         "trained_at": run.trained_at.isoformat(),
         "airflow_run_id": airflow_run_id,
         "previous_run": str(previous) if previous and previous != run else None,
+        # A drift retraining (started by the model's drift alarm through the trigger Lambda).
+        "reason": params.get("reason"),
+        "drifted_features": list(params.get("drifted_features") or []),
+        "drift_check": params.get("drift_check"),
     }
 
 
@@ -546,5 +554,42 @@ def notify_result(run: dict, evaluation: dict, production: dict, verdict: dict, 
         verdict=verdict,
         package_arn=package["package_arn"],
         deployment_dag_id=names.DAG_DEPLOYMENT,
+        drift=drift_notice(run, config) if run.get("reason") == "drift" else None,
     )
     return notify.send(notify.audience_of(config), note)
+
+
+def drift_notice(run: dict, config) -> dict:
+    """What a drift retraining's notice shows, from the summary the check that started it wrote
+    into its own folder (the newest summary may be a later check's by now)."""
+    from mlops_core import names
+    from mlops_core.drift import DriftCheckSummary
+    from mlops_dags.deployment import dashboard_url
+
+    region = aws.region_of(aws.client("sagemaker"))
+    check_uri = names.drift_check_uri(config.artifact_bucket, run["project"], run["model"], run["drift_check"])
+    dashboard = config.endpoint.dashboard_name or names.dashboard_name(config.environment, run["project"], run["model"])
+    notice = {
+        "check_name": run["drift_check"],
+        "names": run.get("drifted_features") or [],
+        "violations_uri": check_uri + names.VIOLATIONS_FILE,
+        "dashboard_url": dashboard_url(region, dashboard),
+    }
+    try:
+        summary = DriftCheckSummary.model_validate(
+            aws.read_s3_json(aws.client("s3"), check_uri + names.DRIFT_SUMMARY_FILE)
+        )
+    except Exception as exc:  # noqa: BLE001 - the notice goes out with what the conf says
+        log.warning("drift summary of %s unreadable (%s): the notice names the features only", check_uri, exc)
+        return notice
+    bucket, key = aws.split_s3_uri(summary.violations_uri)
+    return {
+        **notice,
+        "features": [feature.model_dump(mode="json") for feature in summary.drifted],
+        "records": summary.records,
+        "window_start": summary.window_start.isoformat(),
+        "window_end": summary.window_end.isoformat(),
+        "model_version": summary.model_version,
+        "violations_uri": summary.violations_uri,
+        "violations_url": f"https://s3.console.aws.amazon.com/s3/object/{bucket}?region={region}&prefix={key}",
+    }

@@ -67,10 +67,14 @@ class AirflowApi:
         self._sleep = sleep
         self.remaining_seconds = remaining_seconds
 
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> RestResponse:
+    def call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, query: dict[str, str] | None = None
+    ) -> RestResponse:
         kwargs: dict[str, Any] = {"Name": self._environment, "Path": path, "Method": method}
         if body is not None:
             kwargs["Body"] = body
+        if query:
+            kwargs["QueryParameters"] = query
         attempt = 0
         while True:
             attempt += 1

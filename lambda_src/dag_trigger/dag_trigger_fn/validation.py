@@ -18,10 +18,11 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from mlops_core.names import TRIGGERABLE_DAGS, InvalidName, validate_name
+from mlops_core.names import SAGEMAKER_NAME_PATTERN, TRIGGERABLE_DAGS, InvalidName, validate_name
 
 # GitLab ids are positive 64-bit integers; today they are ~10-11 digits. 36**8 keeps each id at
 # most 8 base-36 characters, so the run id fits MWAA's 64-character REST path limit (below).
@@ -80,23 +81,55 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+# A drift retraining's conf (dag_trigger_fn.drift): why it runs and what drifted. Feature names are
+# the training data's column names; the check name is the drift check's processing job name.
+REASON_DRIFT = "drift"
+MAX_DRIFTED_FEATURES = 100
+MAX_FEATURE_NAME = 128
+
+
 class RunConf(_Strict):
     """The DAG run's conf. project and model are checked here because the run id, the
-    idempotency check and every AWS name depend on them; the other keys are the DAG's own
+    idempotency check and every AWS name depend on them, and the drift fields because the
+    cool-down and the retraining's notice depend on them; the other keys are the DAG's own
     parameters, validated by the DAG's Params when the run starts."""
 
     model_config = ConfigDict(extra="allow", strict=True, frozen=True)
 
     project: str
     model: str
+    reason: Literal["drift"] | None = None
+    drifted_features: (
+        Annotated[
+            list[Annotated[str, Field(min_length=1, max_length=MAX_FEATURE_NAME)]],
+            Field(min_length=1, max_length=MAX_DRIFTED_FEATURES),
+        ]
+        | None
+    ) = None
+    drift_check: Annotated[str, Field(pattern=SAGEMAKER_NAME_PATTERN.pattern)] | None = None
 
     @field_validator("project", "model")
     @classmethod
     def _names(cls, value: str, info: Any) -> str:
         return _platform_name(info.field_name, value)
 
+    @model_validator(mode="after")
+    def _drift_fields_together(self) -> RunConf:
+        drift_fields = (self.drifted_features, self.drift_check)
+        if self.reason == REASON_DRIFT:
+            if any(value is None for value in drift_fields):
+                raise PydanticCustomError(
+                    "drift_conf", "reason 'drift' needs drifted_features (at least one) and drift_check"
+                )
+            if (self.model_extra or {}).get("retraining") is not True:
+                raise PydanticCustomError("drift_conf", "reason 'drift' is a retraining: set retraining to true")
+        elif any(value is not None for value in drift_fields):
+            raise PydanticCustomError("drift_conf", "drifted_features and drift_check go with reason 'drift' only")
+        return self
+
     def as_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        # Unset drift fields stay out: a CI trigger's conf is what CI sent.
+        return self.model_dump(mode="json", exclude_unset=True)
 
 
 _EXTRA_VALUE = TypeAdapter(JsonValue)
