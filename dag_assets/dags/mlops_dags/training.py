@@ -22,6 +22,10 @@ TEST_CHANNEL = "test"
 PROCESSING_MODEL_DIR = "/opt/ml/processing/model"
 PROCESSING_TEST_DIR = "/opt/ml/processing/test"
 PROCESSING_EVALUATION_DIR = "/opt/ml/processing/evaluation"
+# The training data in, its drift baseline (Model Monitor's statistics/constraints) out.
+PROCESSING_TRAIN_DIR = "/opt/ml/processing/train"
+PROCESSING_BASELINE_DIR = "/opt/ml/processing/baseline"
+COMPARISON_THRESHOLD_ENV = "MLOPS_DRIFT_COMPARISON_THRESHOLD"
 EVALUATION_FILE = "evaluation.json"
 EVALUATE_ENTRYPOINT = ["evaluate"]
 RUN_ID_TAG = "mlops:airflow-run-id"
@@ -237,18 +241,29 @@ def evaluation_file_uri(output_uri: str) -> str:
     return f"{evaluation_uri(output_uri)}/{EVALUATION_FILE}"
 
 
+def baseline_files(output_uri: str) -> tuple[str, str]:
+    """The run's drift baseline: Model Monitor's statistics.json and constraints.json."""
+    from mlops_core import names
+
+    folder = names.baseline_uri(output_uri)
+    return folder + names.BASELINE_STATISTICS_FILE, folder + names.BASELINE_CONSTRAINTS_FILE
+
+
 def evaluation_request(run: dict, config) -> dict:
-    """CreateProcessingJob's request: the image's ``evaluate`` entry point on the trained model."""
+    """CreateProcessingJob's request: the image's ``evaluate`` entry point on the trained model,
+    which also writes the training data's drift baseline."""
+    from mlops_core import names
+
     outputs = {
         "Outputs": [
             {
-                "OutputName": "evaluation",
-                "S3Output": {
-                    "S3Uri": evaluation_uri(run["output_uri"]),
-                    "LocalPath": PROCESSING_EVALUATION_DIR,
-                    "S3UploadMode": "EndOfJob",
-                },
+                "OutputName": name,
+                "S3Output": {"S3Uri": uri, "LocalPath": local, "S3UploadMode": "EndOfJob"},
             }
+            for name, uri, local in (
+                ("evaluation", evaluation_uri(run["output_uri"]), PROCESSING_EVALUATION_DIR),
+                ("baseline", names.baseline_uri(run["output_uri"]), PROCESSING_BASELINE_DIR),
+            )
         ]
     }
     cluster = {"InstanceCount": 1, "InstanceType": config.evaluation.instance_type, "VolumeSizeInGB": 30}
@@ -280,8 +295,20 @@ def evaluation_request(run: dict, config) -> dict:
                     "S3InputMode": "File",
                 },
             },
+            {
+                "InputName": TRAIN_CHANNEL,
+                "S3Input": {
+                    "S3Uri": run["training_data"] + TRAIN_CHANNEL + "/",
+                    "LocalPath": PROCESSING_TRAIN_DIR,
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                },
+            },
         ],
         "ProcessingOutputConfig": outputs,
+        # The baseline's constraints carry the model's drift threshold (Model Monitor's
+        # distribution_constraints.comparison_threshold), as a baselining job's would.
+        "Environment": {COMPARISON_THRESHOLD_ENV: repr(config.drift.comparison_threshold)},
         "Tags": run_tags(run),
     }
 
@@ -460,6 +487,31 @@ def _registered_already(sm, group: str, run: dict, config) -> dict | None:
     return None
 
 
+def _drift_check_baselines(run: dict) -> dict:
+    """CreateModelPackage's DriftCheckBaselines: the training data's baseline the drift check compares
+    the endpoint's traffic with, when the evaluate job wrote one (an image without the template's
+    ``monitor`` support writes none: its package has no baseline and its endpoint is not checked)."""
+    statistics, constraints = baseline_files(run["output_uri"])
+    s3 = aws.client("s3")
+    for uri in (statistics, constraints):
+        bucket, key = aws.split_s3_uri(uri)
+        try:
+            s3.head_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            if aws.error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
+                log.warning("no drift baseline at %s: registered without DriftCheckBaselines", uri)
+                return {}
+            raise
+    return {
+        "DriftCheckBaselines": {
+            "ModelDataQuality": {
+                "Statistics": {"ContentType": "application/json", "S3Uri": statistics},
+                "Constraints": {"ContentType": "application/json", "S3Uri": constraints},
+            }
+        }
+    }
+
+
 def register(run: dict, evaluation: dict, production: dict, verdict: dict) -> dict:
     """Register the candidate in the model's package group with its lineage: pending manual
     approval when it passed the gate, Rejected (never deployable) when it did not."""
@@ -518,6 +570,7 @@ def register(run: dict, evaluation: dict, production: dict, verdict: dict) -> di
             }
         },
         CustomerMetadataProperties=metadata,
+        **_drift_check_baselines(run),
     )
     log.info("registered %s as %s: %s", run["run_name"], status, response["ModelPackageArn"])
     registered = {"package_arn": response["ModelPackageArn"], "status": status}
