@@ -260,10 +260,14 @@ def monitoring_schedule_uri(bucket: str, project: str, model: str) -> str:
     return monitoring_uri(bucket, project, model) + "schedule.json"
 
 
+DRIFT_CHECK_NAME_INFIX = "-drift-"
+
+
 def drift_check_name(project: str, model: str, checked_at: datetime) -> str:
     """One check's name: its processing job and its folder (drift_check_uri). 21 characters after
-    the stem (at most STEM_MAX_LENGTH): within SageMaker's 63."""
-    return f"{model_stem(project, model)}-drift-{checked_at.astimezone(UTC):%Y%m%d%H%M%S}"
+    the stem (at most STEM_MAX_LENGTH): within SageMaker's 63. The model role may write the logs of
+    jobs named so (mlops_constructs.sagemaker_access)."""
+    return f"{model_stem(project, model)}{DRIFT_CHECK_NAME_INFIX}{checked_at.astimezone(UTC):%Y%m%d%H%M%S}"
 
 
 def drift_check_uri(bucket: str, project: str, model: str, check_name: str) -> str:

@@ -36,7 +36,12 @@ def test_no_import_errors_and_exactly_the_platform_dags(dagbag):
 
 def test_only_dag_files_are_parsed_not_the_helper_package(dagbag):
     parsed = sorted(stat.file.rsplit("/", 1)[-1] for stat in dagbag.dagbag_stats)
-    assert parsed == ["mlops_deployment.py", "mlops_drift_check.py", "mlops_retraining.py", "mlops_training_evaluation.py"]
+    assert parsed == [
+        "mlops_deployment.py",
+        "mlops_drift_check.py",
+        "mlops_retraining.py",
+        "mlops_training_evaluation.py",
+    ]
 
 
 def test_triggerable_dags_have_no_schedule_and_retraining_runs_daily(dagbag):
