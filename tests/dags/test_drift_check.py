@@ -4,7 +4,8 @@ bring-your-own container) as processes. The Training & Evaluation DAG registers 
 baseline as the package's DriftCheckBaselines, the Deployment DAG records the endpoint's monitoring
 schedule, traffic sent to the endpoint is captured, and the Drift Check DAG checks the traffic since
 its last check: unshifted traffic drifts in no feature, shifted traffic in exactly the shifted ones,
-with Model Monitor's per-feature metrics, the DriftedFeatures count and the summary published."""
+with Model Monitor's per-feature metrics, the DriftedFeatures count and the summary published; a
+window with fewer than drift.min_records records gives no verdict and publishes no metric."""
 
 from __future__ import annotations
 
@@ -200,6 +201,17 @@ def test_the_drift_check_finds_the_shifted_features_of_the_captured_traffic_only
     job = sm.describe_processing_job(ProcessingJobName=second["check_name"])
     assert job["AppSpecification"] == {"ImageUri": schedule["image_uri"], "ContainerEntrypoint": ["monitor"]}
     assert job["ProcessingInputs"][0]["S3Input"]["S3DataType"] == "ManifestFile"
+
+    # Fewer records than drift.min_records: no verdict, no metric (the alarm keeps its last state).
+    _send(env["boto"], m.config.endpoint_name, unshifted[:100])
+    _wait_captured(s3, capture_prefix, already + len(unshifted) + len(shifted) + 100)
+    checked = run_dag(env["dags"][names.DAG_DRIFT_CHECK], {"project": PROJECT, "model": m.model})
+    assert checked.state == "success", checked.tasks
+    third = json.loads(
+        s3.get_object(Bucket=ARTIFACT_BUCKET, Key=f"{PROJECT}/{m.model}/monitoring/latest-check.json")["Body"].read()
+    )
+    assert (third["records"], third["conclusive"], third["drifted"]) == (100, False, [])
+    assert _metric(cloudwatch, names.MODEL_METRICS_NAMESPACE, names.DRIFTED_FEATURES_METRIC, model_dims) == (2, 0, 2)
 
     # A scheduled run: the model was checked moments ago, nothing is due.
     scheduled = run_dag(env["dags"][names.DAG_DRIFT_CHECK], None)
