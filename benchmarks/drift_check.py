@@ -14,7 +14,6 @@ for 100k records on 2 cores.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -27,39 +26,24 @@ REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "model_template"
 sys.path[:0] = [str(TEMPLATE / "src"), str(TEMPLATE / "tests")]
 
-from template_testing import entry_point_env, traffic, write_captures  # noqa: E402
+from template_testing import (  # noqa: E402
+    entry_point_env,
+    monitor_environment,
+    traffic,
+    write_baseline,
+    write_captures,
+)
 
 START = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
 
 
 def prepare(folder: Path, records: int) -> dict[str, str]:
-    import team_model
-    from mlops_runtime import baseline
-    from team_model import data
-
-    X, _ = data.generate(data.TRAIN_ROWS)
-    stats = baseline.statistics(team_model.FEATURES, X)
-    (folder / "statistics.json").write_text(json.dumps(stats))
-    (folder / "constraints.json").write_text(json.dumps(baseline.constraints(stats)))
+    write_baseline(folder)
     files = write_captures(
         folder / "endpointdata", traffic(records, seed=3, shifted=True), START, styles=("csv", "json")
     )
     print(f"{records} captured records in {files} files", flush=True)
-    return {
-        "dataset_format": json.dumps(
-            {"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput", "endpointOutput"]}}
-        ),
-        "dataset_source": str(folder / "endpointdata"),
-        "output_path": str(folder / "resultdata"),
-        "baseline_statistics": str(folder / "statistics.json"),
-        "baseline_constraints": str(folder / "constraints.json"),
-        "start_time": START.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "end_time": (START + timedelta(seconds=records)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "sagemaker_endpoint_name": "mlops-dev-process-events--classifier",
-        "sagemaker_monitoring_schedule_name": "process-events--classifier-drift",
-        "publish_cloudwatch_metrics": "Enabled",
-        "MLOPS_CAPTURE_VARIANTS": "AllTraffic",
-    }
+    return monitor_environment(folder, folder, START, START + timedelta(seconds=records), publish=True)
 
 
 def measure(records: int, repeat: int) -> list[float]:

@@ -211,3 +211,35 @@ def write_captures(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"".join(chunk))
     return len(lines)
+
+
+def write_baseline(folder: Path) -> None:
+    """The sample training data's statistics.json and constraints.json (threshold 0.1) in ``folder``."""
+    import team_model
+    from mlops_runtime import baseline
+    from team_model import data
+
+    X, _ = data.generate(data.TRAIN_ROWS)
+    stats = baseline.statistics(team_model.FEATURES, X)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "statistics.json").write_text(json.dumps(stats))
+    (folder / "constraints.json").write_text(json.dumps(baseline.constraints(stats, 0.1)))
+
+
+def monitor_environment(folder: Path, baseline_dir: Path, start, end, publish: bool) -> dict[str, str]:
+    """Model Monitor's container-contract environment for ``monitor``: captures in
+    ``folder/endpointdata``, reports to ``folder/resultdata``."""
+    capture_format = {"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput", "endpointOutput"]}}
+    return {
+        "dataset_format": json.dumps(capture_format),
+        "dataset_source": str(folder / "endpointdata"),
+        "output_path": str(folder / "resultdata"),
+        "baseline_statistics": str(baseline_dir / "statistics.json"),
+        "baseline_constraints": str(baseline_dir / "constraints.json"),
+        "start_time": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "end_time": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "sagemaker_endpoint_name": CAPTURE_ENDPOINT,
+        "sagemaker_monitoring_schedule_name": "process-events--classifier-drift",
+        "publish_cloudwatch_metrics": "Enabled" if publish else "Disabled",
+        "MLOPS_CAPTURE_VARIANTS": "AllTraffic",
+    }

@@ -20,7 +20,15 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from template_testing import SHIFTED_FEATURES, run_entry_point, traffic, write_captures
+from template_testing import (
+    CAPTURE_ENDPOINT,
+    SHIFTED_FEATURES,
+    monitor_environment,
+    run_entry_point,
+    traffic,
+    write_baseline,
+    write_captures,
+)
 
 import team_model
 from mlops_runtime import baseline, contract, monitor
@@ -31,13 +39,8 @@ START = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def baseline_dir(tmp_path_factory):
-    from team_model import data
-
-    X, _ = data.generate(data.TRAIN_ROWS)
-    stats = baseline.statistics(team_model.FEATURES, X)
     folder = tmp_path_factory.mktemp("baseline")
-    (folder / "statistics.json").write_text(json.dumps(stats))
-    (folder / "constraints.json").write_text(json.dumps(baseline.constraints(stats, 0.1)))
+    write_baseline(folder)
     return folder
 
 
@@ -49,7 +52,7 @@ def _inputs(tmp_path, baseline_dir, **overrides) -> monitor.MonitorInputs:
         "baseline_constraints": baseline_dir / "constraints.json",
         "start_time": START,
         "end_time": START + timedelta(hours=2),
-        "endpoint_name": "mlops-dev-process-events--classifier",
+        "endpoint_name": CAPTURE_ENDPOINT,
         "schedule_name": "process-events--classifier-drift",
         "publish_metrics": True,
         "variants": ("AllTraffic",),
@@ -186,20 +189,7 @@ def test_no_traffic_writes_empty_statistics_and_no_metrics(tmp_path, baseline_di
 
 def test_monitor_entry_point_reads_the_contracts_environment(tmp_path, baseline_dir):
     write_captures(tmp_path / "endpointdata", traffic(500, seed=11, shifted=True), START)
-    env = {
-        "dataset_format": json.dumps(
-            {"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput", "endpointOutput"]}}
-        ),
-        "dataset_source": str(tmp_path / "endpointdata"),
-        "output_path": str(tmp_path / "resultdata"),
-        "baseline_statistics": str(baseline_dir / "statistics.json"),
-        "baseline_constraints": str(baseline_dir / "constraints.json"),
-        "start_time": "2026-12-05T08:00:00Z",
-        "end_time": "2026-12-05T09:00:00Z",
-        "sagemaker_endpoint_name": "mlops-dev-process-events--classifier",
-        "sagemaker_monitoring_schedule_name": "process-events--classifier-drift",
-        "publish_cloudwatch_metrics": "Disabled",
-    }
+    env = monitor_environment(tmp_path, baseline_dir, START, START + timedelta(hours=1), publish=False)
     result = run_entry_point("monitor", tmp_path / "opt_ml", **env)
     assert result.returncode == 0, result.stderr
     assert "checked 500 records in 500 requests" in result.stdout

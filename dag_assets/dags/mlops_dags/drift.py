@@ -207,46 +207,26 @@ def _put_json_list(s3, uri: str, document: list) -> None:
 
 
 # -- Drift Check DAG: the job -------------------------------------------------------------------------
-def _input(name: str, uri: str, local: str, data_type: str = "S3Prefix") -> dict:
-    return {
-        "InputName": name,
-        "S3Input": {"S3Uri": uri, "LocalPath": local, "S3DataType": data_type, "S3InputMode": "File"},
-    }
-
-
 def check_request(check: dict, config) -> dict:
     """CreateProcessingJob's request: the serving image's ``monitor`` entry point with Model
     Monitor's container contract, on the window's capture objects (ManifestFile) and the baseline."""
-    from mlops_dags import training
+    from mlops_dags.training import RUN_ID_TAG, processing_input, processing_request
 
     statistics_name = check["baseline_statistics_uri"].rsplit("/", 1)[-1]
     constraints_name = check["baseline_constraints_uri"].rsplit("/", 1)[-1]
-    outputs = {
-        "Outputs": [
-            {
-                "OutputName": "result",
-                "S3Output": {"S3Uri": check["check_uri"], "LocalPath": RESULT_DIR, "S3UploadMode": "EndOfJob"},
-            }
-        ]
-    }
-    cluster = {"InstanceCount": 1, "InstanceType": config.evaluation.instance_type, "VolumeSizeInGB": 30}
-    if config.kms_key_arn:
-        outputs["KmsKeyId"] = config.kms_key_arn
-        cluster["VolumeKmsKeyId"] = config.kms_key_arn
-    return {
-        "ProcessingJobName": check["check_name"],
-        "ProcessingResources": {"ClusterConfig": cluster},
-        "StoppingCondition": {"MaxRuntimeInSeconds": config.evaluation.max_runtime_seconds},
-        "AppSpecification": {"ImageUri": check["image_uri"], "ContainerEntrypoint": CHECK_ENTRYPOINT},
-        "RoleArn": config.sagemaker_role_arn,
-        "ProcessingInputs": [
-            _input("endpointdata", check["manifest_uri"], ENDPOINT_DATA_DIR, "ManifestFile"),
-            _input("baseline_statistics", check["baseline_statistics_uri"], BASELINE_STATISTICS_DIR),
-            _input("baseline_constraints", check["baseline_constraints_uri"], BASELINE_CONSTRAINTS_DIR),
+    return processing_request(
+        name=check["check_name"],
+        image_uri=check["image_uri"],
+        entrypoint=CHECK_ENTRYPOINT,
+        config=config,
+        inputs=[
+            processing_input("endpointdata", check["manifest_uri"], ENDPOINT_DATA_DIR, "ManifestFile"),
+            processing_input("baseline_statistics", check["baseline_statistics_uri"], BASELINE_STATISTICS_DIR),
+            processing_input("baseline_constraints", check["baseline_constraints_uri"], BASELINE_CONSTRAINTS_DIR),
         ],
-        "ProcessingOutputConfig": outputs,
+        outputs=[("result", check["check_uri"], RESULT_DIR)],
         # Model Monitor's container contract ("Container Contract Inputs").
-        "Environment": {
+        environment={
             "dataset_format": json.dumps(CAPTURE_FORMAT),
             "dataset_source": ENDPOINT_DATA_DIR,
             "output_path": RESULT_DIR,
@@ -259,12 +239,12 @@ def check_request(check: dict, config) -> dict:
             "publish_cloudwatch_metrics": "Enabled",
             CAPTURE_VARIANTS_ENV: ",".join(check["variants"]),
         },
-        "Tags": [
+        tags=[
+            {"Key": RUN_ID_TAG, "Value": check["airflow_run_id"][:256]},
             {"Key": "mlops:project", "Value": check["project"]},
             {"Key": "mlops:model", "Value": check["model"]},
-            {"Key": training.RUN_ID_TAG, "Value": check.get("airflow_run_id", "")[:256] or "none"},
         ],
-    }
+    )
 
 
 # -- Drift Check DAG: the verdict ---------------------------------------------------------------------

@@ -249,68 +249,74 @@ def baseline_files(output_uri: str) -> tuple[str, str]:
     return folder + names.BASELINE_STATISTICS_FILE, folder + names.BASELINE_CONSTRAINTS_FILE
 
 
+def processing_input(name: str, uri: str, local_path: str, data_type: str = "S3Prefix") -> dict:
+    return {
+        "InputName": name,
+        "S3Input": {"S3Uri": uri, "LocalPath": local_path, "S3DataType": data_type, "S3InputMode": "File"},
+    }
+
+
+def processing_request(
+    *,
+    name: str,
+    image_uri: str,
+    entrypoint: list[str],
+    config,
+    inputs: list[dict],
+    outputs: list[tuple[str, str, str]],
+    environment: dict[str, str],
+    tags: list[dict],
+) -> dict:
+    """CreateProcessingJob's request for one of the model's processing jobs (evaluation, drift
+    check): its image and role, the evaluation's instance and runtime settings, encrypted with the
+    platform key; ``outputs`` are (name, S3 URI, local path)."""
+    output_config = {
+        "Outputs": [
+            {"OutputName": output, "S3Output": {"S3Uri": uri, "LocalPath": local, "S3UploadMode": "EndOfJob"}}
+            for output, uri, local in outputs
+        ]
+    }
+    cluster = {"InstanceCount": 1, "InstanceType": config.evaluation.instance_type, "VolumeSizeInGB": 30}
+    if config.kms_key_arn:
+        output_config["KmsKeyId"] = config.kms_key_arn
+        cluster["VolumeKmsKeyId"] = config.kms_key_arn
+    return {
+        "ProcessingJobName": name,
+        "ProcessingResources": {"ClusterConfig": cluster},
+        "StoppingCondition": {"MaxRuntimeInSeconds": config.evaluation.max_runtime_seconds},
+        "AppSpecification": {"ImageUri": image_uri, "ContainerEntrypoint": entrypoint},
+        "RoleArn": config.sagemaker_role_arn,
+        "ProcessingInputs": inputs,
+        "ProcessingOutputConfig": output_config,
+        "Environment": environment,
+        "Tags": tags,
+    }
+
+
 def evaluation_request(run: dict, config) -> dict:
     """CreateProcessingJob's request: the image's ``evaluate`` entry point on the trained model,
     which also writes the training data's drift baseline."""
     from mlops_core import names
 
-    outputs = {
-        "Outputs": [
-            {
-                "OutputName": name,
-                "S3Output": {"S3Uri": uri, "LocalPath": local, "S3UploadMode": "EndOfJob"},
-            }
-            for name, uri, local in (
-                ("evaluation", evaluation_uri(run["output_uri"]), PROCESSING_EVALUATION_DIR),
-                ("baseline", names.baseline_uri(run["output_uri"]), PROCESSING_BASELINE_DIR),
-            )
-        ]
-    }
-    cluster = {"InstanceCount": 1, "InstanceType": config.evaluation.instance_type, "VolumeSizeInGB": 30}
-    if config.kms_key_arn:
-        outputs["KmsKeyId"] = config.kms_key_arn
-        cluster["VolumeKmsKeyId"] = config.kms_key_arn
-    return {
-        "ProcessingJobName": run["run_name"],
-        "ProcessingResources": {"ClusterConfig": cluster},
-        "StoppingCondition": {"MaxRuntimeInSeconds": config.evaluation.max_runtime_seconds},
-        "AppSpecification": {"ImageUri": run["image_uri"], "ContainerEntrypoint": EVALUATE_ENTRYPOINT},
-        "RoleArn": config.sagemaker_role_arn,
-        "ProcessingInputs": [
-            {
-                "InputName": "model",
-                "S3Input": {
-                    "S3Uri": run["model_artifact"],
-                    "LocalPath": PROCESSING_MODEL_DIR,
-                    "S3DataType": "S3Prefix",
-                    "S3InputMode": "File",
-                },
-            },
-            {
-                "InputName": TEST_CHANNEL,
-                "S3Input": {
-                    "S3Uri": run["training_data"] + TEST_CHANNEL + "/",
-                    "LocalPath": PROCESSING_TEST_DIR,
-                    "S3DataType": "S3Prefix",
-                    "S3InputMode": "File",
-                },
-            },
-            {
-                "InputName": TRAIN_CHANNEL,
-                "S3Input": {
-                    "S3Uri": run["training_data"] + TRAIN_CHANNEL + "/",
-                    "LocalPath": PROCESSING_TRAIN_DIR,
-                    "S3DataType": "S3Prefix",
-                    "S3InputMode": "File",
-                },
-            },
+    return processing_request(
+        name=run["run_name"],
+        image_uri=run["image_uri"],
+        entrypoint=EVALUATE_ENTRYPOINT,
+        config=config,
+        inputs=[
+            processing_input("model", run["model_artifact"], PROCESSING_MODEL_DIR),
+            processing_input(TEST_CHANNEL, run["training_data"] + TEST_CHANNEL + "/", PROCESSING_TEST_DIR),
+            processing_input(TRAIN_CHANNEL, run["training_data"] + TRAIN_CHANNEL + "/", PROCESSING_TRAIN_DIR),
         ],
-        "ProcessingOutputConfig": outputs,
+        outputs=[
+            ("evaluation", evaluation_uri(run["output_uri"]), PROCESSING_EVALUATION_DIR),
+            ("baseline", names.baseline_uri(run["output_uri"]), PROCESSING_BASELINE_DIR),
+        ],
         # The baseline's constraints carry the model's drift threshold (Model Monitor's
         # distribution_constraints.comparison_threshold), as a baselining job's would.
-        "Environment": {COMPARISON_THRESHOLD_ENV: repr(config.drift.comparison_threshold)},
-        "Tags": run_tags(run),
-    }
+        environment={COMPARISON_THRESHOLD_ENV: repr(config.drift.comparison_threshold)},
+        tags=run_tags(run),
+    )
 
 
 def evaluation_result(uri: str, config) -> dict:
