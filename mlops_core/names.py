@@ -235,6 +235,13 @@ DRIFT_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 # The number of features whose drift exceeds the threshold in the newest check, in
 # MODEL_METRICS_NAMESPACE with model_metric_dimensions: the drift alarm watches it.
 DRIFTED_FEATURES_METRIC = "DriftedFeatures"
+# What the platform's jobs tell the model image (its contract, model_template mlops_runtime.contract):
+# the evaluate job's comparison threshold for the baseline's constraints, and the drift check's
+# production variants (a shadow variant's captured copies must not count); the check's copy of its
+# CloudWatch metrics in its output (a processing job uploads only its outputs).
+DRIFT_COMPARISON_THRESHOLD_ENV = "MLOPS_DRIFT_COMPARISON_THRESHOLD"
+DRIFT_CAPTURE_VARIANTS_ENV = "MLOPS_CAPTURE_VARIANTS"
+DRIFT_METRICS_COPY_FILE = "cloudwatch_metrics.jsonl"
 
 
 def feature_drift_metric(feature: str) -> str:

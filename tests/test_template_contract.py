@@ -57,3 +57,6 @@ def test_drift_files_and_metrics_match_what_the_platform_registers_and_publishes
     assert contract.BASELINE_CONSTRAINTS_FILE == names.BASELINE_CONSTRAINTS_FILE
     assert contract.VIOLATIONS_FILE == names.VIOLATIONS_FILE
     assert contract.feature_drift_metric("cmdline_length") == names.feature_drift_metric("cmdline_length")
+    assert contract.COMPARISON_THRESHOLD_ENV == names.DRIFT_COMPARISON_THRESHOLD_ENV
+    assert contract.CAPTURE_VARIANTS_ENV == names.DRIFT_CAPTURE_VARIANTS_ENV
+    assert contract.METRICS_COPY_FILE == names.DRIFT_METRICS_COPY_FILE

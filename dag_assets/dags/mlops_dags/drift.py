@@ -28,10 +28,6 @@ BASELINE_STATISTICS_DIR = "/opt/ml/processing/baseline/statistics"
 BASELINE_CONSTRAINTS_DIR = "/opt/ml/processing/baseline/constraints"
 RESULT_DIR = "/opt/ml/processing/resultdata"
 MANIFEST_FILE = "capture-manifest.json"
-# The template's monitor: which variants' captures count, and its copy of the CloudWatch metrics
-# (a processing job uploads only its outputs; Model Monitor would publish /opt/ml/output/metrics).
-CAPTURE_VARIANTS_ENV = "MLOPS_CAPTURE_VARIANTS"
-METRICS_COPY_FILE = "cloudwatch_metrics.jsonl"
 CAPTURE_FORMAT = {"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput", "endpointOutput"]}}
 DRIFT_CHECK = "baseline_drift_check"
 # An hourly DAG run starts a little after the hour: a window this much short of the interval is due.
@@ -210,6 +206,7 @@ def _put_json_list(s3, uri: str, document: list) -> None:
 def check_request(check: dict, config) -> dict:
     """CreateProcessingJob's request: the serving image's ``monitor`` entry point with Model
     Monitor's container contract, on the window's capture objects (ManifestFile) and the baseline."""
+    from mlops_core import names
     from mlops_dags.training import RUN_ID_TAG, processing_input, processing_request
 
     statistics_name = check["baseline_statistics_uri"].rsplit("/", 1)[-1]
@@ -237,7 +234,7 @@ def check_request(check: dict, config) -> dict:
             "sagemaker_endpoint_name": check["endpoint_name"],
             "sagemaker_monitoring_schedule_name": check["schedule_name"],
             "publish_cloudwatch_metrics": "Enabled",
-            CAPTURE_VARIANTS_ENV: ",".join(check["variants"]),
+            names.DRIFT_CAPTURE_VARIANTS_ENV: ",".join(check["variants"]),
         },
         tags=[
             {"Key": RUN_ID_TAG, "Value": check["airflow_run_id"][:256]},
@@ -282,7 +279,7 @@ def summarize(check: dict) -> dict:
             raise RuntimeError(f"drift check {check['check_name']} is {job['ProcessingJobStatus']}: no verdict")
         current = _read_json(s3, folder + names.BASELINE_STATISTICS_FILE) or {}
         violations = (_read_json(s3, folder + names.VIOLATIONS_FILE) or {}).get("violations", [])
-        metrics = _read_lines(s3, folder + METRICS_COPY_FILE)
+        metrics = _read_lines(s3, folder + names.DRIFT_METRICS_COPY_FILE)
     else:
         current, violations, metrics = {}, [], []
     records = int((current.get("dataset") or {}).get("item_count", 0))

@@ -25,7 +25,6 @@ PROCESSING_EVALUATION_DIR = "/opt/ml/processing/evaluation"
 # The training data in, its drift baseline (Model Monitor's statistics/constraints) out.
 PROCESSING_TRAIN_DIR = "/opt/ml/processing/train"
 PROCESSING_BASELINE_DIR = "/opt/ml/processing/baseline"
-COMPARISON_THRESHOLD_ENV = "MLOPS_DRIFT_COMPARISON_THRESHOLD"
 EVALUATION_FILE = "evaluation.json"
 EVALUATE_ENTRYPOINT = ["evaluate"]
 RUN_ID_TAG = "mlops:airflow-run-id"
@@ -314,7 +313,7 @@ def evaluation_request(run: dict, config) -> dict:
         ],
         # The baseline's constraints carry the model's drift threshold (Model Monitor's
         # distribution_constraints.comparison_threshold), as a baselining job's would.
-        environment={COMPARISON_THRESHOLD_ENV: repr(config.drift.comparison_threshold)},
+        environment={names.DRIFT_COMPARISON_THRESHOLD_ENV: repr(config.drift.comparison_threshold)},
         tags=run_tags(run),
     )
 

@@ -36,10 +36,15 @@ VIOLATIONS_FILE = "constraint_violations.json"
 DRIFT_METRIC_PREFIX = "feature_baseline_drift_"
 # The evaluate job's setting for the baseline's distribution_constraints.comparison_threshold.
 COMPARISON_THRESHOLD_ENV = "MLOPS_DRIFT_COMPARISON_THRESHOLD"
+# The drift check's production variants (comma-separated): a shadow variant's captures are copies.
+CAPTURE_VARIANTS_ENV = "MLOPS_CAPTURE_VARIANTS"
+# The drift check's copy of its CloudWatch metrics in output_path, which the platform publishes.
+METRICS_COPY_FILE = "cloudwatch_metrics.jsonl"
 
 
 def feature_drift_metric(feature: str) -> str:
     return DRIFT_METRIC_PREFIX + feature
+
 
 # What `serve` accepts and answers: the model package's SupportedContentTypes and
 # SupportedResponseMIMETypes.

@@ -44,10 +44,10 @@ import team_model
 from mlops_runtime import baseline, contract, failure, payload
 from mlops_runtime.paths import MLPaths
 
-CAPTURE_VARIANTS_ENV = "MLOPS_CAPTURE_VARIANTS"
+CAPTURE_VARIANTS_ENV = contract.CAPTURE_VARIANTS_ENV
 CAPTURE_FORMAT = "sagemakerCaptureJson"
 ENDPOINT_INPUT = "endpointInput"
-METRICS_COPY_FILE = "cloudwatch_metrics.jsonl"
+METRICS_COPY_FILE = contract.METRICS_COPY_FILE
 MAX_RECORDS_PER_REQUEST = 1_000_000  # captured requests were already bounded by the server's limit
 _TIME_KEY = slice(0, 19)  # "YYYY-MM-DDTHH:MM:SS": sortable as text
 
