@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from aws_cdk import aws_iam as iam
 
+from mlops_core.names import DRIFT_CHECK_NAME_INFIX
+
 SAGEMAKER_JOB_LOG_GROUPS = ("/aws/sagemaker/TrainingJobs", "/aws/sagemaker/ProcessingJobs")
+# Drift checks are processing jobs named <stem>-drift-<time> (mlops_core.names.drift_check_name).
+DRIFT_CHECK_LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 
 
 def sagemaker_principal(*, partition: str, region: str, account: str) -> iam.ServicePrincipal:
@@ -27,8 +31,9 @@ def sagemaker_log_statements(
     (https://docs.aws.amazon.com/sagemaker/latest/dg/logging-cloudwatch.html): training and
     processing jobs into the shared groups ``/aws/sagemaker/TrainingJobs`` and
     ``/aws/sagemaker/ProcessingJobs``, in streams ``<job-name>/algo-<n>-<epoch>`` and
-    ``<job-name>/<host>-<epoch>`` (job names are run names, ``<stem>-v<major>-...``); the endpoint
-    into its own group ``/aws/sagemaker/Endpoints/<endpoint>``.
+    ``<job-name>/<host>-<epoch>`` (job names are run names, ``<stem>-v<major>-...``, and drift
+    checks, ``<stem>-drift-<time>``: mlops_core.names.drift_check_name); the endpoint into its own
+    group ``/aws/sagemaker/Endpoints/<endpoint>``.
 
     CreateLogGroup, CreateLogStream and DescribeLogStreams act on a log group (IAM ARN
     ``log-group:<name>:*``, per the CloudWatch Logs access-control overview); PutLogEvents on a log
@@ -47,6 +52,7 @@ def sagemaker_log_statements(
             actions=["logs:PutLogEvents"],
             resources=[
                 *(f"{g}:log-stream:{stem}-v*" for g in job_groups),
+                f"{group}{DRIFT_CHECK_LOG_GROUP}:log-stream:{stem}{DRIFT_CHECK_NAME_INFIX}*",
                 f"{endpoint_group}:log-stream:*",
             ],
         ),
@@ -59,6 +65,7 @@ def sagemaker_log_wildcards(*, stem: str, endpoint: str) -> list[str]:
     return [
         *(f"{group}{name}:*" for name in SAGEMAKER_JOB_LOG_GROUPS),
         *(f"{group}{name}:log-stream:{stem}-v*" for name in SAGEMAKER_JOB_LOG_GROUPS),
+        f"{group}{DRIFT_CHECK_LOG_GROUP}:log-stream:{stem}{DRIFT_CHECK_NAME_INFIX}*",
         f"{group}/aws/sagemaker/Endpoints/{endpoint}:*",
         f"{group}/aws/sagemaker/Endpoints/{endpoint}:log-stream:*",
     ]

@@ -235,6 +235,13 @@ DRIFT_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 # The number of features whose drift exceeds the threshold in the newest check, in
 # MODEL_METRICS_NAMESPACE with model_metric_dimensions: the drift alarm watches it.
 DRIFTED_FEATURES_METRIC = "DriftedFeatures"
+# What the platform's jobs tell the model image (its contract, model_template mlops_runtime.contract):
+# the evaluate job's comparison threshold for the baseline's constraints, and the drift check's
+# production variants (a shadow variant's captured copies must not count); the check's copy of its
+# CloudWatch metrics in its output (a processing job uploads only its outputs).
+DRIFT_COMPARISON_THRESHOLD_ENV = "MLOPS_DRIFT_COMPARISON_THRESHOLD"
+DRIFT_CAPTURE_VARIANTS_ENV = "MLOPS_CAPTURE_VARIANTS"
+DRIFT_METRICS_COPY_FILE = "cloudwatch_metrics.jsonl"
 
 
 def feature_drift_metric(feature: str) -> str:
@@ -258,6 +265,16 @@ def monitoring_uri(bucket: str, project: str, model: str) -> str:
 def monitoring_schedule_uri(bucket: str, project: str, model: str) -> str:
     """The schedule the Deployment DAG records for the model's endpoint (mlops_core.drift.MonitoringSchedule)."""
     return monitoring_uri(bucket, project, model) + "schedule.json"
+
+
+DRIFT_CHECK_NAME_INFIX = "-drift-"
+
+
+def drift_check_name(project: str, model: str, checked_at: datetime) -> str:
+    """One check's name: its processing job and its folder (drift_check_uri). 21 characters after
+    the stem (at most STEM_MAX_LENGTH): within SageMaker's 63. The model role may write the logs of
+    jobs named so (mlops_constructs.sagemaker_access)."""
+    return f"{model_stem(project, model)}{DRIFT_CHECK_NAME_INFIX}{checked_at.astimezone(UTC):%Y%m%d%H%M%S}"
 
 
 def drift_check_uri(bucket: str, project: str, model: str, check_name: str) -> str:

@@ -49,3 +49,14 @@ def test_every_gate_metric_is_scraped_from_training_logs():
     ):
         scraped = {d["Name"] for d in contract.metric_definitions(problem_type)}
         assert {f"validation:{m}" for m in metrics} <= scraped
+
+
+def test_drift_files_and_metrics_match_what_the_platform_registers_and_publishes():
+    contract = _template_contract()
+    assert contract.BASELINE_STATISTICS_FILE == names.BASELINE_STATISTICS_FILE
+    assert contract.BASELINE_CONSTRAINTS_FILE == names.BASELINE_CONSTRAINTS_FILE
+    assert contract.VIOLATIONS_FILE == names.VIOLATIONS_FILE
+    assert contract.feature_drift_metric("cmdline_length") == names.feature_drift_metric("cmdline_length")
+    assert contract.COMPARISON_THRESHOLD_ENV == names.DRIFT_COMPARISON_THRESHOLD_ENV
+    assert contract.CAPTURE_VARIANTS_ENV == names.DRIFT_CAPTURE_VARIANTS_ENV
+    assert contract.METRICS_COPY_FILE == names.DRIFT_METRICS_COPY_FILE

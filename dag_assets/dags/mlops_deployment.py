@@ -5,7 +5,9 @@ Conf: project, model and either model_version (e.g. 1.4.2+r3) or model_package_a
 is created the first time and updated in place (blue/green with automatic rollback) afterwards;
 if anything fails, the previous version keeps serving and the failure is notified. With the
 model's deployment strategy "shadow", the candidate first runs beside the serving version as a
-shadow variant and is promoted only if it holds up on live traffic (mlops_dags.strategies).
+shadow variant and is promoted only if it holds up on live traffic (mlops_dags.strategies). Once the
+new version serves, the endpoint's monitoring schedule names it (its image and training-data
+baseline) for the Drift Check DAG.
 
 Deployments of different models proceed in parallel; a deployment of a model whose endpoint
 another run is deploying to waits (resolve_package, deferred) until that run has finished. While the
@@ -77,6 +79,13 @@ def deployment():
 
         return lineage.record_deployment(release)
 
+    # The endpoint's drift check follows the model that now serves (its image, its baseline).
+    @task
+    def record_monitoring_schedule(release: dict) -> dict | None:
+        from mlops_dags import drift
+
+        return drift.record_schedule(release)
+
     @task
     def notify_deployed(release: dict, deployed: dict, smoke: str) -> dict:
         from mlops_dags import deployment as steps
@@ -102,6 +111,7 @@ def deployment():
     scaling >> smoke
     notify_deployed(release, deploy.output, smoke.output)
     smoke >> record_lineage(release)
+    smoke >> record_monitoring_schedule(release)
 
 
 deployment()

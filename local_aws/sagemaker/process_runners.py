@@ -35,7 +35,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from local_aws.sagemaker.runners import Deployment, JobOutcome, RunnerContext, RunnerFailure
+from local_aws.sagemaker.runners import Deployment, JobOutcome, RunnerContext, RunnerFailure, split_s3_uri
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SOURCE = REPO_ROOT / "model_template"
@@ -123,7 +123,15 @@ def container_env(source: Path, root: Path, extra: dict[str, str] | None) -> dic
         # The container sees no AWS endpoint overrides or credentials of the host process.
         if not key.startswith(("AWS_", "LOCAL_AWS"))
     }
-    env.update(extra or {})
+    # Without a container, /opt/ml is <root>: a path under it in the job's environment (Model
+    # Monitor's contract passes dataset_source, output_path and the baseline files so) must name the
+    # same files the job's inputs were written to.
+    env.update(
+        {
+            key: str(local_path(root, value)) if value.startswith(CONTAINER_ROOT + "/") else value
+            for key, value in (extra or {}).items()
+        }
+    )
     env.update(
         {
             "MLOPS_ML_ROOT": str(root),
@@ -208,6 +216,37 @@ def _download(ctx: RunnerContext, uri: str, dest: Path) -> None:
     raise RunnerFailure(f'ClientError: No S3 objects found under S3 URL "{uri}"')
 
 
+def _download_manifest(ctx: RunnerContext, uri: str, dest: Path) -> None:
+    """A ManifestFile input: ``uri`` is a JSON manifest ``[{"prefix": "s3://bucket/prefix/"},
+    "relative/key", ...]`` (the S3DataSource reference's format); each listed object
+    ``<prefix><relative key>`` is written to ``dest/<relative key>``. Only the listed objects are
+    read, as the job's role; a manifest SageMaker cannot read or use fails the job."""
+    bucket, key = split_s3_uri(uri)
+    s3 = ctx.client("s3")
+    try:
+        manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        prefix = manifest[0]["prefix"]
+        entries = manifest[1:]
+        if not isinstance(prefix, str) or not all(isinstance(e, str) for e in entries):
+            raise TypeError
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise RunnerFailure(
+            f'ClientError: the manifest file "{uri}" is not a JSON list of a {{"prefix": "s3://..."}} '
+            "object and relative keys"
+        ) from None
+    if not entries:
+        raise RunnerFailure(f'ClientError: the manifest file "{uri}" lists no objects')
+    source_bucket, source_prefix = split_s3_uri(prefix)
+    dest.mkdir(parents=True, exist_ok=True)
+    root = dest.resolve()
+    for relative in entries:
+        target = (dest / relative).resolve()
+        if not target.is_relative_to(root) or relative.startswith("/"):
+            raise RunnerFailure(f'ClientError: the manifest file "{uri}" lists {relative!r} outside its prefix')
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(s3.get_object(Bucket=source_bucket, Key=source_prefix + relative)["Body"].read())
+
+
 class ProcessJobRunner:
     """Training and processing jobs run the image's real entry points as processes."""
 
@@ -271,7 +310,10 @@ class ProcessJobRunner:
                 continue
             dest = local_path(root, s3_input["LocalPath"])
             ctx.log(f"downloading input {item.get('InputName')} from {s3_input['S3Uri']} to {s3_input['LocalPath']}")
-            _download(ctx, s3_input["S3Uri"], dest)
+            if s3_input.get("S3DataType") == "ManifestFile":
+                _download_manifest(ctx, s3_input["S3Uri"], dest)
+            else:
+                _download(ctx, s3_input["S3Uri"], dest)
         outputs = job.get("ProcessingOutputConfig", {}).get("Outputs", [])
         for output in outputs:
             local_path(root, output["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
@@ -326,7 +368,6 @@ class ProcessEndpointRunner:
         data_url = container.get("ModelDataUrl")
         if data_url:
             archive = ctx.work_dir / "model.tar.gz"
-            from local_aws.sagemaker.runners import split_s3_uri
 
             bucket, key = split_s3_uri(data_url)
             try:

@@ -45,6 +45,9 @@ def _evaluation_started(trained_root, tmp_path_factory):
     test_input = root / "processing" / "test"
     test_input.mkdir(parents=True)
     (test_input / "test.csv").write_bytes((trained / "input" / "data" / "test" / "test.csv").read_bytes())
+    train_input = root / "processing" / "train"  # for the drift baseline
+    train_input.mkdir(parents=True)
+    (train_input / "train.csv").write_bytes((trained / "input" / "data" / "train" / "train.csv").read_bytes())
     process = subprocess.Popen(
         [sys.executable, "-m", "mlops_runtime", "evaluate"],
         env=entry_point_env(root),

@@ -139,3 +139,107 @@ def stop_server(server: Server) -> int:
     except subprocess.TimeoutExpired:
         server.process.kill()
         return server.process.wait()
+
+
+# -- drift check ----------------------------------------------------------------------------------
+CAPTURE_ENDPOINT = "mlops-dev-process-events--classifier"
+SHIFTED_FEATURES = ("cmdline_length", "network_connections")
+
+
+def traffic(rows: int, seed: int, shifted: bool = False):
+    """Process events drawn as the training data is; ``shifted`` moves SHIFTED_FEATURES (longer
+    command lines, more connections), the drift the check must find."""
+    from team_model import data, schema
+
+    X, _ = data.generate(rows, seed)
+    if shifted:
+        X[:, schema.FEATURES.index("cmdline_length")] *= 3
+        X[:, schema.FEATURES.index("network_connections")] += 6
+    return X
+
+
+def capture_line(row, when, style: str = "csv") -> bytes:
+    """One invocation in SageMaker's data-capture format (local_aws/sagemaker/data_capture.py)."""
+    import base64
+
+    from team_model import schema
+
+    values = [int(v) if float(v).is_integer() else round(float(v), 4) for v in row]
+    if style == "csv":
+        content_type, encoding, text = "text/csv", "CSV", ",".join(map(str, values))
+    elif style == "json":
+        content_type, encoding = "application/json", "JSON"
+        text = json.dumps(dict(zip(schema.FEATURES, values, strict=True)))
+    else:  # a content type captured without CaptureContentTypeHeader: base64
+        content_type, encoding = "application/json", "BASE64"
+        text = base64.b64encode(json.dumps({"instances": [values]}).encode()).decode()
+    record = {
+        "captureData": {
+            "endpointInput": {
+                "observedContentType": content_type,
+                "mode": "INPUT",
+                "data": text,
+                "encoding": encoding,
+            },
+            "endpointOutput": {
+                "observedContentType": "application/json",
+                "mode": "OUTPUT",
+                "data": '{"predictions": ["benign"]}',
+                "encoding": "JSON",
+            },
+        },
+        "eventMetadata": {"eventId": "0", "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%SZ")},
+        "eventVersion": "0",
+    }
+    return json.dumps(record).encode() + b"\n"
+
+
+def write_captures(
+    source: Path, X, start, variant: str = "AllTraffic", per_file: int = 1000, styles=("csv",)
+):
+    """``X``'s rows as captured invocations one second apart from ``start``, in SageMaker's key
+    layout ``<endpoint>/<variant>/yyyy/mm/dd/hh/*.jsonl``."""
+    from datetime import timedelta
+
+    lines: dict[Path, list[bytes]] = {}
+    for index, row in enumerate(X):
+        when = start + timedelta(seconds=index)
+        folder = source / CAPTURE_ENDPOINT / variant / when.strftime("%Y/%m/%d/%H")
+        path = folder / f"{index // per_file:06d}.jsonl"
+        lines.setdefault(path, []).append(capture_line(row, when, styles[index % len(styles)]))
+    for path, chunk in lines.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"".join(chunk))
+    return len(lines)
+
+
+def write_baseline(folder: Path) -> None:
+    """The sample training data's statistics.json and constraints.json (threshold 0.1) in ``folder``."""
+    import team_model
+    from mlops_runtime import baseline
+    from team_model import data
+
+    X, _ = data.generate(data.TRAIN_ROWS)
+    stats = baseline.statistics(team_model.FEATURES, X)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "statistics.json").write_text(json.dumps(stats))
+    (folder / "constraints.json").write_text(json.dumps(baseline.constraints(stats, 0.1)))
+
+
+def monitor_environment(folder: Path, baseline_dir: Path, start, end, publish: bool) -> dict[str, str]:
+    """Model Monitor's container-contract environment for ``monitor``: captures in
+    ``folder/endpointdata``, reports to ``folder/resultdata``."""
+    capture_format = {"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput", "endpointOutput"]}}
+    return {
+        "dataset_format": json.dumps(capture_format),
+        "dataset_source": str(folder / "endpointdata"),
+        "output_path": str(folder / "resultdata"),
+        "baseline_statistics": str(baseline_dir / "statistics.json"),
+        "baseline_constraints": str(baseline_dir / "constraints.json"),
+        "start_time": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "end_time": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "sagemaker_endpoint_name": CAPTURE_ENDPOINT,
+        "sagemaker_monitoring_schedule_name": "process-events--classifier-drift",
+        "publish_cloudwatch_metrics": "Enabled" if publish else "Disabled",
+        "MLOPS_CAPTURE_VARIANTS": "AllTraffic",
+    }

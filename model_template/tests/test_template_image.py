@@ -47,6 +47,7 @@ def test_console_scripts_are_the_entry_points_the_tests_run():
         "train": "mlops_runtime.train:main",
         "evaluate": "mlops_runtime.evaluate:main",
         "serve": "mlops_runtime.serve:main",
+        "monitor": "mlops_runtime.monitor:main",
     }
     for target in scripts.values():
         module, function = target.split(":")

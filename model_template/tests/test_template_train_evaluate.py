@@ -92,6 +92,17 @@ def test_evaluation_writes_a_confusion_matrix_png(evaluated_root):
     assert width >= 300 and height >= 300
 
 
+def test_evaluation_writes_the_training_datas_drift_baseline(evaluated_root):
+    root, result = evaluated_root
+    folder = root / "processing" / "baseline"
+    stats = json.loads((folder / contract.BASELINE_STATISTICS_FILE).read_text())
+    constraints = json.loads((folder / contract.BASELINE_CONSTRAINTS_FILE).read_text())
+    assert stats["dataset"]["item_count"] == 2400  # the whole train channel
+    assert [f["name"] for f in stats["features"]] == [f["name"] for f in constraints["features"]]
+    assert constraints["monitoring_config"]["distribution_constraints"]["comparison_threshold"] == 0.1
+    assert "baseline of 2400 training records written" in result.stdout
+
+
 def test_evaluate_reads_an_extracted_model_and_the_input_folder_too(trained_root, evaluated_root, tmp_path):
     # In-process (the process path is covered above): the other input layout gives the same report.
     from mlops_runtime import evaluate

@@ -22,6 +22,7 @@ ACCOUNT, REGION = "111111111111", "eu-west-1"
 # the Amazon provider's operators they use, by what they act on.
 SAGEMAKER_CALLS = {
     "training-job": ["CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob", "ListTags", "AddTags"],
+    # processing-job: evaluations and drift checks (mlops_dags.drift: no call beyond these).
     "processing-job": ["CreateProcessingJob", "DescribeProcessingJob", "StopProcessingJob", "ListTags", "AddTags"],
     "model": ["CreateModel", "DescribeModel", "AddTags"],
     "endpoint-config": ["CreateEndpointConfig", "DescribeEndpointConfig"],

@@ -29,12 +29,19 @@ def dagbag():
 
 def test_no_import_errors_and_exactly_the_platform_dags(dagbag):
     assert dagbag.import_errors == {}
-    assert sorted(dagbag.dags) == sorted([names.DAG_TRAINING, names.DAG_DEPLOYMENT, names.DAG_RETRAINING])
+    assert sorted(dagbag.dags) == sorted(
+        [names.DAG_TRAINING, names.DAG_DEPLOYMENT, names.DAG_RETRAINING, names.DAG_DRIFT_CHECK]
+    )
 
 
 def test_only_dag_files_are_parsed_not_the_helper_package(dagbag):
     parsed = sorted(stat.file.rsplit("/", 1)[-1] for stat in dagbag.dagbag_stats)
-    assert parsed == ["mlops_deployment.py", "mlops_retraining.py", "mlops_training_evaluation.py"]
+    assert parsed == [
+        "mlops_deployment.py",
+        "mlops_drift_check.py",
+        "mlops_retraining.py",
+        "mlops_training_evaluation.py",
+    ]
 
 
 def test_triggerable_dags_have_no_schedule_and_retraining_runs_daily(dagbag):
@@ -44,6 +51,11 @@ def test_triggerable_dags_have_no_schedule_and_retraining_runs_daily(dagbag):
     # Airflow 3's SDK timetable exposes .expression, Airflow 2's core one ._expression.
     assert (getattr(retraining, "expression", None) or getattr(retraining, "_expression", None)) == "0 0 * * *"
     assert dagbag.dags[names.DAG_RETRAINING].catchup is False
+    drift = dagbag.dags[names.DAG_DRIFT_CHECK]
+    assert (getattr(drift.timetable, "expression", None) or getattr(drift.timetable, "_expression", None)) == (
+        "0 * * * *"
+    )
+    assert drift.catchup is False and drift.max_active_runs == 1
 
 
 def test_every_task_and_dag_notifies_on_failure(dagbag):
@@ -103,6 +115,9 @@ def test_sagemaker_waits_are_deferrable_provider_operators(dagbag):
     }
     for operator, provider_class in waits.items():
         assert isinstance(operator, provider_class) and operator.deferrable, operator.task_id
+    check = dagbag.dags[names.DAG_DRIFT_CHECK].get_task("check")  # mapped over the due checks
+    assert issubclass(check.operator_class, SageMakerProcessingOperator)
+    assert check.partial_kwargs.get("deferrable", True) and "check" in check.expand_input.value
     assert isinstance(deployment.get_task("create_model"), SageMakerModelOperator)
     assert isinstance(deployment.get_task("create_endpoint_config"), SageMakerEndpointConfigOperator)
 
@@ -250,7 +265,7 @@ def test_parsing_does_no_aws_work_and_imports_nothing_heavy_beyond_what_airflow_
         except TypeError:
             bag = DagBag({str(DAGS_FOLDER)!r}, include_examples=False)
         heavy = ["boto3", "botocore", "aiobotocore", "slack_sdk", "mlops_core.pipeline_config",
-                 "mlops_dags.training", "mlops_dags.deployment"]
+                 "mlops_dags.training", "mlops_dags.deployment", "mlops_dags.drift"]
         print(json.dumps({{"dags": sorted(bag.dags), "errors": list(bag.import_errors),
                            "loaded": [m for m in heavy if m in sys.modules and m not in before],
                            "pre_imported_provider": "airflow.providers.amazon.aws.operators.sagemaker" in before}}))
@@ -260,6 +275,6 @@ def test_parsing_does_no_aws_work_and_imports_nothing_heavy_beyond_what_airflow_
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["errors"] == [] and len(result["dags"]) == 3
+    assert result["errors"] == [] and len(result["dags"]) == 4
     assert result["pre_imported_provider"] is True
     assert result["loaded"] == []

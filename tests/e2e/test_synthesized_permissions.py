@@ -10,7 +10,9 @@ AWS's AccessDenied; the templates as synthesized pass the same test.
 6. a model stack could rewrite the whole MWAA bucket (its startup script included).
 
 And what a new feature needs of them: 7. the endpoint's data capture, which SageMaker writes as the
-model's role into the model's own prefix, encrypted with the platform key.
+model's role into the model's own prefix, encrypted with the platform key; 9. the drift check, a
+processing job the Drift Check DAG starts, which reads the model's own captures and writes its own
+monitoring folder and logs as the model's role.
 
 The platform and the fixture project (tests/stacks/fixture_projects) are synthesized once; each case
 provisions them into a reset local AWS, with the fault put back or not.
@@ -363,3 +365,107 @@ def test_the_dags_record_lineage_under_the_platforms_names_only(server, synthesi
     with pytest.raises(ClientError) as refused:  # a name outside the platform's prefix
         sagemaker.create_context(ContextName="someone-elses", Source={"SourceUri": "x"}, ContextType="Endpoint")
     assert "is not authorized to perform: sagemaker:CreateContext on resource: " in str(refused.value)
+
+
+# -- 9. the drift check --------------------------------------------------------------------------------
+def drift_check_logs_not_granted(environment: SynthesizedEnvironment) -> None:
+    """The log permission as it was before drift checks: job streams of runs (<stem>-v*) only."""
+    for document in _model_role_policies(environment):
+        for statement in document["Statement"]:
+            if statement["Action"] == "logs:PutLogEvents":
+                statement["Resource"] = [r for r in statement["Resource"] if names.DRIFT_CHECK_NAME_INFIX not in str(r)]
+
+
+@pytest.mark.parametrize("fault", [None, drift_check_logs_not_granted], ids=["as synthesized", "logs not granted"])
+def test_the_drift_check_runs_as_the_models_role_on_its_own_captures(server, synthesized, fault):
+    """The Drift Check DAG's calls as the MWAA role (list the window's captures, write the manifest,
+    start the check with mlops_dags.drift's request, publish the metrics); the job as the model's
+    role (read the manifest, captures and baseline, write the check's folder and its log)."""
+    from datetime import UTC, datetime
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "dag_assets" / "dags"))
+    from mlops_dags import drift
+
+    from mlops_core.pipeline_config import PipelineConfig
+
+    account = Account(server, synthesized, fault)
+    config = PipelineConfig.model_validate(account.config)
+    root_s3, dag_s3 = account.root.client("s3"), account.dag_tasks().client("s3")
+    bucket = config.artifact_bucket
+    capture = config.data_capture_uri.removeprefix(f"s3://{bucket}/")
+    key = f"{capture}/{config.endpoint_name}/AllTraffic/2026/12/05/08/00-01-000-a.jsonl"
+    root_s3.put_object(Bucket=bucket, Key=key, Body=b"{}\n")
+    run_output = config.run_output_uri("example-team--classifier-v1-0-0-r0-20261205000000")
+    statistics, constraints = (f"{names.baseline_uri(run_output)}{f}" for f in ("statistics.json", "constraints.json"))
+    for uri in (statistics, constraints):
+        root_s3.put_object(Bucket=bucket, Key=uri.removeprefix(f"s3://{bucket}/"), Body=b"{}")
+
+    start, end = datetime(2026, 12, 5, 8, tzinfo=UTC), datetime(2026, 12, 5, 9, tzinfo=UTC)
+    keys = drift.capture_keys(dag_s3, config.data_capture_uri, config.endpoint_name, ["AllTraffic"], start, end)
+    assert keys == [key.removeprefix(capture + "/")]
+    check_name = names.drift_check_name(config.project, config.model, end)
+    folder = names.drift_check_uri(bucket, config.project, config.model, check_name)
+    manifest = [{"prefix": config.data_capture_uri + "/"}, *keys]
+    dag_s3.put_object(
+        Bucket=bucket, Key=f"{folder}manifest.json".removeprefix(f"s3://{bucket}/"), Body=json.dumps(manifest)
+    )
+    check = {
+        "project": config.project,
+        "model": config.model,
+        "endpoint_name": config.endpoint_name,
+        "schedule_name": names.monitoring_schedule_name(config.project, config.model),
+        "check_name": check_name,
+        "check_uri": folder,
+        "window_start": "2026-12-05T08:00:00Z",
+        "window_end": "2026-12-05T09:00:00Z",
+        "image_uri": f"{config.image_repository_uri}:1.0.0",
+        "baseline_statistics_uri": statistics,
+        "baseline_constraints_uri": constraints,
+        "variants": ["AllTraffic"],
+        "manifest_uri": f"{folder}manifest.json",
+        "airflow_run_id": "scheduled__2026-12-05T09:00:00",
+    }
+    sagemaker = account.dag_tasks().client("sagemaker")
+    sagemaker.create_processing_job(**drift.check_request(check, config))
+    try:
+        sagemaker.get_waiter("processing_job_completed_or_stopped").wait(
+            ProcessingJobName=check_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
+    except Exception:  # noqa: BLE001, S110 - a failed job ends the waiter; the description tells why
+        pass
+    job = sagemaker.describe_processing_job(ProcessingJobName=check_name)
+    assert job["ProcessingJobStatus"] == "Completed", job.get("FailureReason")
+    written = root_s3.list_objects_v2(Bucket=bucket, Prefix=folder.removeprefix(f"s3://{bucket}/"))["Contents"]
+    assert len(written) > 1  # the manifest and what the job wrote, as the model's role
+    cloudwatch = account.dag_tasks().client("cloudwatch")
+    for namespace in (names.DRIFT_METRICS_NAMESPACE, names.MODEL_METRICS_NAMESPACE):
+        cloudwatch.put_metric_data(Namespace=namespace, MetricData=[{"MetricName": "m", "Value": 0.0}])
+
+    role = config.sagemaker_role_arn.rsplit("/", 1)[-1]
+    logs = account.root.client("logs")
+    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/ProcessingJobs", logStreamNamePrefix=check_name)
+    refused = {d["action"] for d in account.denials(role)}
+    if fault is None:
+        assert streams["logStreams"] and not refused
+    else:  # on AWS the check's log would be lost: the job still runs
+        assert "logs:PutLogEvents" in refused
+
+
+def test_a_model_role_reads_its_own_captures_only(server, synthesized):
+    account = Account(server, synthesized, None)
+    classifier = account.config
+    regressor = next(p for p in account.report.pipelines if p["model"] == "regressor")
+    root_s3 = account.root.client("s3")
+    job = "arn:aws:sagemaker:us-east-1:123456789012:processing-job/example-team--classifier-drift-20261205090000"
+    as_model = account.as_service(classifier["sagemaker_role_arn"], "sagemaker.amazonaws.com", job).client("s3")
+    for pipeline in (classifier, regressor):
+        uri = names.data_capture_uri(pipeline["artifact_bucket"], "example-team", pipeline["model"])
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        root_s3.put_object(Bucket=bucket, Key=f"{prefix}/e/AllTraffic/x.jsonl", Body=b"{}")
+        read = lambda b=bucket, p=prefix: as_model.get_object(Bucket=b, Key=f"{p}/e/AllTraffic/x.jsonl")  # noqa: E731
+        if pipeline is classifier:
+            assert read()["Body"].read() == b"{}"
+        else:
+            with pytest.raises(ClientError) as refused:
+                read()
+            assert "is not authorized to perform: s3:GetObject" in str(refused.value)

@@ -272,6 +272,39 @@ class EvaluationJobOperator(_JobOperator, SageMakerProcessingOperator):
         self.max_ingestion_time = int(self.wait_seconds)
 
 
+class DriftCheckJobOperator(_JobOperator, SageMakerProcessingOperator):
+    """One model's drift check (mlops_dags.drift.plan's check): the serving image's ``monitor``
+    entry point as a processing job, a Model Monitor bring-your-own container. Mapped over the due
+    checks; a check whose window captured nothing runs no job. Resumed on a worker when the job
+    ends (not ended by the triggerer), as a mapped task's end from a trigger is not relied upon."""
+
+    template_fields = (*SageMakerProcessingOperator.template_fields, "check")
+    job_kind, status_key, arn_key = "processing", "ProcessingJobStatus", "ProcessingJobArn"
+    end_task = False
+
+    def __init__(self, *, check, **kwargs):
+        super().__init__(config={}, **_common(kwargs), deferrable=True, print_log=False, action_if_job_exists="fail")
+        self.check = check
+
+    def execute(self, context):
+        if not self.check.get("manifest_uri"):
+            self.log.info("%s: nothing captured in the window, no job", self.check["check_name"])
+            return None
+        self.prepare()
+        return self._start_or_resume(context, super().execute)
+
+    def execute_complete(self, context, event: dict[str, Any] | None = None):
+        return self._complete(event)
+
+    def prepare(self) -> None:
+        from mlops_dags import drift, training
+
+        config = training.load_config(self.check["project"], self.check["model"])
+        self.config = drift.check_request(self.check, config)
+        self.wait_seconds = settings.job_wait_seconds(config.evaluation.max_runtime_seconds)
+        self.max_ingestion_time = int(self.wait_seconds)
+
+
 class _CreateOnce:
     """A create operator for the release, its request built by ``deployment.<request>``. The
     resource is named after the run: one that exists already (a task retry, a redeployment) is the

@@ -56,6 +56,13 @@ def lease_poll_seconds() -> float:
     return _seconds("MLOPS_LEASE_POLL_SECONDS", 60)
 
 
+def capture_settle_seconds() -> float:
+    """How far behind the present a drift check's window ends: SageMaker writes captured
+    invocations in batches, a few minutes late; records written after their window was checked
+    would never be checked."""
+    return _seconds("MLOPS_DRIFT_CAPTURE_SETTLE_SECONDS", 300)
+
+
 def task_retries() -> int:
     return int(os.environ.get("MLOPS_TASK_RETRIES", "1"))
 

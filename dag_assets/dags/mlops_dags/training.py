@@ -22,6 +22,9 @@ TEST_CHANNEL = "test"
 PROCESSING_MODEL_DIR = "/opt/ml/processing/model"
 PROCESSING_TEST_DIR = "/opt/ml/processing/test"
 PROCESSING_EVALUATION_DIR = "/opt/ml/processing/evaluation"
+# The training data in, its drift baseline (Model Monitor's statistics/constraints) out.
+PROCESSING_TRAIN_DIR = "/opt/ml/processing/train"
+PROCESSING_BASELINE_DIR = "/opt/ml/processing/baseline"
 EVALUATION_FILE = "evaluation.json"
 EVALUATE_ENTRYPOINT = ["evaluate"]
 RUN_ID_TAG = "mlops:airflow-run-id"
@@ -245,53 +248,82 @@ def evaluation_file_uri(output_uri: str) -> str:
     return f"{evaluation_uri(output_uri)}/{EVALUATION_FILE}"
 
 
-def evaluation_request(run: dict, config) -> dict:
-    """CreateProcessingJob's request: the image's ``evaluate`` entry point on the trained model."""
-    outputs = {
+def baseline_files(output_uri: str) -> tuple[str, str]:
+    """The run's drift baseline: Model Monitor's statistics.json and constraints.json."""
+    from mlops_core import names
+
+    folder = names.baseline_uri(output_uri)
+    return folder + names.BASELINE_STATISTICS_FILE, folder + names.BASELINE_CONSTRAINTS_FILE
+
+
+def processing_input(name: str, uri: str, local_path: str, data_type: str = "S3Prefix") -> dict:
+    return {
+        "InputName": name,
+        "S3Input": {"S3Uri": uri, "LocalPath": local_path, "S3DataType": data_type, "S3InputMode": "File"},
+    }
+
+
+def processing_request(
+    *,
+    name: str,
+    image_uri: str,
+    entrypoint: list[str],
+    config,
+    inputs: list[dict],
+    outputs: list[tuple[str, str, str]],
+    environment: dict[str, str],
+    tags: list[dict],
+) -> dict:
+    """CreateProcessingJob's request for one of the model's processing jobs (evaluation, drift
+    check): its image and role, the evaluation's instance and runtime settings, encrypted with the
+    platform key; ``outputs`` are (name, S3 URI, local path)."""
+    output_config = {
         "Outputs": [
-            {
-                "OutputName": "evaluation",
-                "S3Output": {
-                    "S3Uri": evaluation_uri(run["output_uri"]),
-                    "LocalPath": PROCESSING_EVALUATION_DIR,
-                    "S3UploadMode": "EndOfJob",
-                },
-            }
+            {"OutputName": output, "S3Output": {"S3Uri": uri, "LocalPath": local, "S3UploadMode": "EndOfJob"}}
+            for output, uri, local in outputs
         ]
     }
     cluster = {"InstanceCount": 1, "InstanceType": config.evaluation.instance_type, "VolumeSizeInGB": 30}
     if config.kms_key_arn:
-        outputs["KmsKeyId"] = config.kms_key_arn
+        output_config["KmsKeyId"] = config.kms_key_arn
         cluster["VolumeKmsKeyId"] = config.kms_key_arn
     return {
-        "ProcessingJobName": run["run_name"],
+        "ProcessingJobName": name,
         "ProcessingResources": {"ClusterConfig": cluster},
         "StoppingCondition": {"MaxRuntimeInSeconds": config.evaluation.max_runtime_seconds},
-        "AppSpecification": {"ImageUri": run["image_uri"], "ContainerEntrypoint": EVALUATE_ENTRYPOINT},
+        "AppSpecification": {"ImageUri": image_uri, "ContainerEntrypoint": entrypoint},
         "RoleArn": config.sagemaker_role_arn,
-        "ProcessingInputs": [
-            {
-                "InputName": "model",
-                "S3Input": {
-                    "S3Uri": run["model_artifact"],
-                    "LocalPath": PROCESSING_MODEL_DIR,
-                    "S3DataType": "S3Prefix",
-                    "S3InputMode": "File",
-                },
-            },
-            {
-                "InputName": TEST_CHANNEL,
-                "S3Input": {
-                    "S3Uri": run["training_data"] + TEST_CHANNEL + "/",
-                    "LocalPath": PROCESSING_TEST_DIR,
-                    "S3DataType": "S3Prefix",
-                    "S3InputMode": "File",
-                },
-            },
-        ],
-        "ProcessingOutputConfig": outputs,
-        "Tags": run_tags(run),
+        "ProcessingInputs": inputs,
+        "ProcessingOutputConfig": output_config,
+        "Environment": environment,
+        "Tags": tags,
     }
+
+
+def evaluation_request(run: dict, config) -> dict:
+    """CreateProcessingJob's request: the image's ``evaluate`` entry point on the trained model,
+    which also writes the training data's drift baseline."""
+    from mlops_core import names
+
+    return processing_request(
+        name=run["run_name"],
+        image_uri=run["image_uri"],
+        entrypoint=EVALUATE_ENTRYPOINT,
+        config=config,
+        inputs=[
+            processing_input("model", run["model_artifact"], PROCESSING_MODEL_DIR),
+            processing_input(TEST_CHANNEL, run["training_data"] + TEST_CHANNEL + "/", PROCESSING_TEST_DIR),
+            processing_input(TRAIN_CHANNEL, run["training_data"] + TRAIN_CHANNEL + "/", PROCESSING_TRAIN_DIR),
+        ],
+        outputs=[
+            ("evaluation", evaluation_uri(run["output_uri"]), PROCESSING_EVALUATION_DIR),
+            ("baseline", names.baseline_uri(run["output_uri"]), PROCESSING_BASELINE_DIR),
+        ],
+        # The baseline's constraints carry the model's drift threshold (Model Monitor's
+        # distribution_constraints.comparison_threshold), as a baselining job's would.
+        environment={names.DRIFT_COMPARISON_THRESHOLD_ENV: repr(config.drift.comparison_threshold)},
+        tags=run_tags(run),
+    )
 
 
 def evaluation_result(uri: str, config) -> dict:
@@ -468,6 +500,31 @@ def _registered_already(sm, group: str, run: dict, config) -> dict | None:
     return None
 
 
+def _drift_check_baselines(run: dict) -> dict:
+    """CreateModelPackage's DriftCheckBaselines: the training data's baseline the drift check compares
+    the endpoint's traffic with, when the evaluate job wrote one (an image without the template's
+    ``monitor`` support writes none: its package has no baseline and its endpoint is not checked)."""
+    statistics, constraints = baseline_files(run["output_uri"])
+    s3 = aws.client("s3")
+    for uri in (statistics, constraints):
+        bucket, key = aws.split_s3_uri(uri)
+        try:
+            s3.head_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            if aws.error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
+                log.warning("no drift baseline at %s: registered without DriftCheckBaselines", uri)
+                return {}
+            raise
+    return {
+        "DriftCheckBaselines": {
+            "ModelDataQuality": {
+                "Statistics": {"ContentType": "application/json", "S3Uri": statistics},
+                "Constraints": {"ContentType": "application/json", "S3Uri": constraints},
+            }
+        }
+    }
+
+
 def register(run: dict, evaluation: dict, production: dict, verdict: dict) -> dict:
     """Register the candidate in the model's package group with its lineage: pending manual
     approval when it passed the gate, Rejected (never deployable) when it did not."""
@@ -526,6 +583,7 @@ def register(run: dict, evaluation: dict, production: dict, verdict: dict) -> di
             }
         },
         CustomerMetadataProperties=metadata,
+        **_drift_check_baselines(run),
     )
     log.info("registered %s as %s: %s", run["run_name"], status, response["ModelPackageArn"])
     registered = {"package_arn": response["ModelPackageArn"], "status": status}

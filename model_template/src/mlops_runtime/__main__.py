@@ -1,9 +1,9 @@
-"""``python -m mlops_runtime train|evaluate|serve`` (the image also has ``train``, ``evaluate`` and
-``serve`` commands on its PATH, which is how SageMaker starts it)."""
+"""``python -m mlops_runtime train|evaluate|serve|monitor`` (the image also has ``train``, ``evaluate``,
+``serve`` and ``monitor`` commands on its PATH, which is how SageMaker starts it)."""
 
 import sys
 
-USAGE = "usage: python -m mlops_runtime {train,evaluate,serve}"
+USAGE = "usage: python -m mlops_runtime {train,evaluate,serve,monitor}"
 
 
 def main() -> None:
@@ -15,6 +15,8 @@ def main() -> None:
         from mlops_runtime.evaluate import main as run
     elif command == "serve":
         from mlops_runtime.serve import main as run
+    elif command == "monitor":
+        from mlops_runtime.monitor import main as run
     else:
         sys.exit(USAGE)
     run()

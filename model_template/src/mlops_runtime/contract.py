@@ -25,6 +25,27 @@ EVALUATION_FILE = "evaluation.json"
 MODEL_QUALITY_FILE = "model_quality.json"
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
 
+# Drift monitoring in SageMaker Model Monitor's formats (mlops_runtime.baseline): the evaluate job
+# writes the training data's baseline (statistics and constraints) to its ``baseline`` output, which
+# the platform registers as the package's DriftCheckBaselines; the ``monitor`` entry point (a Model
+# Monitor bring-your-own container) writes the traffic's statistics and the violations per check.
+BASELINE_STATISTICS_FILE = "statistics.json"
+BASELINE_CONSTRAINTS_FILE = "constraints.json"
+VIOLATIONS_FILE = "constraint_violations.json"
+# Model Monitor's distance metric per feature (CloudWatch, BYOC contract).
+DRIFT_METRIC_PREFIX = "feature_baseline_drift_"
+# The evaluate job's setting for the baseline's distribution_constraints.comparison_threshold.
+COMPARISON_THRESHOLD_ENV = "MLOPS_DRIFT_COMPARISON_THRESHOLD"
+# The drift check's production variants (comma-separated): a shadow variant's captures are copies.
+CAPTURE_VARIANTS_ENV = "MLOPS_CAPTURE_VARIANTS"
+# The drift check's copy of its CloudWatch metrics in output_path, which the platform publishes.
+METRICS_COPY_FILE = "cloudwatch_metrics.jsonl"
+
+
+def feature_drift_metric(feature: str) -> str:
+    return DRIFT_METRIC_PREFIX + feature
+
+
 # What `serve` accepts and answers: the model package's SupportedContentTypes and
 # SupportedResponseMIMETypes.
 REQUEST_CONTENT_TYPES = ("application/json", "text/csv", "application/jsonlines")

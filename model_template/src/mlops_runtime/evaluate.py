@@ -17,19 +17,24 @@ Outputs in ``processing/evaluation/``:
 - ``model_quality.json``: the same test-set metrics in SageMaker's model-quality format (see
   ``model_quality.py``), which the platform registers as the model package's ModelQuality statistics.
 - ``confusion_matrix.png`` (classifiers only).
+When the training data is an input too (``processing/train/``, CSV files as for training), its
+baseline for drift monitoring goes to ``processing/baseline/``: ``statistics.json`` and
+``constraints.json`` in SageMaker Model Monitor's formats (``baseline.py``), with the comparison
+threshold from ``MLOPS_DRIFT_COMPARISON_THRESHOLD`` (default Model Monitor's 0.1).
 On error the reason goes to ``output/message`` (the job's ExitMessage) and the exit code is 1.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tarfile
 import tempfile
 from pathlib import Path
 
 import team_model
-from mlops_runtime import contract, dataset, failure, metrics, model_quality
+from mlops_runtime import baseline, contract, dataset, failure, metrics, model_quality
 from mlops_runtime.paths import MLPaths
 from mlops_runtime.train import METADATA_FILE
 
@@ -70,6 +75,24 @@ def _plot_confusion_matrix(matrix: dict, path: Path) -> None:
     plt.close(figure)
 
 
+def write_baseline(paths: MLPaths) -> Path | None:
+    """The training data's statistics and suggested constraints, or None without a train input."""
+    if not paths.processing_train.is_dir():
+        return None
+    threshold = float(
+        os.environ.get(contract.COMPARISON_THRESHOLD_ENV) or baseline.DEFAULT_COMPARISON_THRESHOLD
+    )
+    X, _ = dataset.read_channel(paths.processing_train)
+    stats = baseline.statistics(team_model.FEATURES, X)
+    out = paths.processing_baseline
+    out.mkdir(parents=True, exist_ok=True)
+    (out / contract.BASELINE_STATISTICS_FILE).write_text(json.dumps(stats, allow_nan=False) + "\n")
+    constraints = baseline.constraints(stats, threshold)
+    (out / contract.BASELINE_CONSTRAINTS_FILE).write_text(json.dumps(constraints, indent=2) + "\n")
+    print(f"baseline of {len(X)} training records written to {out}", flush=True)
+    return out
+
+
 def run(paths: MLPaths) -> dict:
     if not paths.processing_model.is_dir():
         raise FileNotFoundError(f"no model input: {paths.processing_model} does not exist")
@@ -98,6 +121,7 @@ def run(paths: MLPaths) -> dict:
     (out / contract.MODEL_QUALITY_FILE).write_text(json.dumps(quality, indent=2, allow_nan=False) + "\n")
     if classification:
         _plot_confusion_matrix(report["confusion_matrix"], out / contract.CONFUSION_MATRIX_FILE)
+    write_baseline(paths)
     for name, value in report["metrics"].items():
         print(contract.metric_line("test", name, value), flush=True)
     print(f"evaluation written to {out}", flush=True)

@@ -61,6 +61,20 @@ class MLPaths:
         return self.root / "processing" / "evaluation"
 
     @property
+    def processing_train(self) -> Path:
+        # The training data, for the baseline; optional (no baseline without it).
+        return self.root / "processing" / "train"
+
+    @property
+    def processing_baseline(self) -> Path:
+        return self.root / "processing" / "baseline"
+
+    # Model Monitor bring-your-own container: where it reads CloudWatch metrics from.
+    @property
+    def cloudwatch_metrics(self) -> Path:
+        return self.root / "output" / "metrics" / "cloudwatch"
+
+    @property
     def processing_message(self) -> Path:
         # A processing job's ExitMessage is read from this file (max 1 KB shown).
         return self.root / "output" / "message"
