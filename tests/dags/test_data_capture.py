@@ -51,7 +51,7 @@ def test_the_deployed_endpoint_captures_its_traffic_as_configured(env):
 
 
 def test_a_model_that_turns_capture_off_gets_an_endpoint_without_it(env):
-    m = new_model(env, "uncaptured", data_capture={"enabled": False})
+    m = new_model(env, "uncaptured", data_capture={"enabled": False}, drift={"enabled": False})
     assert train(env, m, tag="1.0.0").state == "success"
     assert deploy(env, m, "1.0.0+r0").state == "success"
     sm = env["boto"].client("sagemaker")
