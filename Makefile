@@ -1,6 +1,7 @@
 # The two commands a newcomer needs (see README); both install what they need:
 #   make demo    the whole pipeline on this machine: local AWS, real Airflow 3, real model
-#                (make demo FAIL=1: a training that fails; MODEL=<project>/<model>: one model;
+#                (make demo FAIL=1: a training that fails; DRIFT=1: drifting traffic retrains;
+#                 MODEL=<project>/<model>: one model;
 #                 MODEL_REPO=<path>: a team's own model repository; PROJECT_FILE=<path>: its project file)
 #   make test    the whole test suite
 # and for the platform team:

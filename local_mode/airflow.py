@@ -38,6 +38,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+CAPTURE_SETTLE_SECONDS = 12
+
+
 @dataclass
 class LocalAirflow:
     home: Path
@@ -111,6 +114,10 @@ class LocalAirflow:
                 "MLOPS_TASK_RETRIES": "0",
                 "MLOPS_ENDPOINT_TIMEOUT_SECONDS": "300",
                 "MLOPS_LEASE_POLL_SECONDS": "10",
+                # A drift check's window ends this far behind the present: local SageMaker writes a
+                # capture batch within 10 s (scenario data_capture.flush_every_seconds), SageMaker
+                # within minutes (the DAG's default, 300 s).
+                "MLOPS_DRIFT_CAPTURE_SETTLE_SECONDS": str(CAPTURE_SETTLE_SECONDS),
                 **(self.dag_settings or {}),
             }
         )

@@ -4,6 +4,7 @@ python -m local_mode demo                                # every model: train, d
 python -m local_mode demo --model fraud/scorer           # one model
 python -m local_mode demo --model-repo ~/src/fraud-scorer  # a team's own model repository
 python -m local_mode demo --fail                         # a training that fails: notified, nothing deployed
+python -m local_mode demo --drift                        # drifting traffic: check -> alarm -> retraining
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from local_mode import scenario
 from local_mode.models import parse_model_repos
 from local_mode.platform import STARTUP_TOTAL, LocalPlatform
 from local_mode.progress import Steps
+from mlops_core import names
 
 console = Console()
 STATE_STYLE = {
@@ -110,6 +112,19 @@ class Show:
 
         return update
 
+    def then_watch(self, title: str):
+        """A watch that first ends the table shown now (the run before this one)."""
+        update = None
+
+        def first_done_then_update(tasks: dict) -> None:
+            nonlocal update
+            if update is None:
+                self.done()
+                update = self.watch(title)
+            update(tasks)
+
+        return first_done_then_update
+
     def done(self) -> None:
         if self.live is not None:
             self.live.stop()
@@ -180,11 +195,8 @@ def run(args: argparse.Namespace, state_dir: Path) -> int:
         )
         for line in platform.skipped:
             console.print(f"[yellow]not run:[/] {escape(line)}")
-        ok = (
-            _failure_story(platform, journal, show, summary)
-            if args.fail
-            else _success_story(platform, journal, show, summary)
-        )
+        story = _failure_story if args.fail else _drift_story if args.drift else _success_story
+        ok = story(platform, journal, show, summary)
         _summary(journal, summary)
         _write_summary(state_dir, ok, journal, summary)
         if args.keep_running and ok:
@@ -348,6 +360,117 @@ def _success_story(platform: LocalPlatform, journal: scenario.Journal, show: Sho
     return True
 
 
+def _drift_story(platform: LocalPlatform, journal: scenario.Journal, show: Show, summary: list) -> bool:
+    """Capture -> drift check -> alarm -> trigger Lambda -> retraining -> notice, per model: first
+    the serving model gets traffic like its test data (no drift, nothing starts), then the same
+    records shifted far from the training data."""
+    for model in platform.models:
+        console.rule(f"[bold]1. {model.key}: first training and deployment (data capture and drift checks on)")
+        trained = scenario.train(
+            platform,
+            model,
+            journal,
+            label=_label(platform, model, "first training"),
+            on_tasks=show.watch(f"Training & Evaluation of {model.key}"),
+        )
+        show.done()
+        if trained.run.state != "success" or not trained.model_version:
+            console.print(f"[red]training of {model.key} ended {trained.run.state}[/]")
+            return False
+        console.print(f"[green]✓[/] candidate {model.key} {trained.model_version}: {_metrics(trained.metrics)}")
+        if not _deployed(platform, model, journal, show, trained.model_version, "first deployment"):
+            return False
+        results = {}
+        for step, shift in ((2, False), (3, True)):
+            what = (
+                "shifted traffic: capture -> drift check -> alarm -> trigger Lambda -> Training & Evaluation"
+                if shift
+                else "traffic like the test data: capture -> drift check, nothing drifts, nothing starts"
+            )
+            console.rule(f"[bold]{step}. {model.key}: {what}")
+            result = scenario.drift(
+                platform,
+                model,
+                journal,
+                label=_label(platform, model, "shifted" if shift else "unshifted"),
+                shift=shift,
+                on_check=show.watch(f"Drift Check of {model.key}"),
+                on_retraining=show.then_watch(f"Drift retraining of {model.key}"),
+            )
+            show.done()
+            _drift_check_table(result)
+            if result.retraining is not None:
+                _notifications("the drift retraining", result.retraining.sns, result.retraining.slack)
+            results[shift] = result
+        calm, drifted = results[False], results[True]
+        expected = (
+            calm.check.state == "success"
+            and not calm.drifted
+            and calm.retraining is None
+            and drifted.check.state == "success"
+            and bool(drifted.drifted)
+            and drifted.retraining is not None
+            and drifted.retraining.run.state == "success"
+        )
+        if not expected:
+            console.print("[red]not the expected drift loop[/]: see the stages and the logs below")
+        loop = f"{drifted.loop_seconds:.1f} s" if drifted.loop_seconds is not None else "no retraining"
+        summary += [
+            (f"{model.key}: unshifted traffic", _drift_outcome(calm)),
+            (f"{model.key}: shifted traffic", _drift_outcome(drifted)),
+            (f"{model.key}: first shifted request -> retraining run started", loop),
+        ]
+        if not expected:
+            return False
+    return True
+
+
+def _drift_outcome(result: scenario.DriftResult) -> str:
+    drifted = ", ".join(feature["name"] for feature in result.drifted) or "none"
+    retraining = result.retraining.model_version if result.retraining else "none"
+    return (
+        f"{result.requests} requests, drifted: {drifted}, alarm {(result.alarm or {}).get('StateValue')}, "
+        f"retraining: {retraining}"
+    )
+
+
+def _drift_check_table(result: scenario.DriftResult) -> None:
+    summary = result.summary or {}
+    table = Table(
+        title=f"Drift check {summary.get('check_name', '(none)')}: {summary.get('records', 0)} records, "
+        f"window {summary.get('window_start', '?')} .. {summary.get('window_end', '?')}",
+        title_justify="left",
+    )
+    for column in ("feature", "distance", "threshold", "baseline mean", "current mean"):
+        table.add_column(column, justify="left" if column == "feature" else "right")
+    for feature in result.drifted:
+        table.add_row(
+            feature["name"],
+            f"{feature['distance']:.3f}",
+            f"{feature['threshold']:g}",
+            _shown_stat(feature.get("baseline", {}).get("mean")),
+            _shown_stat(feature.get("current", {}).get("mean")),
+        )
+    if not result.drifted:
+        table.add_row("(no feature drifted)", "", "", "", "")
+    console.print(table)
+    alarm = result.alarm or {}
+    console.print(f"  drift alarm {alarm.get('AlarmName')}: [bold]{alarm.get('StateValue')}[/]")
+    if result.retraining is None:
+        console.print("  no Training & Evaluation run started")
+    else:
+        run = result.retraining.run
+        console.print(
+            f"  trigger Lambda started {names.DAG_TRAINING} {run.run_id}: reason {run.conf.get('reason')}, "
+            f"drifted_features {run.conf.get('drifted_features')} -> {run.state}, "
+            f"{result.retraining.model_version} (first shifted request -> run started {result.loop_seconds:.1f} s)"
+        )
+
+
+def _shown_stat(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, int | float) else str(value or "")
+
+
 def _deployed(platform, model, journal, show, version: str, label: str) -> scenario.DeploymentResult | None:
     result = scenario.deploy(
         platform,
@@ -465,6 +588,11 @@ def main(argv: list[str] | None = None) -> int:
         help="a project file kept elsewhere, added to projects/ (replaces the project of the same PROJECT)",
     )
     parser.add_argument("--fail", action="store_true", help="demonstrate a failed training instead")
+    parser.add_argument(
+        "--drift",
+        action="store_true",
+        help="demonstrate the drift loop instead: traffic like the training data, then shifted traffic that retrains",
+    )
     parser.add_argument("--state-dir", type=Path, help="where state and logs go (default: a new temp dir, kept)")
     parser.add_argument("--keep-running", action="store_true", help="keep the endpoint and Airflow up until Ctrl-C")
     args = parser.parse_args(argv)

@@ -449,6 +449,35 @@ class LocalPlatform:
         )
         return run["dag_run_id"]
 
+    def start_drift_check(self, model: LocalModel) -> str:
+        """Run the Drift Check DAG for one model now, as an operator does (its hourly schedule
+        would check it within the hour). Returns the run id."""
+        from mlops_core import names
+
+        self.airflow.unpause(names.DAG_DRIFT_CHECK)
+        run = self.airflow.request(
+            "POST",
+            f"/dags/{names.DAG_DRIFT_CHECK}/dagRuns",
+            {"logical_date": datetime.now(UTC).isoformat(), "conf": {"project": model.project, "model": model.model}},
+        )
+        return run["dag_run_id"]
+
+    def drift_summary(self, model: LocalModel) -> dict[str, Any] | None:
+        """The model's newest drift check summary (mlops_core.drift.DriftCheckSummary), if any."""
+        from mlops_core import names
+
+        s3 = self.client(Actor.OPERATOR, "s3")
+        uri = names.drift_summary_uri(model.config["artifact_bucket"], model.project, model.model)
+        bucket, key = uri.removeprefix("s3://").split("/", 1)
+        try:
+            return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except s3.exceptions.NoSuchKey:
+            return None
+
+    def alarm(self, name: str) -> dict[str, Any] | None:
+        alarms = self.client(Actor.OPERATOR, "cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
+        return alarms[0] if alarms else None
+
     def training_runs_since(self, known: set[str]) -> dict[str, str]:
         """``<project>/<model>`` -> run id of the Training & Evaluation runs not in ``known``."""
         from mlops_core import names

@@ -194,3 +194,130 @@ def failing_training(
     return FailureResult(
         result, endpoint_before, platform.endpoint(model), packages_before, len(platform.packages(model))
     )
+
+
+# Shifted traffic: every numeric feature scaled and offset, far outside what the model was trained on.
+DRIFT_SCALE, DRIFT_OFFSET = 3.0, 10.0
+
+
+def shifted(records: list[str]) -> list[str]:
+    """The records with every numeric value ``v`` sent as ``v * DRIFT_SCALE + DRIFT_OFFSET``."""
+
+    def shift(value: str) -> str:
+        try:
+            return f"{float(value) * DRIFT_SCALE + DRIFT_OFFSET:g}"
+        except ValueError:
+            return value
+
+    return [",".join(shift(value) for value in record.split(",")) for record in records]
+
+
+def send_records(platform: LocalPlatform, model: LocalModel, records: list[str]) -> int:
+    """One InvokeEndpoint per record, as the model's callers send them; returns how many answered."""
+    from local_mode.actors import Actor
+
+    runtime = platform.client(Actor.OPERATOR, "sagemaker-runtime")
+    answered = 0
+    for record in records:
+        runtime.invoke_endpoint(EndpointName=model.endpoint_name, ContentType="text/csv", Body=(record + "\n").encode())
+        answered += 1
+    return answered
+
+
+@dataclass
+class DriftResult:
+    model: LocalModel
+    shifted: bool
+    requests: int
+    check: RunOutcome
+    summary: dict[str, Any] | None
+    alarm: dict[str, Any] | None
+    retraining: TrainingResult | None
+    # What the drift alarm did meanwhile (local AWS's AlarmAction events: Published or Failed).
+    alarm_actions: list[dict[str, Any]]
+    # From the first request of the traffic to the drift retraining's run starting (Airflow's
+    # start_date); None when none started.
+    loop_seconds: float | None
+
+    @property
+    def drifted(self) -> list[dict[str, Any]]:
+        return (self.summary or {}).get("drifted") or []
+
+
+def drift(
+    platform: LocalPlatform,
+    model: LocalModel,
+    journal: Journal,
+    *,
+    label: str,
+    shift: bool,
+    requests: int = 200,
+    on_check=None,
+    on_retraining=None,
+    quiet_seconds: float = 10,
+) -> DriftResult:
+    """Traffic to the serving endpoint (``shift``: far from the training data), then the Drift Check
+    DAG on it. Shifted traffic drifts: the check publishes DriftedFeatures, the model's drift alarm
+    fires, SNS invokes the project's trigger Lambda alias, which starts Training & Evaluation with
+    reason drift; this waits for that run and its notice. Unshifted traffic must start nothing: this
+    waits ``quiet_seconds`` after the check to see that nothing started."""
+    from datetime import UTC, datetime
+
+    from local_mode.airflow import CAPTURE_SETTLE_SECONDS
+
+    mark = platform.mark()
+    known = platform.training_run_ids()
+    events_before = len(platform.aws.events())
+    records = model.source.sample_records(requests).strip().splitlines()
+    records = (records * (requests // len(records) + 1))[:requests]
+    first_request = datetime.now(UTC)
+    started = time.monotonic()
+    sent = send_records(platform, model, shifted(records) if shift else records)
+    kind = "shifted" if shift else "unshifted"
+    journal.add(f"{label}: {sent} {kind} requests", started)
+    # The check's window ends CAPTURE_SETTLE_SECONDS behind the present: wait until it holds them all.
+    time.sleep(CAPTURE_SETTLE_SECONDS + 1)
+    started = time.monotonic()
+    run_id = platform.start_drift_check(model)
+    check = platform.wait_run(names.DAG_DRIFT_CHECK, run_id, on_tasks=on_check)
+    summary = platform.drift_summary(model)
+    drifted = [feature["name"] for feature in (summary or {}).get("drifted") or []]
+    journal.add(
+        f"{label}: Drift Check DAG",
+        started,
+        f"{check.state}, {(summary or {}).get('records', 0)} records, drifted: {', '.join(drifted) or 'none'}",
+    )
+    alarm_name = names.drift_alarm_name(model.config["environment"], model.project, model.model)
+    retraining, loop_seconds = None, None
+    started = time.monotonic()
+    deadline = started + (90 if shift else quiet_seconds)
+    run_id = None
+    while time.monotonic() < deadline and run_id is None:
+        new = platform.training_runs_since(known)
+        run_id = new.get(model.key)
+        if run_id is None:
+            time.sleep(1)
+    if run_id is not None:
+        run = platform.wait_run(names.DAG_TRAINING, run_id, on_tasks=on_retraining)
+        package = platform.package_of_run(model, run_id)
+        run_started = platform.airflow.dag_run(names.DAG_TRAINING, run_id).get("start_date")
+        if run_started:
+            loop_seconds = (datetime.fromisoformat(run_started.replace("Z", "+00:00")) - first_request).total_seconds()
+        journal.add(
+            f"{label}: drift alarm -> trigger Lambda -> Training & Evaluation",
+            started,
+            f"{run.state}, {_version_of(package)} (reason {run.conf.get('reason')})",
+        )
+        sns, slack = platform.notifications(mark, model)
+        trigger = {"dag_run_id": run_id, "via": "drift alarm", "conf": run.conf}
+        retraining = TrainingResult(model, {}, trigger, run, package, sns, slack)
+    else:
+        state = (platform.alarm(alarm_name) or {}).get("StateValue")
+        journal.add(f"{label}: no retraining", started, f"drift alarm {state}")
+    actions = [
+        event
+        for event in platform.aws.events()[events_before:]
+        if event["kind"] == "AlarmAction" and event["name"] == alarm_name
+    ]
+    alarm = platform.alarm(alarm_name)
+    return DriftResult(model, shift, sent, check, summary, alarm, retraining, actions, loop_seconds)

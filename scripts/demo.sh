@@ -18,6 +18,9 @@ args=("$@")
 if [ "${FAIL:-0}" != "0" ] && [ -n "${FAIL:-}" ]; then
   args+=(--fail)
 fi
+if [ "${DRIFT:-0}" != "0" ] && [ -n "${DRIFT:-}" ]; then
+  args+=(--drift)
+fi
 split() {  # split --option "a,b": --option a --option b
   local items item
   IFS=, read -ra items <<< "$2"

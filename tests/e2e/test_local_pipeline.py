@@ -154,3 +154,50 @@ def test_a_failed_training_is_notified_and_deploys_nothing(platform, failure):
     assert any("FAILED" in payload["text"] for payload in training.slack)
     document, _ = platform.invoke_endpoint(platform.model())
     assert document["model"]["model_version"] == "0.1.0+r1"  # still the version that worked
+
+
+@pytest.fixture(scope="module")
+def drift(platform, model, story):
+    """After the story, with 0.1.0+r1 serving: first traffic like the test data (no drift), then
+    the same records shifted far from the training data (scenario.shifted)."""
+    journal = story["journal"]
+    calm = scenario.drift(platform, model, journal, label="unshifted", shift=False)
+    shifted = scenario.drift(platform, model, journal, label="shifted", shift=True)
+    return {"calm": calm, "shifted": shifted}
+
+
+def test_traffic_like_the_training_data_is_checked_and_starts_no_retraining(platform, drift):
+    calm = drift["calm"]
+    assert calm.check.state == "success", calm.check.tasks
+    summary = calm.summary
+    # Every request since the update was captured and checked (the 200 and the update's own
+    # 2-record invocation), and nothing drifted.
+    assert calm.requests == 200 and summary["conclusive"] and summary["records"] == 202
+    assert summary["drifted"] == [] and summary["model_version"] == "0.1.0+r1"
+    assert calm.alarm["StateValue"] == "OK"
+    assert calm.retraining is None
+    assert calm.alarm_actions == []  # the alarm never published to the drift topic
+
+
+def test_shifted_traffic_drifts_fires_the_alarm_and_retrains_with_the_features_in_the_notice(platform, drift):
+    shifted = drift["shifted"]
+    assert shifted.check.state == "success", shifted.check.tasks
+    summary = shifted.summary
+    assert summary["records"] == 200 and summary["window_start"] == drift["calm"].summary["window_end"]
+    drifted = [feature["name"] for feature in summary["drifted"]]
+    assert drifted and all(f["distance"] > f["threshold"] for f in summary["drifted"])
+    assert shifted.alarm["StateValue"] == "ALARM"
+    assert [action["status"] for action in shifted.alarm_actions] == ["Published"]
+    retraining = shifted.retraining
+    assert retraining is not None, "the drift alarm started no Training & Evaluation run"
+    conf = retraining.run.conf
+    assert conf["reason"] == "drift" and conf["drifted_features"] == drifted
+    assert conf["drift_check"] == summary["check_name"] and conf["image_tag"] == "0.1.0"
+    assert retraining.run.state == "success", retraining.run.tasks
+    assert retraining.model_version == "0.1.0+r2"  # a retraining of the serving image, registered as any
+    [sns] = retraining.sns
+    assert sns["subject"].startswith(f"[mlops-local] Drift retraining {PROJECT}/{MODEL} 0.1.0+r2")
+    assert all(name in sns["message"] for name in drifted)
+    assert "Violations report:" in sns["message"] and "Dashboard:" in sns["message"]
+    assert any(drifted[0] in json.dumps(payload) for payload in retraining.slack)
+    assert 0 < shifted.loop_seconds < 120

@@ -94,7 +94,8 @@ def test_data_that_crosses_the_threshold_fires_the_alarm_and_runs_its_action(aws
 
     def put(value: float) -> str:
         cloudwatch.put_metric_data(
-            Namespace=namespace, MetricData=[{"MetricName": "DriftedFeatures", "Dimensions": dimensions, "Value": value}]
+            Namespace=namespace,
+            MetricData=[{"MetricName": "DriftedFeatures", "Dimensions": dimensions, "Value": value}],
         )
         return cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"]
 

@@ -323,13 +323,15 @@ def summarize(check: dict) -> dict:
         violations_uri=folder + names.VIOLATIONS_FILE,
         cool_down_hours=config.drift.cool_down_hours,
     )
+    # The summary first: the drift alarm fires on the metric published next, and what it starts
+    # (the trigger Lambda) reads this summary.
+    document = json.loads(summary.model_dump_json())
+    _put_json(s3, folder + names.DRIFT_SUMMARY_FILE, document)
+    _put_json(s3, names.drift_summary_uri(config.artifact_bucket, config.project, config.model), document)
     if conclusive:
         _publish(check, metrics, len(summary.drifted))
     else:
         log.info("%s: %d records, fewer than %d: no verdict", check["check_name"], records, config.drift.min_records)
-    document = json.loads(summary.model_dump_json())
-    _put_json(s3, folder + names.DRIFT_SUMMARY_FILE, document)
-    _put_json(s3, names.drift_summary_uri(config.artifact_bucket, config.project, config.model), document)
     log.info("%s: %d records, drifted: %s", check["check_name"], records, ", ".join(summary.drifted_features) or "none")
     return document
 
