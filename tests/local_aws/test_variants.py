@@ -382,7 +382,8 @@ def test_without_containers_a_scenario_rule_sets_how_a_variant_answers(aws, sm, 
 def test_data_capture_records_the_shadow_variants_answers_under_its_own_name(clients, unique, echo_aws):
     """Data capture on an endpoint with a shadow variant: the shadow's answers to the copied requests
     are captured under the shadow variant's name, beside production's (what a comparison of their
-    predictions reads), and never returned to the caller."""
+    predictions reads), and never returned to the caller. InvokeEndpoint's InferenceId "is added to
+    the captured data" (API reference): production's record and the shadow's copy both carry it."""
     sm, runtime, _ = clients
     echo_aws.update_scenario({"data_capture": {"flush_every_records": 1}})
     s3 = boto3.client("s3")
@@ -402,19 +403,23 @@ def test_data_capture_records_the_shadow_variants_answers_under_its_own_name(cli
     )
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
     wait_for(lambda: sm.describe_endpoint(EndpointName=name), "EndpointStatus", PENDING)
-    for _ in range(3):
-        assert invoke(runtime, name)[1]["WHO"] == f"{name}-prod"
+    for request in range(3):
+        assert invoke(runtime, name, InferenceId=f"request-{request}")[1]["WHO"] == f"{name}-prod"
 
-    def answers_by_variant() -> dict[str, list[str]]:
-        found: dict[str, list[str]] = {}
+    def answers_by_variant() -> dict[str, list[tuple[str, str]]]:
+        found: dict[str, list[tuple[str, str]]] = {}
         for item in s3.list_objects_v2(Bucket=bucket, Prefix=f"captures/{name}/").get("Contents", []):
             variant_name = item["Key"].split("/")[2]
             for line in s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode().splitlines():
-                answer = json.loads(json.loads(line)["captureData"]["endpointOutput"]["data"])
-                found.setdefault(variant_name, []).append(answer["WHO"])
-        return found
+                record = json.loads(line)
+                answer = json.loads(record["captureData"]["endpointOutput"]["data"])
+                found.setdefault(variant_name, []).append((record["eventMetadata"]["inferenceId"], answer["WHO"]))
+        return {variant_name: sorted(answers) for variant_name, answers in found.items()}
 
     deadline = time.monotonic() + 15  # shadow copies and their captures are written in the background
     while sum(map(len, answers_by_variant().values())) < 6 and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert answers_by_variant() == {"Production": [f"{name}-prod"] * 3, "Shadow": [f"{name}-cand"] * 3}
+    assert answers_by_variant() == {
+        "Production": [(f"request-{i}", f"{name}-prod") for i in range(3)],
+        "Shadow": [(f"request-{i}", f"{name}-cand") for i in range(3)],
+    }

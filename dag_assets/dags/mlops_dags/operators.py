@@ -605,7 +605,7 @@ class CandidateTrialOperator(BaseOperator):
             now,
         )
         if state["strategy"] == "shadow":
-            verdict = strategies.judge(*evidence, config.deployment.shadow)
+            verdict = strategies.judge(*evidence, config.deployment.shadow, self._agreement(config, state, now))
         else:
             verdict = strategies.decide_ab(*evidence, config.deployment.ab)
         self.log.info("%s of %s: %s", state["strategy"], self.release["run_name"], strategies.table_text(verdict.table))
@@ -613,6 +613,28 @@ class CandidateTrialOperator(BaseOperator):
         # The trial's variant leaves whatever the outcome: a promotion is the usual blue/green update.
         sm.update_endpoint(EndpointName=self.release["endpoint_name"], EndpointConfigName=state["production_config"])
         self._wait_for_endpoint("concluded")
+
+    def _agreement(self, config, state: dict, now):
+        """The captured pairs' prediction agreement over the bake (None when nothing is captured)."""
+        import time
+        from datetime import datetime
+
+        from mlops_dags import agreement, aws, strategies
+
+        if not config.data_capture.enabled:
+            return None
+        started = time.monotonic()
+        found = agreement.measure(
+            aws.client("s3"),
+            config,
+            self.release["endpoint_name"],
+            state["production_variant"],
+            strategies.CANDIDATE_VARIANT,
+            datetime.fromisoformat(state["started"]),
+            now,
+        )
+        self.log.info("prediction agreement: %s (%.1f s)", found, time.monotonic() - started)
+        return found
 
     def concluded(self, context, event: dict[str, Any] | None = None):
         from mlops_dags import aws, notify, strategies
