@@ -579,9 +579,20 @@ class EndpointOperations(ExecutionRoles, DataCapture):
     ) -> tuple[int, bytes, dict[str, str], float]:
         """(HTTP status, body, headers for the caller, model latency in µs) of one POST /invocations;
         status 0 when the container cannot be reached. Without a container: the scenario's answer
-        (``endpoints.invoke.response``, or the status and delay of a rule matching the variant)."""
+        (``endpoints.invoke.response``, or the status and delay of a rule matching the variant). A
+        rule with ``in_front_of_container`` applies to a variant with a container too (a fault put
+        in front of a real model: its status answered instead, its delay added to the model's)."""
+        behaviour = routing.canned_behaviour(scenario, endpoint, variant.image)
+        injected = bool(url) and behaviour.get("in_front_of_container", False)
+        started = time.perf_counter()  # an injected delay counts as the model's
+        if injected:
+            delay = float(behaviour.get("delay_ms", 0)) / 1000
+            time.sleep(delay)
+            status = int(behaviour.get("status", 200))
+            if status != 200:
+                body = json.dumps({"error": "injected by the local AWS scenario", "status": status}).encode()
+                return status, body, {"Content-Type": "application/json"}, delay * 1e6
         if not url:
-            behaviour = routing.canned_behaviour(scenario, endpoint, variant.image)
             delay = float(behaviour.get("delay_ms", 0)) / 1000
             time.sleep(delay)
             status = int(behaviour.get("status", 200))
@@ -590,7 +601,6 @@ class EndpointOperations(ExecutionRoles, DataCapture):
         request = urllib.request.Request(  # noqa: S310 - loopback URL from the runner or the test
             url.rstrip("/") + "/invocations", data=body, method="POST", headers=headers
         )
-        started = time.perf_counter()
         try:
             with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
                 answer = response.read()

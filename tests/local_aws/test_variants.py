@@ -379,6 +379,34 @@ def test_without_containers_a_scenario_rule_sets_how_a_variant_answers(aws, sm, 
         aws.update_scenario({"endpoints": {"rules": [{"when": {}, "invoke": {"code": 500}}]}})
 
 
+def test_a_rule_in_front_of_a_container_makes_a_real_model_s_variant_fail(clients, unique, echo_aws):
+    """A fault put in front of a real container (``in_front_of_container``): the variant whose image
+    matches answers the rule's status without its model being called; a rule without it leaves
+    container variants alone (it only sets how a variant without a container answers)."""
+    sm, runtime, _ = clients
+    name = unique("in-front")
+    bad_image = IMAGE.replace("1.2.3", "9.9.8")
+    sm.create_model(
+        ModelName=f"{name}-bad",
+        PrimaryContainer={"Image": bad_image, "Environment": {"WHO": "bad"}},
+        ExecutionRoleArn=ROLE,
+    )
+    endpoint(sm, name, [variant("Good", model(sm, f"{name}-good")), variant("Bad", f"{name}-bad")])
+    rule = {"when": {"image_contains": ":9.9.8"}, "invoke": {"status": 500}}
+    echo_aws.update_scenario({"endpoints": {"rules": [rule]}})
+    assert invoke(runtime, name, TargetVariant="Bad") == ("Bad", {"WHO": "bad"})  # a container: not applied
+    echo_aws.update_scenario(
+        {"endpoints": {"rules": [{**rule, "invoke": {"status": 500, "in_front_of_container": True}}]}}
+    )
+    try:
+        with pytest.raises(ClientError, match="injected by the local AWS scenario") as failed:
+            invoke(runtime, name, TargetVariant="Bad")
+        assert failed.value.response["OriginalStatusCode"] == 500
+        assert invoke(runtime, name, TargetVariant="Good")[1]["WHO"] == f"{name}-good"
+    finally:
+        echo_aws.update_scenario({"endpoints": {"rules": []}})
+
+
 def test_data_capture_records_the_shadow_variants_answers_under_its_own_name(clients, unique, echo_aws):
     """Data capture on an endpoint with a shadow variant: the shadow's answers to the copied requests
     are captured under the shadow variant's name, beside production's (what a comparison of their
