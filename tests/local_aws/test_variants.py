@@ -451,3 +451,20 @@ def test_data_capture_records_the_shadow_variants_answers_under_its_own_name(cli
         "Production": [(f"request-{i}", f"{name}-prod") for i in range(3)],
         "Shadow": [(f"request-{i}", f"{name}-cand") for i in range(3)],
     }
+
+
+def test_the_per_variant_metric_store_keeps_the_latest_invocations_only():
+    """Bounded memory (local AWS's own limit, not CloudWatch's): the oldest invocations' data points
+    leave first, those not read yet included."""
+    from local_aws.sagemaker.endpoint_metrics import EndpointMetrics
+
+    metrics = EndpointMetrics(max_invocations=3)
+    for status in (500, 500, 200, 200, 200):  # the two errors are the oldest
+        metrics.record("us-east-1", "ep", "AllTraffic", model_us=1.0, overhead_us=1.0, status=status)
+    data = metrics.data("us-east-1")
+    assert sum(d.value for d in data if d.name == "Invocations") == 3
+    assert sum(d.value for d in data if d.name == "Invocation5XXErrors") == 0
+    for _ in range(2):
+        metrics.record("us-east-1", "ep", "AllTraffic", model_us=1.0, overhead_us=1.0, status=500)
+    data = metrics.data("us-east-1")
+    assert len(data) == 3 * 5 and sum(d.value for d in data if d.name == "Invocation5XXErrors") == 2
