@@ -275,11 +275,17 @@ class ABCriteria(_Strict):
     UpdateEndpointWeightsAndCapacities); then, if both variants answered at least
     ``min_invocations`` requests, the one with the lower ``decision_metric`` wins (the candidate on a
     tie: it passed the quality gate and is the newer model), else the test is inconclusive and
-    production keeps serving."""
+    production keeps serving.
+
+    With ``abort_error_rate``, the test is checked while it bakes: once the candidate answered
+    ``abort_min_invocations`` requests with at least that share of errors (4xx and 5xx), it ends at
+    once, lost, instead of serving real callers failing answers until the last bake ends."""
 
     traffic_shares: tuple[float, ...] = (0.1, 0.5)
     min_invocations: int = Field(100, ge=1)
     decision_metric: Literal["error_rate", "latency_p99"] = "error_rate"
+    abort_error_rate: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
+    abort_min_invocations: int = Field(20, ge=1)
 
     @field_validator("traffic_shares")
     @classmethod

@@ -41,6 +41,8 @@ def test_blue_green_is_the_default_and_shadow_has_safe_criteria():
         ({"strategy": "ab", "ab": {"traffic_shares": []}}, "traffic_shares", "1 to 10 traffic shares"),
         ({"strategy": "ab", "ab": {"decision_metric": "f1"}}, "decision_metric", "'error_rate' or 'latency_p99'"),
         ({"strategy": "shadow", "shadow": {"min_agreement": 1.2}}, "min_agreement", "less than or equal to 1"),
+        ({"strategy": "ab", "ab": {"abort_error_rate": 0}}, "abort_error_rate", "greater than 0"),
+        ({"strategy": "ab", "ab": {"abort_min_invocations": 0}}, "abort_min_invocations", "greater than"),
         (
             {"strategy": "shadow", "shadow": {"agreement_tolerance": 0.1}},
             "deployment.shadow.agreement_tolerance",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -169,17 +170,26 @@ def test_an_ab_test_shifts_traffic_step_by_step_and_the_winner_takes_it_all(env)
     assert won["subject"] == f"[mlops-itest] A/B test of {PROJECT}/{m.model} 1.0.0+r1 won"
 
 
-def test_an_ab_test_lost_by_the_candidate_leaves_production_serving_and_records_why(env):
-    m = serving_with_a_worse_candidate(env, "ab-lose", AB)
+def test_an_ab_test_whose_candidate_clearly_fails_is_aborted_early_and_production_keeps_serving(env):
+    """Bakes of 60 s, checked every second (MLOPS_CHECK_INTERVAL_SECONDS): the candidate answering only
+    500s ends the test after its first few requests instead of after two bakes."""
+    aborting = {**AB, "bake_seconds": 60, "ab": {**AB["ab"], "abort_error_rate": 0.5, "abort_min_invocations": 5}}
+    m = serving_with_a_worse_candidate(env, "ab-lose", aborting)
 
     with live_traffic(env, m.config.endpoint_name, all_answered=False):  # the candidate's share sees its 500s
+        started = time.monotonic()
         result = deploy(env, m, "1.1.0+r0")
+        seconds = time.monotonic() - started
     assert result.state == "success" and result.tasks["candidate_trial"] == "skipped", result.tasks
+    assert seconds < 60, seconds  # well before the first bake would have ended
+    assert weight_shifts(env, m.config.endpoint_name) == []  # never reached the second share
     runs = run_names(m)
     assert m.serving() == ("InService", runs["1.0.0+r0"])
     [loser] = [p for p in m.packages() if p["CustomerMetadataProperties"]["model_version"] == "1.1.0+r0"]
     assert loser["ModelApprovalStatus"] == "Rejected"
-    assert loser["ApprovalDescription"].startswith("Rejected by its A/B test: error_rate 100.00 % above")
+    assert loser["ApprovalDescription"].startswith(
+        "Rejected by its A/B test: aborted early: the candidate's error rate 100.00 % over"
+    )
     assert loser["CustomerMetadataProperties"]["trial_outcome"].startswith("rejected:")
     [lost] = [n for n in m.sns_messages() if "A/B test" in n["subject"]]
     assert lost["subject"] == f"[mlops-itest] A/B test of {PROJECT}/{m.model} 1.1.0+r0 lost"

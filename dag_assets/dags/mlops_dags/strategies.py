@@ -26,6 +26,9 @@ An A/B test follows the same steps with the candidate as a second production var
 ``ab.traffic_shares[0]``, one bake per share (the weights shifted between bakes with
 UpdateEndpointWeightsAndCapacities), and ``decide_ab`` instead of ``judge``; its outcome (won, lost,
 inconclusive) is recorded on the package (metadata ``trial_outcome``); a lost candidate is Rejected.
+With ``ab.abort_error_rate`` the bakes are timers of ``check_interval_seconds`` at most, and after each
+the candidate's error rate so far is checked (``abort_ab``): a clearly failing candidate ends the test
+at once, lost.
 """
 
 from __future__ import annotations
@@ -311,6 +314,29 @@ def decide_ab(production: VariantEvidence, candidate: VariantEvidence, criteria)
         },
     )
     return Verdict("promoted" if wins else "rejected" if enough else "inconclusive", reasons, table)
+
+
+def abort_ab(production: VariantEvidence, candidate: VariantEvidence, criteria) -> Verdict | None:
+    """The A/B test's early end while it bakes: a rejected verdict once the candidate answered
+    ``abort_min_invocations`` requests with an error rate of at least ``abort_error_rate``, else None."""
+    threshold = criteria.abort_error_rate
+    if threshold is None or candidate.invocations < criteria.abort_min_invocations:
+        return None
+    if (candidate.error_rate or 0.0) + 1e-12 < threshold:
+        return None
+    reasons = [
+        f"aborted early: the candidate's error rate {_pct(candidate.error_rate)} over {candidate.invocations} "
+        f"requests reached the {_pct(threshold)} abort threshold"
+    ]
+    table = side_by_side(
+        production,
+        candidate,
+        {
+            "invocations": (f">= {criteria.abort_min_invocations} (abort check)", "yes"),
+            "error rate": (f"< {_pct(threshold)} (abort)", "no"),
+        },
+    )
+    return Verdict("rejected", reasons, table)
 
 
 def table_text(table: list[list[str]]) -> str:
