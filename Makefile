@@ -47,6 +47,7 @@ benchmarks: tools
 	.venv/bin/python benchmarks/orchestration_capacity.py
 	.venv/bin/python benchmarks/shadow_latency.py
 	.venv/bin/python benchmarks/drift_check.py
+	.venv/bin/python benchmarks/shadow_comparison.py
 
 clean:
 	rm -rf cdk.out .venv .venvs node_modules

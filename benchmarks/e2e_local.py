@@ -6,7 +6,8 @@ AWS's IAM enforcement off, to measure what authorizing every request costs.
 
 "Trigger -> serving" starts with CI's ``mlops version next`` (first training; the trigger Lambda is
 called right after it) or when the Retraining DAG is unpaused (retraining), and ends when
-``invoke_endpoint`` returns the new version; it includes reading both notifications back. Per-task seconds
+``invoke_endpoint`` returns the new version; it includes reading both notifications back, and for
+retraining the fixture model's shadow trial (an 8 s bake while requests arrive). Per-task seconds
 are Airflow's own task durations. Needs .venvs/airflow-3.3.1 (scripts/airflow_venv.sh 3.3.1).
 """
 
@@ -39,7 +40,10 @@ def _cycle(platform, model, journal, label: str, retraining: bool) -> dict:
         trained = scenario.train(platform, model, journal, label=label)
     if trained.run.state != "success":
         raise SystemExit(f"{label}: training {trained.run.state}: {trained.run.tasks}")
-    deployed = scenario.deploy(platform, model, journal, label=label, model_version=trained.model_version)
+    # The fixture's classifier deploys an update through a shadow trial, judged on requests sent meanwhile.
+    deployed = scenario.deploy(
+        platform, model, journal, label=label, model_version=trained.model_version, traffic=retraining
+    )
     if deployed.run.state != "success" or deployed.answer["model"]["model_version"] != trained.model_version:
         raise SystemExit(f"{label}: deployment {deployed.run.state}: {deployed.run.tasks}")
     return {

@@ -89,7 +89,7 @@ def validate(scenario: Mapping[str, Any]) -> None:
 
 
 def _check_invoke_rule(invoke: Any, where: str) -> None:
-    known = {"status", "delay_ms"}
+    known = {"status", "delay_ms", "in_front_of_container"}
     if not isinstance(invoke, Mapping) or set(invoke) - known:
         raise ScenarioError(f"{where}.invoke must be an object with keys among {sorted(known)}")
 

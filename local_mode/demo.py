@@ -337,10 +337,15 @@ def _success_story(platform: LocalPlatform, journal: scenario.Journal, show: Sho
 
     for model in models:
         version = retrained[model.key].model_version
-        console.rule(f"[bold]4. Approve {model.key} {version}: the endpoint is updated in place")
-        updated = _deployed(platform, model, journal, show, version, "update deployment")
+        strategy = model.config.get("deployment", {}).get("strategy", "blue_green")
+        trial = {"shadow": "a shadow trial on live traffic, then ", "ab": "an A/B test, then "}
+        console.rule(f"[bold]4. Approve {model.key} {version}: {trial.get(strategy, '')}the endpoint is updated")
+        # Requests arrive meanwhile, as from the model's callers: what a trial judges the candidate on.
+        updated = _deployed(platform, model, journal, show, version, "update deployment", traffic=strategy in trial)
         if not updated:
             return False
+        if updated.trial_outcome:
+            summary.append((f"{model.key}: {strategy} trial", _trial_summary(updated)))
         endpoint = updated.endpoint or {}
         summary += [
             (f"{model.key}: image version (mlops image release)", first[model.key].version.get("IMAGE_TAG", "")),
@@ -471,7 +476,16 @@ def _shown_stat(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, int | float) else str(value or "")
 
 
-def _deployed(platform, model, journal, show, version: str, label: str) -> scenario.DeploymentResult | None:
+def _trial_summary(result: scenario.DeploymentResult) -> str:
+    outcome = (result.trial_outcome or "").split(":", 1)[0]
+    traffic = result.traffic
+    sent = f"{traffic.sent} requests sent during the run, {len(traffic.refused)} refused" if traffic else ""
+    return f"{outcome}; {sent}" if sent else outcome
+
+
+def _deployed(
+    platform, model, journal, show, version: str, label: str, *, traffic: bool = False
+) -> scenario.DeploymentResult | None:
     result = scenario.deploy(
         platform,
         model,
@@ -479,6 +493,7 @@ def _deployed(platform, model, journal, show, version: str, label: str) -> scena
         label=_label(platform, model, label),
         model_version=version,
         on_tasks=show.watch(f"Deployment of {model.key}"),
+        traffic=traffic,
     )
     show.done()
     _notifications("deployment", result.sns, result.slack)

@@ -3,10 +3,15 @@ end-to-end tests and the benchmark. Each step returns what it observed; nothing 
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from local_mode.actors import Actor
 from local_mode.models import LocalModel
 from local_mode.platform import LocalPlatform, RunOutcome
 from mlops_core import names
@@ -52,6 +57,49 @@ class DeploymentResult:
     invoke_seconds: float
     sns: list[dict[str, str]]
     slack: list[dict[str, Any]]
+    traffic: Traffic | None = None
+    trial_outcome: str | None = None  # the package's trial_outcome (a shadow or A/B trial ran)
+
+
+@dataclass
+class Traffic:
+    """Requests sent to an endpoint while a deployment ran, as its callers would send them."""
+
+    sent: int = 0
+    refused: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def live_traffic(platform: LocalPlatform, model: LocalModel, *, pause: float = 0.05) -> Iterator[Traffic]:
+    """Requests of the model's sample records to its endpoint every ``pause`` seconds while the
+    block runs, each with its own InferenceId (recorded with its captured answers, which is how a
+    shadow trial pairs production's answer with the candidate's)."""
+    runtime = platform.client(Actor.OPERATOR, "sagemaker-runtime")
+    records = model.source.sample_records(200).strip().splitlines()
+    traffic, stop = Traffic(), threading.Event()
+
+    def send() -> None:
+        while not stop.is_set():
+            record = records[traffic.sent % len(records)]
+            try:
+                runtime.invoke_endpoint(
+                    EndpointName=model.endpoint_name,
+                    ContentType="text/csv",
+                    Body=(record + "\n").encode(),
+                    InferenceId=f"demo-{traffic.sent}",
+                )
+            except Exception as error:  # noqa: BLE001 - counted: production must answer every request
+                traffic.refused.append(f"{type(error).__name__}: {error}"[:300])
+            traffic.sent += 1
+            stop.wait(pause)
+
+    thread = threading.Thread(target=send, name="live-traffic", daemon=True)
+    thread.start()
+    try:
+        yield traffic
+    finally:
+        stop.set()
+        thread.join(timeout=30)
 
 
 @dataclass
@@ -141,23 +189,46 @@ def retrain(
 
 
 def deploy(
-    platform: LocalPlatform, model: LocalModel, journal: Journal, *, label: str, model_version: str, on_tasks=None
+    platform: LocalPlatform,
+    model: LocalModel,
+    journal: Journal,
+    *,
+    label: str,
+    model_version: str,
+    on_tasks=None,
+    traffic: bool = False,
 ) -> DeploymentResult:
     """The approval (the manual deploy job in GitLab) starts the Deployment DAG through the trigger
-    Lambda; then one real invocation of the endpoint."""
+    Lambda; then one real invocation of the endpoint. With ``traffic``, requests arrive while the
+    DAG runs (what a shadow or A/B trial judges the candidate on)."""
     mark = platform.mark()
     started = time.monotonic()
-    trigger = platform.trigger(
-        names.DAG_DEPLOYMENT, {"project": model.project, "model": model.model, "model_version": model_version}
-    )
-    run = platform.wait_run(names.DAG_DEPLOYMENT, trigger["dag_run_id"], on_tasks=on_tasks)
+    with live_traffic(platform, model) if traffic else contextlib.nullcontext() as sent:
+        trigger = platform.trigger(
+            names.DAG_DEPLOYMENT, {"project": model.project, "model": model.model, "model_version": model_version}
+        )
+        run = platform.wait_run(names.DAG_DEPLOYMENT, trigger["dag_run_id"], on_tasks=on_tasks)
     endpoint = platform.endpoint(model)
-    journal.add(f"{label}: Deployment DAG", started, f"{run.state}, endpoint {(endpoint or {}).get('EndpointStatus')}")
+    outcome = trial_outcome(platform, model, model_version)
+    detail = f"{run.state}, endpoint {(endpoint or {}).get('EndpointStatus')}"
+    if outcome:
+        detail += f"; trial {outcome.split(':', 1)[0]}" + (f" ({sent.sent} requests sent)" if sent else "")
+    journal.add(f"{label}: Deployment DAG", started, detail)
     answer, invoke_seconds = (None, 0.0)
-    if run.state == "success":
+    if run.state == "success" and (endpoint or {}).get("EndpointStatus") == "InService":
         answer, invoke_seconds = platform.invoke_endpoint(model)
-    sns, slack = platform.notifications(mark, model)
-    return DeploymentResult(model, trigger, run, endpoint, answer, invoke_seconds, sns, slack)
+    # A trial sends its own notice before the deployment's.
+    sns, slack = platform.notifications(mark, model, expect=2 if outcome else 1)
+    return DeploymentResult(model, trigger, run, endpoint, answer, invoke_seconds, sns, slack, sent, outcome)
+
+
+def trial_outcome(platform: LocalPlatform, model: LocalModel, model_version: str) -> str | None:
+    """What the registry keeps of the version's shadow or A/B trial (None: it had none)."""
+    for package in platform.packages(model):
+        meta = package.get("CustomerMetadataProperties", {})
+        if meta.get("model_version") == model_version:
+            return meta.get("trial_outcome")
+    return None
 
 
 @dataclass

@@ -191,7 +191,9 @@ class ModelPipeline(Construct):
             },
         }
         try:
-            self.config = PipelineConfig.model_validate(raw)
+            self.config = _with_environment_bake_cap(
+                PipelineConfig.model_validate(raw), platform.max_trial_bake_seconds
+            )
         except ValidationError as exc:
             raise describe(exc, where=where, model=PipelineConfig) from exc
         if self.config.drift.enabled:
@@ -268,3 +270,12 @@ class ModelPipeline(Construct):
 
 def describe_name_error(exc: ValueError, where: str) -> ConfigurationError:
     return ConfigurationError(f"{where}: {exc}")
+
+
+def _with_environment_bake_cap(config: PipelineConfig, cap: int | None) -> PipelineConfig:
+    """The configuration as published in an environment that caps trial bakes (its
+    ``max_trial_bake_seconds``): a blue/green model, or a bake within the cap, is unchanged."""
+    deployment = config.deployment
+    if cap is None or deployment.strategy == "blue_green" or deployment.bake_seconds <= cap:
+        return config
+    return config.model_copy(update={"deployment": deployment.model_copy(update={"bake_seconds": cap})})

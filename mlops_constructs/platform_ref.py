@@ -28,6 +28,8 @@ class PlatformRef(Construct):
     ``slack_webhook_secret_name``: the Slack webhook secret the platform stack refers to; leave it
     unset when the environment uses the default name (``mlops/<environment>/slack-webhook``), set it
     when ``slack_webhook_secret_name`` is set for the environment in config/environments.yaml.
+    ``max_trial_bake_seconds``: the environment's cap on a shadow or A/B trial's bake (its
+    ``max_trial_bake_seconds`` setting), applied to every model's published configuration.
     """
 
     def __init__(
@@ -38,10 +40,12 @@ class PlatformRef(Construct):
         names: PlatformNames,
         log_forwarding: bool = False,
         slack_webhook_secret_name: str | None = None,
+        max_trial_bake_seconds: int | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.names = names
         self.log_forwarding = log_forwarding
+        self.max_trial_bake_seconds = max_trial_bake_seconds
         # The platform's default name when unset, as the platform stack does (EnvironmentSettings
         # .slack_secret): a model must never silently lose its Slack notifications.
         self.slack_webhook_secret_name = slack_webhook_secret_name or names.slack_webhook_secret
@@ -70,6 +74,7 @@ class PlatformRef(Construct):
         names: PlatformNames,
         log_forwarding: bool = False,
         slack_webhook_secret_name: str | None = None,
+        max_trial_bake_seconds: int | None = None,
     ) -> PlatformRef:
         """The stack's shared reference to ``names.environment``'s platform (created on first use)."""
         stack = Stack.of(scope)
@@ -83,4 +88,5 @@ class PlatformRef(Construct):
             names=names,
             log_forwarding=log_forwarding,
             slack_webhook_secret_name=slack_webhook_secret_name,
+            max_trial_bake_seconds=max_trial_bake_seconds,
         )

@@ -253,12 +253,20 @@ class ShadowCriteria(_Strict):
     variant, fed ``sampling_percentage`` % of production's requests) answered at least
     ``min_invocations`` copies, its error rate (4xx and 5xx answers) is at most
     ``max_error_rate_increase`` above production's, and its p99 model latency at most
-    ``max_p99_latency_increase`` (a fraction: 0.2 = 20 %) above production's."""
+    ``max_p99_latency_increase`` (a fraction: 0.2 = 20 %) above production's.
+
+    With ``min_agreement`` (a fraction: 0.95 = 95 %), the candidate's predictions must also agree with
+    production's on at least that share of the records both answered, read from the endpoint's data
+    capture (request pairs matched by the request; see mlops_dags.agreement). A classifier agrees
+    when it predicts the same label; a regressor when the two values differ by at most
+    ``agreement_tolerance`` of the larger one (0.05: within 5 %)."""
 
     sampling_percentage: int = Field(100, ge=1, le=100)
     min_invocations: int = Field(100, ge=1)
     max_error_rate_increase: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
     max_p99_latency_increase: float = Field(0.2, ge=0, allow_inf_nan=False)
+    min_agreement: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
+    agreement_tolerance: float = Field(0.01, ge=0, le=1, allow_inf_nan=False)
 
 
 class ABCriteria(_Strict):
@@ -267,11 +275,17 @@ class ABCriteria(_Strict):
     UpdateEndpointWeightsAndCapacities); then, if both variants answered at least
     ``min_invocations`` requests, the one with the lower ``decision_metric`` wins (the candidate on a
     tie: it passed the quality gate and is the newer model), else the test is inconclusive and
-    production keeps serving."""
+    production keeps serving.
+
+    With ``abort_error_rate``, the test is checked while it bakes: once the candidate answered
+    ``abort_min_invocations`` requests with at least that share of errors (4xx and 5xx), it ends at
+    once, lost, instead of serving real callers failing answers until the last bake ends."""
 
     traffic_shares: tuple[float, ...] = (0.1, 0.5)
     min_invocations: int = Field(100, ge=1)
     decision_metric: Literal["error_rate", "latency_p99"] = "error_rate"
+    abort_error_rate: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
+    abort_min_invocations: int = Field(20, ge=1)
 
     @field_validator("traffic_shares")
     @classmethod
@@ -374,6 +388,26 @@ class PipelineConfig(_Strict):
                 "the drift check reads the endpoint's captured traffic, but data_capture is disabled: "
                 "enable data_capture or set drift.enabled=False",
                 self.drift.enabled,
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _agreement_reads_captured_pairs(self) -> PipelineConfig:
+        shadow = self.deployment.shadow
+        if shadow.min_agreement is not None and not self.data_capture.enabled:
+            raise invalid(
+                ("deployment", "shadow", "min_agreement"),
+                "prediction agreement is judged from the endpoint's captured answers, but data_capture is "
+                "disabled: enable data_capture or remove min_agreement",
+                shadow.min_agreement,
+            )
+        default_tolerance = ShadowCriteria.model_fields["agreement_tolerance"].default
+        if self.problem_type == "classification" and shadow.agreement_tolerance != default_tolerance:
+            raise invalid(
+                ("deployment", "shadow", "agreement_tolerance"),
+                "agreement_tolerance applies to a regressor's values; a classifier agrees when it predicts the "
+                "same label: remove agreement_tolerance",
+                shadow.agreement_tolerance,
             )
         return self
 

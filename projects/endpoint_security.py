@@ -1,6 +1,15 @@
 """The endpoint-security team's models. A project file is all a model team adds to this repo."""
 
-from mlops_constructs import Autoscaling, EndpointSettings, ModelPipeline, QualityGate, Retraining, TrainingSettings
+from mlops_constructs import (
+    Autoscaling,
+    DeploymentSettings,
+    EndpointSettings,
+    ModelPipeline,
+    QualityGate,
+    Retraining,
+    ShadowCriteria,
+    TrainingSettings,
+)
 from stacks.project_stack import ProjectStack
 
 PROJECT = "endpoint-security"
@@ -21,4 +30,12 @@ def define(stack: ProjectStack) -> None:
             autoscaling=Autoscaling(min_capacity=1, max_capacity=4, target_invocations_per_instance=200),
         ),
         retraining=Retraining(enabled=True),
+        # A new version first answers beside the serving one for an hour (its answers captured, never
+        # returned), and replaces it only if it errs no more, its p99 latency is at most twice the
+        # serving one's (a few milliseconds: noisy), and it predicts the same class for 90 % of requests.
+        deployment=DeploymentSettings(
+            strategy="shadow",
+            bake_seconds=3600,
+            shadow=ShadowCriteria(min_invocations=100, max_p99_latency_increase=1.0, min_agreement=0.9),
+        ),
     )

@@ -48,6 +48,7 @@ class ProjectStack(Stack):
             names=settings.names,
             log_forwarding=settings.log_forwarding.enabled,
             slack_webhook_secret_name=settings.slack_secret,
+            max_trial_bake_seconds=settings.max_trial_bake_seconds,
         )
         source = source or Path(inspect.getsourcefile(define) or "<project file>")
         try:

@@ -119,6 +119,9 @@ class EnvironmentSettings(_Strict):
     # Every project is deployed here whatever its ENVIRONMENTS (the local environment: a team tries
     # any model on its machine before it is deployed anywhere).
     all_projects: bool = False
+    # The longest a shadow or A/B trial bakes here, whatever the models configure (the local
+    # environment: a trial of `make demo` takes seconds, not the hour a model asks for on AWS).
+    max_trial_bake_seconds: int | None = Field(None, ge=1)
 
     @field_validator("name")
     @classmethod

@@ -11,6 +11,10 @@ https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DataCaptureConfig.
   "inferenceTime"}, "eventVersion": "0"}``, where input and output each carry ``observedContentType``,
   ``mode`` (INPUT/OUTPUT), ``data`` and ``encoding``: CSV or JSON for the content types listed in
   ``CaptureContentTypeHeader``, BASE64 for any other (and for all when no header is given);
+- InvokeEndpoint's ``InferenceId``, when the caller gives one, "is added to the captured data"
+  (API reference): ``eventMetadata.inferenceId``. A shadow variant's copy of a request is the same
+  request, so its record carries the same ``inferenceId`` (the guide: data capture logs "requests and
+  responses of your production and shadow variants"); that is how a comparison pairs them;
 - records are written in batches under ``<DestinationS3Uri>/<endpoint>/<variant>/yyyy/mm/dd/hh/``
   (UTC hour of the invocation) as ``.jsonl`` objects, encrypted with ``KmsKeyId`` when given;
 - SageMaker writes them as the model's execution role (the session it holds for the variant), so a
@@ -146,6 +150,7 @@ def capture_record(
     response_type: str,
     when: datetime,
     event_id: str,
+    inference_id: str | None = None,
 ) -> dict[str, Any]:
     """One captured invocation, as a line of a capture file."""
     modes = {option["CaptureMode"] for option in config.get("CaptureOptions", [])}
@@ -163,11 +168,10 @@ def capture_record(
                 "data": text,
                 "encoding": encoding,
             }
-    return {
-        "captureData": data,
-        "eventMetadata": {"eventId": event_id, "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%SZ")},
-        "eventVersion": EVENT_VERSION,
-    }
+    metadata = {"eventId": event_id, "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if inference_id:
+        metadata["inferenceId"] = inference_id
+    return {"captureData": data, "eventMetadata": metadata, "eventVersion": EVENT_VERSION}
 
 
 def capture_key(destination: str, endpoint: str, variant: str, when: datetime, token: str) -> tuple[str, str]:
@@ -271,6 +275,7 @@ class DataCapture(ServiceCore):
         target: dict[str, Any] | None,
         request: tuple[bytes, str],
         response: tuple[bytes, str],
+        inference_id: str | None = None,
     ) -> None:
         """Capture one answered invocation if the serving config captures and it is sampled."""
         config = (target or {}).get("config", {}).get("DataCaptureConfig")
@@ -290,6 +295,7 @@ class DataCapture(ServiceCore):
             response_type=response[1],
             when=when,
             event_id=str(uuid.uuid4()),
+            inference_id=inference_id,
         )
         key = (region, endpoint, variant, json.dumps(config, sort_keys=True), when.strftime("%Y%m%d%H"))
         line = json.dumps(record, separators=(",", ":"))

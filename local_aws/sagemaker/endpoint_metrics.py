@@ -15,6 +15,11 @@ that AWS services publish (``CloudWatchMetricProvider``).
 moto computes no percentile statistics; AWS computes them for ``GetMetricData`` (``Stat: "p99"``),
 which the deployment DAG reads, so this module adds them to moto's statistics (nearest rank over the
 period's values: AWS's percentiles are estimates over the same values).
+
+The store is bounded: each region keeps the data points of its latest ``MAX_INVOCATIONS``
+invocations (the oldest are dropped first), and invocations not yet read are bounded the same way,
+so a long ``--keep-running`` session or a load test cannot exhaust memory. CloudWatch keeps far more
+(1-minute points for 15 days): a read over a window older than the kept invocations finds fewer.
 """
 
 from __future__ import annotations
@@ -33,13 +38,16 @@ from local_aws.sagemaker.core import ACCOUNT_ID
 
 NAMESPACE = "AWS/SageMaker"
 MICROSECONDS = "Microseconds"
+MAX_INVOCATIONS = 100_000  # per region: about 2 kB each (5 data points), so at most ~200 MB
+_METRICS_PER_INVOCATION = 5
 
 
 class EndpointMetrics:
-    def __init__(self) -> None:
-        self._pending: deque[tuple[Any, ...]] = deque()
+    def __init__(self, max_invocations: int = MAX_INVOCATIONS) -> None:
+        self._max = max_invocations
+        self._pending: deque[tuple[Any, ...]] = deque(maxlen=max_invocations)
         self._lock = threading.Lock()
-        self._published: dict[str, list[MetricDatum]] = {}
+        self._published: dict[str, deque[MetricDatum]] = {}
 
     def record(
         self, region: str, endpoint: str, variant: str, *, model_us: float, overhead_us: float, status: int
@@ -54,7 +62,8 @@ class EndpointMetrics:
             while self._pending:
                 when, where, endpoint, variant, model_us, overhead_us, status = self._pending.popleft()
                 dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
-                self._published.setdefault(where, []).extend(
+                kept = self._published.setdefault(where, deque(maxlen=self._max * _METRICS_PER_INVOCATION))
+                kept.extend(
                     MetricDatum(NAMESPACE, name, value, dimensions, when, unit)
                     for name, value, unit in (
                         ("Invocations", 1.0, "None"),

@@ -64,6 +64,7 @@ DEFAULT_DEPLOY_FAILURE = (
 )
 ENDPOINT_LOG_GROUP = "/aws/sagemaker/Endpoints/{name}"
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
+INFERENCE_ID_HEADER = "x-amzn-sagemaker-inference-id"  # InvokeEndpoint's InferenceId
 # Request headers InvokeEndpoint passes to the model container.
 _FORWARDED_HEADERS = {"content-type", "accept", CUSTOM_ATTRIBUTES_HEADER.lower()}
 
@@ -505,14 +506,21 @@ class EndpointOperations(ExecutionRoles, DataCapture):
             status=status,
         )
         request = (body, headers_value(headers, "content-type"))
+        inference_id = headers_value(headers, INFERENCE_ID_HEADER) or None
         if status == 200:
             self.capture_invocation(
-                region, name, variant.name, serving_target, request, (answer, out_headers.get("Content-Type", ""))
+                region,
+                name,
+                variant.name,
+                serving_target,
+                request,
+                (answer, out_headers.get("Content-Type", "")),
+                inference_id,
             )
         for shadow in fleet.sampled_shadows(variant):
             self.shadow_copies.submit(
                 lambda shadow=shadow: self._copy_to_shadow(
-                    region, name, shadow, (body, forwarded), scenario, serving_target
+                    region, name, shadow, (body, forwarded, inference_id), scenario, serving_target
                 )
             )
         out_headers["x-Amzn-Invoked-Production-Variant"] = variant.name
@@ -537,13 +545,13 @@ class EndpointOperations(ExecutionRoles, DataCapture):
         region: str,
         name: str,
         shadow: routing.ServingVariant,
-        request: tuple[bytes, dict[str, str]],
+        request: tuple[bytes, dict[str, str], str | None],
         scenario: dict[str, Any],
         serving_target: dict[str, Any] | None,
     ) -> None:
         """The shadow variant's copy of a request: measured and captured like production (under the
-        shadow variant's name), its answer never returned."""
-        body, forwarded = request
+        shadow variant's name, with the request's InferenceId), its answer never returned."""
+        body, forwarded, inference_id = request
         started = time.perf_counter()
         url = shadow.deployment.url or scenario["endpoints"]["invoke"].get("url")
         status, answer, out_headers, model_us = self._call_container(url, body, forwarded, scenario, name, shadow)
@@ -557,6 +565,7 @@ class EndpointOperations(ExecutionRoles, DataCapture):
                 serving_target,
                 (body, headers_value(forwarded, "content-type")),
                 (answer, out_headers.get("Content-Type", "")),
+                inference_id,
             )
 
     @staticmethod
@@ -570,9 +579,20 @@ class EndpointOperations(ExecutionRoles, DataCapture):
     ) -> tuple[int, bytes, dict[str, str], float]:
         """(HTTP status, body, headers for the caller, model latency in µs) of one POST /invocations;
         status 0 when the container cannot be reached. Without a container: the scenario's answer
-        (``endpoints.invoke.response``, or the status and delay of a rule matching the variant)."""
+        (``endpoints.invoke.response``, or the status and delay of a rule matching the variant). A
+        rule with ``in_front_of_container`` applies to a variant with a container too (a fault put
+        in front of a real model: its status answered instead, its delay added to the model's)."""
+        behaviour = routing.canned_behaviour(scenario, endpoint, variant.image)
+        injected = bool(url) and behaviour.get("in_front_of_container", False)
+        started = time.perf_counter()  # an injected delay counts as the model's
+        if injected:
+            delay = float(behaviour.get("delay_ms", 0)) / 1000
+            time.sleep(delay)
+            status = int(behaviour.get("status", 200))
+            if status != 200:
+                body = json.dumps({"error": "injected by the local AWS scenario", "status": status}).encode()
+                return status, body, {"Content-Type": "application/json"}, delay * 1e6
         if not url:
-            behaviour = routing.canned_behaviour(scenario, endpoint, variant.image)
             delay = float(behaviour.get("delay_ms", 0)) / 1000
             time.sleep(delay)
             status = int(behaviour.get("status", 200))
@@ -581,7 +601,6 @@ class EndpointOperations(ExecutionRoles, DataCapture):
         request = urllib.request.Request(  # noqa: S310 - loopback URL from the runner or the test
             url.rstrip("/") + "/invocations", data=body, method="POST", headers=headers
         )
-        started = time.perf_counter()
         try:
             with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
                 answer = response.read()

@@ -101,6 +101,23 @@ def test_the_deployment_strategy_is_published_for_the_deployment_dag_and_mistake
         _config(new_stack(), gate=gate, deployment={"bake_seconds": 600})
 
 
+def test_an_environment_s_trial_bake_cap_shortens_longer_bakes_only():
+    """config/local.yaml caps trials (max_trial_bake_seconds) so make demo's shadow trial takes seconds."""
+    gate = {"metric": "f1", "threshold": 0.8}
+
+    def published(stack, deployment) -> dict:
+        platform = PlatformRef.of(stack, names=NAMES, max_trial_bake_seconds=20)
+        pipeline = ModelPipeline(
+            stack, "Scorer", platform=platform, project="fraud", model="scorer", gate=gate, deployment=deployment
+        )
+        return pipeline.config.deployment.model_dump()
+
+    capped = published(new_stack(), {"strategy": "shadow", "bake_seconds": 3600, "shadow": {"min_agreement": 0.9}})
+    assert capped["bake_seconds"] == 20 and capped["shadow"]["min_agreement"] == 0.9
+    assert published(new_stack(), {"strategy": "ab", "bake_seconds": 5})["bake_seconds"] == 5
+    assert published(new_stack(), {"strategy": "blue_green"})["bake_seconds"] == 3600  # unused, left as is
+
+
 def test_endpoint_settings_that_the_construct_derives_are_refused():
     with pytest.raises(ConfigurationError, match="endpoint.dashboard_name: set by ModelPipeline from its monitoring"):
         _config(new_stack(), gate={"metric": "f1", "threshold": 0.8}, endpoint={"dashboard_name": "mine"})

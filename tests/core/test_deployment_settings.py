@@ -40,6 +40,14 @@ def test_blue_green_is_the_default_and_shadow_has_safe_criteria():
         ({"strategy": "ab", "ab": {"traffic_shares": [0.1, 1.0]}}, "traffic_shares", "strictly between 0 and 1"),
         ({"strategy": "ab", "ab": {"traffic_shares": []}}, "traffic_shares", "1 to 10 traffic shares"),
         ({"strategy": "ab", "ab": {"decision_metric": "f1"}}, "decision_metric", "'error_rate' or 'latency_p99'"),
+        ({"strategy": "shadow", "shadow": {"min_agreement": 1.2}}, "min_agreement", "less than or equal to 1"),
+        ({"strategy": "ab", "ab": {"abort_error_rate": 0}}, "abort_error_rate", "greater than 0"),
+        ({"strategy": "ab", "ab": {"abort_min_invocations": 0}}, "abort_min_invocations", "greater than"),
+        (
+            {"strategy": "shadow", "shadow": {"agreement_tolerance": 0.1}},
+            "deployment.shadow.agreement_tolerance",
+            "applies to a regressor's values",
+        ),
     ],
 )
 def test_mistakes_are_refused_naming_the_setting(settings, field, message):
@@ -47,3 +55,20 @@ def test_mistakes_are_refused_naming_the_setting(settings, field, message):
         PipelineConfig.model_validate({**BASE, "deployment": settings})
     text = str(error.value)
     assert field in text and message in text, text
+
+
+def test_prediction_agreement_needs_the_captured_answers():
+    settings = {"strategy": "shadow", "shadow": {"min_agreement": 0.95}}
+    assert PipelineConfig.model_validate({**BASE, "deployment": settings}).deployment.shadow.min_agreement == 0.95
+    with pytest.raises(ValidationError) as error:
+        PipelineConfig.model_validate(
+            {**BASE, "deployment": settings, "data_capture": {"enabled": False}, "drift": {"enabled": False}}
+        )
+    assert "deployment.shadow.min_agreement" in str(error.value) and "data_capture is disabled" in str(error.value)
+
+
+def test_a_regressor_sets_how_close_two_values_must_be_to_agree():
+    regressor = {**BASE, "problem_type": "regression", "gate": {"metric": "rmse", "threshold": 1.0}}
+    settings = {"strategy": "shadow", "shadow": {"min_agreement": 0.9, "agreement_tolerance": 0.05}}
+    config = PipelineConfig.model_validate({**regressor, "deployment": settings})
+    assert config.deployment.shadow.agreement_tolerance == 0.05

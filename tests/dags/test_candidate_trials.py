@@ -5,7 +5,9 @@ blue/green update) or rejected on the per-variant CloudWatch metrics."""
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -50,7 +52,9 @@ def run_names(m) -> dict[str, str]:
 
 
 def test_a_candidate_as_good_as_production_is_promoted_after_its_shadow_trial(env):
-    m = new_model(env, "shadow-ok", deployment=SHADOW)
+    """Both variants answer alike (the scenario's canned answer): every captured pair agrees."""
+    agreeing = {**SHADOW, "shadow": {**SHADOW["shadow"], "min_agreement": 0.99}}
+    m = new_model(env, "shadow-ok", deployment=agreeing)
     assert train(env, m, tag="1.0.0").state == "success"
     first = deploy(env, m, "1.0.0+r0")  # nothing serves yet: a first deployment has nothing to compare with
     assert first.state == "success" and first.tasks["candidate_trial"] == "success", first.tasks
@@ -73,6 +77,10 @@ def test_a_candidate_as_good_as_production_is_promoted_after_its_shadow_trial(en
         "criterion",
         "holds",
     ]
+    # Prediction agreement from the pairs data capture recorded during the bake (read by the MWAA role).
+    agreement = trial["table"][-1]
+    assert agreement[:2] == ["prediction agreement", "reference"] and agreement[3:] == [">= 99.00 %", "yes"]
+    assert agreement[2].startswith("100.00 % of ") and int(agreement[2].rsplit(" ", 1)[1]) > 0
 
     notes = m.sns_messages()
     [passed] = [n for n in notes if "Shadow trial" in n["subject"]]
@@ -162,17 +170,58 @@ def test_an_ab_test_shifts_traffic_step_by_step_and_the_winner_takes_it_all(env)
     assert won["subject"] == f"[mlops-itest] A/B test of {PROJECT}/{m.model} 1.0.0+r1 won"
 
 
-def test_an_ab_test_lost_by_the_candidate_leaves_production_serving_and_records_why(env):
-    m = serving_with_a_worse_candidate(env, "ab-lose", AB)
+def test_an_ab_test_whose_candidate_clearly_fails_is_aborted_early_and_production_keeps_serving(env):
+    """Bakes of 60 s, checked every second (MLOPS_CHECK_INTERVAL_SECONDS): the candidate answering only
+    500s ends the test after its first few requests instead of after two bakes."""
+    aborting = {**AB, "bake_seconds": 60, "ab": {**AB["ab"], "abort_error_rate": 0.5, "abort_min_invocations": 5}}
+    m = serving_with_a_worse_candidate(env, "ab-lose", aborting)
 
     with live_traffic(env, m.config.endpoint_name, all_answered=False):  # the candidate's share sees its 500s
+        started = time.monotonic()
         result = deploy(env, m, "1.1.0+r0")
+        seconds = time.monotonic() - started
     assert result.state == "success" and result.tasks["candidate_trial"] == "skipped", result.tasks
+    assert seconds < 60, seconds  # well before the first bake would have ended
+    assert weight_shifts(env, m.config.endpoint_name) == []  # never reached the second share
     runs = run_names(m)
     assert m.serving() == ("InService", runs["1.0.0+r0"])
     [loser] = [p for p in m.packages() if p["CustomerMetadataProperties"]["model_version"] == "1.1.0+r0"]
     assert loser["ModelApprovalStatus"] == "Rejected"
-    assert loser["ApprovalDescription"].startswith("Rejected by its A/B test: error_rate 100.00 % above")
+    assert loser["ApprovalDescription"].startswith(
+        "Rejected by its A/B test: aborted early: the candidate's error rate 100.00 % over"
+    )
     assert loser["CustomerMetadataProperties"]["trial_outcome"].startswith("rejected:")
     [lost] = [n for n in m.sns_messages() if "A/B test" in n["subject"]]
     assert lost["subject"] == f"[mlops-itest] A/B test of {PROJECT}/{m.model} 1.1.0+r0 lost"
+
+
+def test_the_agreement_reads_only_the_capture_files_of_the_bake_window(env):
+    """Capture files are named after their first record's time under hour folders (developer guide
+    "Capture data from real-time endpoint"); the comparison lists the hours of the window and reads the
+    files begun within it (or up to CAPTURE_BATCH_SLACK before), then keeps the records in it."""
+    from datetime import UTC, datetime, timedelta
+
+    from mlops_dags.agreement import CAPTURE_BATCH_SLACK, capture_objects, read_records
+
+    s3 = env["boto"].client("s3")
+    bucket = "agreement-window"
+    s3.create_bucket(Bucket=bucket)
+    start = datetime(2026, 12, 5, 9, 58, 30, tzinfo=UTC)
+    end = start + timedelta(minutes=4)  # into the next hour
+    folder = "capture/ep/Candidate"
+
+    def put(begun: datetime, *inference_times: datetime) -> str:
+        key = f"{folder}/{begun:%Y/%m/%d/%H}/{begun:%M-%S}-000-x.jsonl"
+        lines = [json.dumps({"eventMetadata": {"inferenceTime": f"{t:%Y-%m-%dT%H:%M:%SZ}"}}) for t in inference_times]
+        s3.put_object(Bucket=bucket, Key=key, Body="\n".join(lines).encode())
+        return key
+
+    early = put(start - CAPTURE_BATCH_SLACK - timedelta(seconds=1), start - timedelta(minutes=6))
+    straddling = put(start - timedelta(minutes=1), start - timedelta(seconds=30), start + timedelta(seconds=5))
+    inside = put(start + timedelta(minutes=2), start + timedelta(minutes=2))
+    next_hour = put(end - timedelta(seconds=10), end - timedelta(seconds=10))
+    put(end + timedelta(seconds=1), end + timedelta(seconds=1))
+    found = capture_objects(s3, f"s3://{bucket}/capture", "ep", "Candidate", start, end)
+    assert sorted(key for _, key in found) == sorted([straddling, inside, next_hour]) and early not in found
+    kept = [r["eventMetadata"]["inferenceTime"] for r in read_records(s3, found, start, end)]
+    assert sorted(kept) == ["2026-12-05T09:58:35Z", "2026-12-05T10:00:30Z", "2026-12-05T10:02:20Z"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mlops_dags.strategies import (
     VariantEvidence,
+    abort_ab,
     decide_ab,
     judge,
     rejection_description,
@@ -65,6 +66,18 @@ def test_an_ab_test_is_won_by_the_lower_decision_metric_the_candidate_winning_a_
     assert [row[4] for row in lost.table if row[0] == "error rate"] == ["no"]
     faster = ABCriteria(min_invocations=100, decision_metric="latency_p99")
     assert decide_ab(PRODUCTION, candidate(errors=500, latency_p99_ms=19.0), faster).outcome == "promoted"
+
+
+def test_an_ab_test_is_aborted_early_only_when_the_candidate_clearly_fails_with_enough_requests():
+    aborting = ABCriteria(min_invocations=100, abort_error_rate=0.5, abort_min_invocations=20)
+    verdict = abort_ab(PRODUCTION, candidate(invocations=20, errors=10), aborting)
+    assert verdict.outcome == "rejected" and verdict.reasons == [
+        "aborted early: the candidate's error rate 50.00 % over 20 requests reached the 50.00 % abort threshold"
+    ]
+    assert [row[3:] for row in verdict.table if row[0] == "error rate"] == [["< 50.00 % (abort)", "no"]]
+    assert abort_ab(PRODUCTION, candidate(invocations=19, errors=19), aborting) is None  # too few requests yet
+    assert abort_ab(PRODUCTION, candidate(invocations=20, errors=9), aborting) is None
+    assert abort_ab(PRODUCTION, candidate(invocations=1000, errors=1000), AB) is None  # no abort configured
 
 
 def test_an_ab_test_without_enough_requests_on_either_side_is_inconclusive():

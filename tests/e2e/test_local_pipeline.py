@@ -4,8 +4,11 @@ model template's real train/evaluate/serve processes, the trigger Lambda's handl
 CI tool, SNS read back through SQS and Slack payloads from a local webhook sink.
 
 One platform per module, with the stack tests' fixture project (not projects/, which model teams
-change): success path (first training, deployment, retraining, update in place), then a commit
-whose training fails. Needs ``.venvs/airflow-3.3.1`` (scripts/airflow_venv.sh 3.3.1).
+change): success path (first training, deployment, retraining, then the update: a shadow trial on
+live traffic that promotes the retrained version), then a commit whose training fails, then the
+trials' other outcomes on the same endpoint: a deliberately worse candidate rejected by its shadow
+trial, and an A/B test won by the next candidate. Needs ``.venvs/airflow-3.3.1``
+(scripts/airflow_venv.sh 3.3.1).
 """
 
 from __future__ import annotations
@@ -54,7 +57,10 @@ def story(platform, model):
     deployed = scenario.deploy(platform, model, journal, label="first", model_version=first.model_version)
     retrained = scenario.retrain(platform, [model], journal)[model.key]
     assert retrained.run.state == "success", (retrained.run.tasks, platform.log_locations())
-    updated = scenario.deploy(platform, model, journal, label="update", model_version=retrained.model_version)
+    # The fixture's classifier deploys with strategy shadow: requests arrive while the trial bakes.
+    updated = scenario.deploy(
+        platform, model, journal, label="update", model_version=retrained.model_version, traffic=True
+    )
     return {"first": first, "deployed": deployed, "retrained": retrained, "updated": updated, "journal": journal}
 
 
@@ -120,6 +126,8 @@ def test_retraining_gives_the_next_version_and_updates_the_endpoint_in_place(pla
     assert retrained.sns[0]["subject"].endswith("ready to deploy")
     updated = story["updated"]
     assert updated.run.state == "success", updated.run.tasks
+    assert updated.run.tasks["candidate_trial"]["state"] == "success"
+    assert updated.traffic.sent >= 20 and updated.traffic.refused == []  # production answered every request
     assert updated.endpoint["EndpointName"] == deployed.endpoint["EndpointName"]
     assert updated.endpoint["EndpointConfigName"] != deployed.endpoint["EndpointConfigName"]
     assert updated.answer["model"]["model_version"] == "0.1.0+r1"
@@ -170,9 +178,9 @@ def test_traffic_like_the_training_data_is_checked_and_starts_no_retraining(plat
     calm = drift["calm"]
     assert calm.check.state == "success", calm.check.tasks
     summary = calm.summary
-    # Every request since the update was captured and checked (the 200 and the update's own
-    # 2-record invocation), and nothing drifted.
-    assert calm.requests == 200 and summary["conclusive"] and summary["records"] == 202
+    # Every request since the update was captured and checked (the 200, the update's own 2-record
+    # invocation, and the trial's live traffic that arrived after the schedule was recorded).
+    assert calm.requests == 200 and summary["conclusive"] and summary["records"] >= 202
     assert summary["drifted"] == [] and summary["model_version"] == "0.1.0+r1"
     assert calm.alarm["StateValue"] == "OK"
     assert calm.retraining is None
@@ -201,3 +209,86 @@ def test_shifted_traffic_drifts_fires_the_alarm_and_retrains_with_the_features_i
     assert "Violations report:" in sns["message"] and "Dashboard:" in sns["message"]
     assert any(drifted[0] in json.dumps(payload) for payload in retraining.slack)
     assert 0 < shifted.loop_seconds < 120
+
+
+def test_the_update_ran_as_a_shadow_trial_judged_on_live_traffic_and_captured_pairs(story):
+    updated = story["updated"]
+    assert updated.trial_outcome.startswith("promoted: ")
+    [notice] = [m for m in updated.sns if m["subject"].startswith("[mlops-local] Shadow trial")]
+    assert notice["subject"] == f"[mlops-local] Shadow trial of {PROJECT}/{MODEL} 0.1.0+r1 passed"
+    table = notice["message"].split("\n\n", 1)[1].splitlines()
+    assert table[0].split() == ["metric", "production", "candidate", "criterion", "holds"]
+    # The same model retrained on the same data: every captured pair agrees.
+    agreement = next(line for line in table if line.startswith("prediction agreement"))
+    assert "100.00 % of" in agreement and agreement.split()[-4:] == [">=", "90.00", "%", "yes"]
+    assert not [line for line in table[1:] if line.endswith(" no")]  # every criterion held
+
+
+def publish_deployment(platform, deployment: dict) -> None:
+    """What `cdk deploy` publishes after the team changes its ModelPipeline's deployment setting: the
+    model's pipeline.json in the DAG folder, which every DAG task reads."""
+    from mlops_core.pipeline_config import PipelineConfig, dumps
+
+    path = platform.airflow.dags_folder / names.pipeline_config_path(PROJECT, MODEL)
+    path.write_text(dumps(PipelineConfig.model_validate({**json.loads(path.read_text()), "deployment": deployment})))
+
+
+@pytest.fixture(scope="module")
+def worse(platform, model, story):
+    """A new image whose every answer is a 500 (a fault local AWS puts in front of its real model),
+    deployed while production serves 0.1.0+r1: its shadow trial must reject it."""
+    candidate = scenario.train(platform, model, story["journal"], label="worse", commit="feat: a worse model")
+    assert candidate.run.state == "success", candidate.run.tasks
+    tag = candidate.version["IMAGE_TAG"]
+    rule = {"when": {"image_contains": f"{MODEL}:{tag}"}, "invoke": {"status": 500, "in_front_of_container": True}}
+    platform.aws.update_scenario({"endpoints": {"rules": [rule]}})
+    try:
+        result = scenario.deploy(
+            platform, model, story["journal"], label="worse", model_version=candidate.model_version, traffic=True
+        )
+    finally:
+        platform.aws.update_scenario({"endpoints": {"rules": []}})
+    return candidate, result
+
+
+def test_a_worse_candidate_is_rejected_by_its_shadow_trial_with_the_evidence(platform, model, worse):
+    candidate, result = worse
+    assert result.run.state == "success", result.run.tasks  # the DAG did its job: the candidate was judged
+    assert result.run.tasks["candidate_trial"]["state"] == "skipped"
+    assert result.run.tasks["deploy_endpoint"]["state"] == "skipped"
+    assert result.traffic.refused == []  # production answered every request while the shadow failed
+    [package] = [p for p in platform.packages(model) if p["ModelPackageArn"] == candidate.package["ModelPackageArn"]]
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert package["ApprovalDescription"].startswith("Rejected by its shadow trial: error rate 100.00 % vs 0.00 %")
+    assert "no captured pair" in package["ApprovalDescription"]  # a failing shadow has no answers to compare
+    [notice] = [m for m in result.sns if "Shadow trial" in m["subject"]]
+    assert notice["subject"].endswith(f"{candidate.model_version} failed")
+    document, _ = platform.invoke_endpoint(model)
+    assert document["model"]["model_version"] == "0.1.0+r1"  # production unchanged
+
+
+@pytest.fixture(scope="module")
+def ab_test(platform, model, story, worse):
+    """The team switches the model to A/B tests; the next candidate is tested against 0.1.0+r1."""
+    publish_deployment(
+        platform,
+        {"strategy": "ab", "bake_seconds": 8, "ab": {"traffic_shares": [0.5], "min_invocations": 10}},
+    )
+    candidate = scenario.train(platform, model, story["journal"], label="a/b", commit="fix: a better model")
+    assert candidate.run.state == "success", candidate.run.tasks
+    result = scenario.deploy(
+        platform, model, story["journal"], label="a/b", model_version=candidate.model_version, traffic=True
+    )
+    return candidate, result
+
+
+def test_an_ab_test_concludes_with_the_winner_serving_alone_and_the_outcome_recorded(platform, model, ab_test):
+    candidate, result = ab_test
+    assert result.run.state == "success" and result.run.tasks["candidate_trial"]["state"] == "success", result.run.tasks
+    assert result.trial_outcome.startswith("promoted: error_rate 0.00 % not above production's 0.00 %")
+    [notice] = [m for m in result.sns if "A/B test" in m["subject"]]
+    assert notice["subject"] == f"[mlops-local] A/B test of {PROJECT}/{MODEL} {candidate.model_version} won"
+    endpoint = platform.endpoint(model)
+    assert [v["VariantName"] for v in endpoint["ProductionVariants"]] == ["AllTraffic"]  # the loser removed
+    document, _ = platform.invoke_endpoint(model)
+    assert document["model"]["model_version"] == candidate.model_version

@@ -379,10 +379,39 @@ def test_without_containers_a_scenario_rule_sets_how_a_variant_answers(aws, sm, 
         aws.update_scenario({"endpoints": {"rules": [{"when": {}, "invoke": {"code": 500}}]}})
 
 
+def test_a_rule_in_front_of_a_container_makes_a_real_model_s_variant_fail(clients, unique, echo_aws):
+    """A fault put in front of a real container (``in_front_of_container``): the variant whose image
+    matches answers the rule's status without its model being called; a rule without it leaves
+    container variants alone (it only sets how a variant without a container answers)."""
+    sm, runtime, _ = clients
+    name = unique("in-front")
+    bad_image = IMAGE.replace("1.2.3", "9.9.8")
+    sm.create_model(
+        ModelName=f"{name}-bad",
+        PrimaryContainer={"Image": bad_image, "Environment": {"WHO": "bad"}},
+        ExecutionRoleArn=ROLE,
+    )
+    endpoint(sm, name, [variant("Good", model(sm, f"{name}-good")), variant("Bad", f"{name}-bad")])
+    rule = {"when": {"image_contains": ":9.9.8"}, "invoke": {"status": 500}}
+    echo_aws.update_scenario({"endpoints": {"rules": [rule]}})
+    assert invoke(runtime, name, TargetVariant="Bad") == ("Bad", {"WHO": "bad"})  # a container: not applied
+    echo_aws.update_scenario(
+        {"endpoints": {"rules": [{**rule, "invoke": {"status": 500, "in_front_of_container": True}}]}}
+    )
+    try:
+        with pytest.raises(ClientError, match="injected by the local AWS scenario") as failed:
+            invoke(runtime, name, TargetVariant="Bad")
+        assert failed.value.response["OriginalStatusCode"] == 500
+        assert invoke(runtime, name, TargetVariant="Good")[1]["WHO"] == f"{name}-good"
+    finally:
+        echo_aws.update_scenario({"endpoints": {"rules": []}})
+
+
 def test_data_capture_records_the_shadow_variants_answers_under_its_own_name(clients, unique, echo_aws):
     """Data capture on an endpoint with a shadow variant: the shadow's answers to the copied requests
     are captured under the shadow variant's name, beside production's (what a comparison of their
-    predictions reads), and never returned to the caller."""
+    predictions reads), and never returned to the caller. InvokeEndpoint's InferenceId "is added to
+    the captured data" (API reference): production's record and the shadow's copy both carry it."""
     sm, runtime, _ = clients
     echo_aws.update_scenario({"data_capture": {"flush_every_records": 1}})
     s3 = boto3.client("s3")
@@ -402,19 +431,40 @@ def test_data_capture_records_the_shadow_variants_answers_under_its_own_name(cli
     )
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
     wait_for(lambda: sm.describe_endpoint(EndpointName=name), "EndpointStatus", PENDING)
-    for _ in range(3):
-        assert invoke(runtime, name)[1]["WHO"] == f"{name}-prod"
+    for request in range(3):
+        assert invoke(runtime, name, InferenceId=f"request-{request}")[1]["WHO"] == f"{name}-prod"
 
-    def answers_by_variant() -> dict[str, list[str]]:
-        found: dict[str, list[str]] = {}
+    def answers_by_variant() -> dict[str, list[tuple[str, str]]]:
+        found: dict[str, list[tuple[str, str]]] = {}
         for item in s3.list_objects_v2(Bucket=bucket, Prefix=f"captures/{name}/").get("Contents", []):
             variant_name = item["Key"].split("/")[2]
             for line in s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode().splitlines():
-                answer = json.loads(json.loads(line)["captureData"]["endpointOutput"]["data"])
-                found.setdefault(variant_name, []).append(answer["WHO"])
-        return found
+                record = json.loads(line)
+                answer = json.loads(record["captureData"]["endpointOutput"]["data"])
+                found.setdefault(variant_name, []).append((record["eventMetadata"]["inferenceId"], answer["WHO"]))
+        return {variant_name: sorted(answers) for variant_name, answers in found.items()}
 
     deadline = time.monotonic() + 15  # shadow copies and their captures are written in the background
     while sum(map(len, answers_by_variant().values())) < 6 and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert answers_by_variant() == {"Production": [f"{name}-prod"] * 3, "Shadow": [f"{name}-cand"] * 3}
+    assert answers_by_variant() == {
+        "Production": [(f"request-{i}", f"{name}-prod") for i in range(3)],
+        "Shadow": [(f"request-{i}", f"{name}-cand") for i in range(3)],
+    }
+
+
+def test_the_per_variant_metric_store_keeps_the_latest_invocations_only():
+    """Bounded memory (local AWS's own limit, not CloudWatch's): the oldest invocations' data points
+    leave first, those not read yet included."""
+    from local_aws.sagemaker.endpoint_metrics import EndpointMetrics
+
+    metrics = EndpointMetrics(max_invocations=3)
+    for status in (500, 500, 200, 200, 200):  # the two errors are the oldest
+        metrics.record("us-east-1", "ep", "AllTraffic", model_us=1.0, overhead_us=1.0, status=status)
+    data = metrics.data("us-east-1")
+    assert sum(d.value for d in data if d.name == "Invocations") == 3
+    assert sum(d.value for d in data if d.name == "Invocation5XXErrors") == 0
+    for _ in range(2):
+        metrics.record("us-east-1", "ep", "AllTraffic", model_us=1.0, overhead_us=1.0, status=500)
+    data = metrics.data("us-east-1")
+    assert len(data) == 3 * 5 and sum(d.value for d in data if d.name == "Invocation5XXErrors") == 2

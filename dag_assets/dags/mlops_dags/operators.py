@@ -591,11 +591,58 @@ class CandidateTrialOperator(BaseOperator):
             )
 
     def _bake(self, context, state: dict) -> None:
+        """Wait for this step's bake to end: one timer, or timers of ``check_interval_seconds`` when an
+        A/B test may be aborted early (``baked`` checks the candidate after each)."""
+        from datetime import UTC, datetime, timedelta
+
+        config = self._config()
+        bake = config.deployment.bake_seconds
+        now = datetime.now(UTC)
+        if "step_ends" not in state:
+            self.log.info("%s: baking step %d for %d s", state["trial_config"], state["step"], bake)
+            state = self._save(context, {**state, "step_ends": (now + timedelta(seconds=bake)).isoformat()})
+        self._wait_until(state, config, now)
+
+    def _wait_until(self, state: dict, config, now) -> None:
+        from datetime import datetime
+
         from mlops_dags.compat import time_delta_trigger
 
-        bake = self._config().deployment.bake_seconds
-        self.log.info("%s: baking step %d for %d s", state["trial_config"], state["step"], bake)
-        self.defer(trigger=time_delta_trigger(bake), method_name="baked", timeout=defer_timeout(bake))
+        remaining = max(0.0, (datetime.fromisoformat(state["step_ends"]) - now).total_seconds())
+        if state["strategy"] == "ab" and config.deployment.ab.abort_error_rate is not None:
+            remaining = min(remaining, max(1.0, settings.check_interval_seconds()))
+        self.defer(trigger=time_delta_trigger(remaining), method_name="baked", timeout=defer_timeout(remaining))
+
+    def _checked_while_baking(self, context, state: dict, config, now) -> bool:
+        """Before the step's bake is over: an A/B test whose candidate is clearly failing ends now
+        (strategies.abort_ab), else the bake goes on (deferred again); True either way. False once
+        the bake is over."""
+        from datetime import datetime
+
+        from mlops_dags import aws, strategies
+
+        if now >= datetime.fromisoformat(state["step_ends"]):
+            return False
+        if state["strategy"] == "ab" and config.deployment.ab.abort_error_rate is not None:
+            evidence = strategies.variant_evidence(
+                aws.client("cloudwatch"),
+                self.release["endpoint_name"],
+                [state["production_variant"], strategies.CANDIDATE_VARIANT],
+                datetime.fromisoformat(state["started"]),
+                now,
+            )
+            verdict = strategies.abort_ab(*evidence, config.deployment.ab)
+            if verdict is not None:
+                self.log.warning("A/B test of %s aborted: %s", self.release["run_name"], verdict.reasons[0])
+                started = datetime.fromisoformat(state["started"])
+                self._save(context, {**state, "verdict": verdict.as_dict(), "seconds": (now - started).total_seconds()})
+                aws.client("sagemaker").update_endpoint(
+                    EndpointName=self.release["endpoint_name"], EndpointConfigName=state["production_config"]
+                )
+                self._wait_for_endpoint("concluded")
+                return True
+        self._wait_until(state, config, now)
+        return True
 
     def started(self, context, event: dict[str, Any] | None = None):
         from datetime import UTC, datetime
@@ -617,6 +664,9 @@ class CandidateTrialOperator(BaseOperator):
 
         state = self._state(context)
         config = self._config()
+        now = datetime.now(UTC)
+        if self._checked_while_baking(context, state, config, now):
+            return
         sm = aws.client("sagemaker")
         shares = config.deployment.ab.traffic_shares
         if state["strategy"] == "ab" and state["step"] + 1 < len(shares):
@@ -626,10 +676,10 @@ class CandidateTrialOperator(BaseOperator):
                 DesiredWeightsAndCapacities=strategies.ab_weights(state["production_variant"], shares[step]),
             )
             self.log.info("A/B step %d: the candidate gets %.0f %% of the traffic", step, shares[step] * 100)
-            self._save(context, {**state, "step": step})
+            self._save(context, {**{k: v for k, v in state.items() if k != "step_ends"}, "step": step})
             self._wait_for_endpoint("stepped")
             return
-        started, now = datetime.fromisoformat(state["started"]), datetime.now(UTC)
+        started = datetime.fromisoformat(state["started"])
         evidence = strategies.variant_evidence(
             aws.client("cloudwatch"),
             self.release["endpoint_name"],
@@ -638,7 +688,7 @@ class CandidateTrialOperator(BaseOperator):
             now,
         )
         if state["strategy"] == "shadow":
-            verdict = strategies.judge(*evidence, config.deployment.shadow)
+            verdict = strategies.judge(*evidence, config.deployment.shadow, self._agreement(config, state, now))
         else:
             verdict = strategies.decide_ab(*evidence, config.deployment.ab)
         self.log.info("%s of %s: %s", state["strategy"], self.release["run_name"], strategies.table_text(verdict.table))
@@ -646,6 +696,28 @@ class CandidateTrialOperator(BaseOperator):
         # The trial's variant leaves whatever the outcome: a promotion is the usual blue/green update.
         sm.update_endpoint(EndpointName=self.release["endpoint_name"], EndpointConfigName=state["production_config"])
         self._wait_for_endpoint("concluded")
+
+    def _agreement(self, config, state: dict, now):
+        """The captured pairs' prediction agreement over the bake (None when nothing is captured)."""
+        import time
+        from datetime import datetime
+
+        from mlops_dags import agreement, aws, strategies
+
+        if not config.data_capture.enabled:
+            return None
+        started = time.monotonic()
+        found = agreement.measure(
+            aws.client("s3"),
+            config,
+            self.release["endpoint_name"],
+            state["production_variant"],
+            strategies.CANDIDATE_VARIANT,
+            datetime.fromisoformat(state["started"]),
+            now,
+        )
+        self.log.info("prediction agreement: %s (%.1f s)", found, time.monotonic() - started)
+        return found
 
     def concluded(self, context, event: dict[str, Any] | None = None):
         from mlops_dags import aws, notify, strategies

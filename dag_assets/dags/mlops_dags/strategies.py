@@ -14,7 +14,9 @@ Steps (ShadowTrialOperator; every wait deferred, no worker slot held):
    shadow variant (weight = production's x ``sampling_percentage`` %); UpdateEndpoint, wait;
 2. bake ``bake_seconds`` (a timer in the triggerer);
 3. read both variants' Invocations, 4xx/5xx errors and ModelLatency p50/p99 over the bake
-   (CloudWatch GetMetricData) and judge them against the criteria (``judge``);
+   (CloudWatch GetMetricData) and, when the endpoint captures its traffic, the agreement of the
+   candidate's predictions with production's on the captured pairs (mlops_dags.agreement), and
+   judge them against the criteria (``judge``);
 4. put production's config back (removes the shadow), wait;
 5. passed: the DAG goes on with the guarded blue/green update of the candidate; failed: the package
    is marked Rejected with the evidence and the remaining deployment is skipped. A notice with the
@@ -24,9 +26,9 @@ An A/B test follows the same steps with the candidate as a second production var
 ``ab.traffic_shares[0]``, one bake per share (the weights shifted between bakes with
 UpdateEndpointWeightsAndCapacities), and ``decide_ab`` instead of ``judge``; its outcome (won, lost,
 inconclusive) is recorded on the package (metadata ``trial_outcome``); a lost candidate is Rejected.
-
-Prediction agreement is not among the criteria yet: the trial config keeps the endpoint's data
-capture, so both variants' answers are captured, but this module does not read them yet.
+With ``ab.abort_error_rate`` the bakes are timers of ``check_interval_seconds`` at most, and after each
+the candidate's error rate so far is checked (``abort_ab``): a clearly failing candidate ends the test
+at once, lost.
 """
 
 from __future__ import annotations
@@ -195,8 +197,28 @@ def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f} ms"
 
 
-def judge(production: VariantEvidence, candidate: VariantEvidence, criteria) -> Verdict:
-    """Whether the candidate may replace production, with the side-by-side table it is based on."""
+def _agreement_check(agreement, criteria, enough: bool) -> tuple[str, tuple[str, str] | None, str | None]:
+    """(the table's agreement cell, (criterion, holds) or None when not judged, the reason it fails)."""
+    rate = agreement.rate if agreement is not None else None
+    shown = "n/a" if rate is None else f"{rate * 100:.2f} % of {agreement.records}"
+    if criteria.min_agreement is None:
+        return shown, None, None
+    holds = enough and rate is not None and rate >= criteria.min_agreement - 1e-12
+    reason = None
+    if enough and rate is None:
+        reason = "no captured pair of production's and the candidate's answers to compare predictions on"
+    elif enough and not holds:
+        reason = (
+            f"the candidate's predictions agree with production's on {_pct(rate)} of {agreement.records} "
+            f"records, fewer than the {_pct(criteria.min_agreement)} required"
+        )
+    return shown, (f">= {_pct(criteria.min_agreement)}", "yes" if holds else "no"), reason
+
+
+def judge(production: VariantEvidence, candidate: VariantEvidence, criteria, agreement=None) -> Verdict:
+    """Whether the candidate may replace production, with the side-by-side table it is based on.
+    ``agreement`` (mlops_dags.agreement.Agreement) is the captured pairs' prediction agreement, None
+    when the endpoint does not capture."""
     reasons = []
     enough = candidate.invocations >= criteria.min_invocations
     if not enough:
@@ -222,32 +244,46 @@ def judge(production: VariantEvidence, candidate: VariantEvidence, criteria) -> 
             f"p99 model latency {_ms(candidate.latency_p99_ms)} vs {_ms(production.latency_p99_ms)}: above the "
             f"{_ms(limit)} allowed (+{criteria.max_p99_latency_increase * 100:.0f} %)"
         )
-    table = side_by_side(
-        production,
-        candidate,
-        {
-            "invocations": (f">= {criteria.min_invocations}", "yes" if enough else "no"),
-            "error rate": (
-                f"<= production + {criteria.max_error_rate_increase * 100:.2f} points",
-                "yes" if errors_hold else "no",
-            ),
-            "p99 model latency": (f"<= {_ms(limit)}", "yes" if latency_holds else "no"),
-        },
-    )
-    return Verdict("promoted" if enough and errors_hold and latency_holds else "rejected", reasons, table)
+    agreement_cell, agreement_criterion, agreement_reason = _agreement_check(agreement, criteria, enough)
+    if agreement_reason:
+        reasons.append(agreement_reason)
+    agreement_holds = agreement_criterion is None or agreement_criterion[1] == "yes"
+    judged = {
+        "invocations": (f">= {criteria.min_invocations}", "yes" if enough else "no"),
+        "error rate": (
+            f"<= production + {criteria.max_error_rate_increase * 100:.2f} points",
+            "yes" if errors_hold else "no",
+        ),
+        "p99 model latency": (f"<= {_ms(limit)}", "yes" if latency_holds else "no"),
+    }
+    if agreement_criterion:
+        judged[AGREEMENT_ROW] = agreement_criterion
+    shown_agreement = agreement_cell if agreement is not None or agreement_criterion else None
+    table = side_by_side(production, candidate, judged, agreement=shown_agreement)
+    promote = enough and errors_hold and latency_holds and agreement_holds
+    return Verdict("promoted" if promote else "rejected", reasons, table)
+
+
+AGREEMENT_ROW = "prediction agreement"
 
 
 def side_by_side(
-    production: VariantEvidence, candidate: VariantEvidence, criteria: dict[str, tuple[str, str]]
+    production: VariantEvidence,
+    candidate: VariantEvidence,
+    criteria: dict[str, tuple[str, str]],
+    agreement: str | None = None,
 ) -> list[list[str]]:
     """The notice's table: each metric of both variants, with the criterion and whether it holds
-    for the metrics ``criteria`` names (label -> (criterion, holds))."""
+    for the metrics ``criteria`` names (label -> (criterion, holds)); with ``agreement``, the
+    candidate's prediction agreement with production (the reference) as the last row."""
     rows = [
         ("invocations", str(production.invocations), str(candidate.invocations)),
         ("error rate", _pct(production.error_rate), _pct(candidate.error_rate)),
         ("p50 model latency", _ms(production.latency_p50_ms), _ms(candidate.latency_p50_ms)),
         ("p99 model latency", _ms(production.latency_p99_ms), _ms(candidate.latency_p99_ms)),
     ]
+    if agreement is not None:
+        rows.append((AGREEMENT_ROW, "reference", agreement))
     header = ["metric", "production", "candidate", "criterion", "holds"]
     return [header] + [[*row, *criteria.get(row[0], ("", ""))] for row in rows]
 
@@ -278,6 +314,29 @@ def decide_ab(production: VariantEvidence, candidate: VariantEvidence, criteria)
         },
     )
     return Verdict("promoted" if wins else "rejected" if enough else "inconclusive", reasons, table)
+
+
+def abort_ab(production: VariantEvidence, candidate: VariantEvidence, criteria) -> Verdict | None:
+    """The A/B test's early end while it bakes: a rejected verdict once the candidate answered
+    ``abort_min_invocations`` requests with an error rate of at least ``abort_error_rate``, else None."""
+    threshold = criteria.abort_error_rate
+    if threshold is None or candidate.invocations < criteria.abort_min_invocations:
+        return None
+    if (candidate.error_rate or 0.0) + 1e-12 < threshold:
+        return None
+    reasons = [
+        f"aborted early: the candidate's error rate {_pct(candidate.error_rate)} over {candidate.invocations} "
+        f"requests reached the {_pct(threshold)} abort threshold"
+    ]
+    table = side_by_side(
+        production,
+        candidate,
+        {
+            "invocations": (f">= {criteria.abort_min_invocations} (abort check)", "yes"),
+            "error rate": (f"< {_pct(threshold)} (abort)", "no"),
+        },
+    )
+    return Verdict("rejected", reasons, table)
 
 
 def table_text(table: list[list[str]]) -> str:

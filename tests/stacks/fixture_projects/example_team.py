@@ -23,6 +23,13 @@ def define(stack: ProjectStack) -> None:
             "autoscaling": {"min_capacity": 1, "max_capacity": 4, "target_invocations_per_instance": 200},
         },
         retraining={"enabled": True},
+        # tests/e2e: an update first runs as a shadow beside production. A short bake with few requests,
+        # and p99 latency allowed to double: on a shared 2-core machine a few milliseconds swing either way.
+        deployment={
+            "strategy": "shadow",
+            "bake_seconds": 8,
+            "shadow": {"min_invocations": 20, "max_p99_latency_increase": 1.0, "min_agreement": 0.9},
+        },
     )
     ModelPipeline(
         stack,
