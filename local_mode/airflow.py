@@ -54,6 +54,9 @@ class LocalAirflow:
     jwt_secret: str = field(default_factory=lambda: secrets.token_hex(32))
     # The DAG bundle to run (benchmarks compare another version of it).
     source_dags: Path = SOURCE_DAGS
+    # Airflow's log servers default to fixed ports (8793 worker, 8794 triggerer): a second Airflow
+    # on the machine (another local mode, the DAG tests' live scheduler) would collide.
+    log_server_ports: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
 
     @property
     def dags_folder(self) -> Path:
@@ -96,6 +99,8 @@ class LocalAirflow:
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_server_ports[0]),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.log_server_ports[1]),
                 # Log links in failure notifications point at this Airflow.
                 "AIRFLOW__API__BASE_URL": self.url,
                 "AIRFLOW__API__WORKERS": "1",
