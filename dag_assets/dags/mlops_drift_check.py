@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 # parser per file: named here, the provider's SageMaker operators (and boto3) cost a parse nothing.
 import airflow.providers.amazon.aws.operators.sagemaker  # noqa: F401
 from mlops_dags import notify, settings
-from mlops_dags.compat import Param, dag, task
+from mlops_dags.compat import Param, dag, task, task_group
 from mlops_dags.operators import DriftCheckJobOperator
 
 from mlops_core.names import DAG_DRIFT_CHECK, NAME_MAX_LENGTH, NAME_PATTERN
@@ -66,16 +66,19 @@ def drift_check():
 
         return [{**check, "airflow_run_id": run_id} for check in drift.plan(params)]
 
-    # Waits for every check's job; each summary then checks its own job's outcome.
-    @task(trigger_rule="all_done")
+    @task
     def summarize(check: dict) -> dict:
         from mlops_dags import drift
 
         return drift.summarize(check)
 
-    checks = plan()
-    jobs = DriftCheckJobOperator.partial(task_id="check").expand(check=checks)
-    jobs >> summarize.expand(check=checks)
+    # One group per due check: a check whose job fails fails its own group (one notice, from its
+    # task) and the run, while the other models' checks carry on.
+    @task_group(group_id="drift")
+    def check_model(check: dict):
+        DriftCheckJobOperator(task_id="check", check=check) >> summarize(check)
+
+    check_model.expand(check=plan())
 
 
 drift_check()

@@ -213,6 +213,25 @@ def test_the_drift_check_finds_the_shifted_features_of_the_captured_traffic_only
     assert (third["records"], third["conclusive"], third["drifted"]) == (100, False, [])
     assert _metric(cloudwatch, names.MODEL_METRICS_NAMESPACE, names.DRIFTED_FEATURES_METRIC, model_dims) == (2, 0, 2)
 
+    # A check whose job fails: its task fails the run with one notice; no summary, so the window is
+    # checked again by the next run.
+    _send(env["boto"], m.config.endpoint_name, unshifted[:100])
+    _wait_captured(s3, capture_prefix, already + len(unshifted) + len(shifted) + 200)
+    env["aws"].update_scenario(
+        {"processing": {"rules": [{"when": {"name_contains": "-drift-"}, "fail": "AlgorithmError: boom"}]}}
+    )
+    notices = len(env["slack"].payloads(m.slack_path))
+    failed = run_dag(env["dags"][names.DAG_DRIFT_CHECK], {"project": PROJECT, "model": m.model})
+    env["aws"].update_scenario({"processing": {"rules": []}})
+    assert failed.state == "failed" and failed.tasks == {
+        "plan": "success",
+        "drift.check[0]": "failed",
+        "drift.summarize[0]": "upstream_failed",
+    }
+    assert len(env["slack"].payloads(m.slack_path)) == notices + 1
+    latest = s3.get_object(Bucket=ARTIFACT_BUCKET, Key=f"{PROJECT}/{m.model}/monitoring/latest-check.json")
+    assert json.loads(latest["Body"].read()) == third
+
     # A scheduled run: the model was checked moments ago, nothing is due.
     scheduled = run_dag(env["dags"][names.DAG_DRIFT_CHECK], None)
     assert scheduled.state == "success" and scheduled.returned("plan") == []

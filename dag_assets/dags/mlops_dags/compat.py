@@ -4,11 +4,11 @@ same DAG files run on both MWAA versions."""
 from __future__ import annotations
 
 try:  # Airflow 3
-    from airflow.sdk import BaseOperator, Param, dag, get_current_context, task
+    from airflow.sdk import BaseOperator, Param, dag, get_current_context, task, task_group
 
     AIRFLOW_3 = True
 except ImportError:  # Airflow 2.11
-    from airflow.decorators import dag, task
+    from airflow.decorators import dag, task, task_group
     from airflow.models.baseoperator import BaseOperator
     from airflow.models.param import Param
     from airflow.operators.python import get_current_context
@@ -68,6 +68,7 @@ __all__ = [
     "dag_run_is_active",
     "get_current_context",
     "task",
+    "task_group",
     "time_delta_trigger",
     "trigger_dag_run_operator",
 ]
