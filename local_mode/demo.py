@@ -286,29 +286,35 @@ def _label(platform: LocalPlatform, model, text: str) -> str:
     return f"{model.key}: {text}" if len(platform.models) > 1 else text
 
 
+def _first_training(platform, model, journal, show: Show) -> scenario.TrainingResult | None:
+    """CI's release and the trigger Lambda's Training & Evaluation run, shown; None if it failed."""
+    trained = scenario.train(
+        platform,
+        model,
+        journal,
+        label=_label(platform, model, "first training"),
+        on_tasks=show.watch(f"Training & Evaluation of {model.key}"),
+    )
+    show.done()
+    console.print(f"  {trained.version.get('output', '').splitlines()[0] if trained.version else ''}")
+    answer = {k: trained.trigger.get(k) for k in ("status", "dag_run_id", "state", "created")}
+    console.print("  trigger Lambda: " + json.dumps(answer))
+    _notifications("training", trained.sns, trained.slack)
+    if trained.run.state != "success" or not trained.model_version:
+        console.print(f"[red]training of {model.key} ended {trained.run.state}[/]")
+        return None
+    console.print(f"[green]✓[/] candidate {model.key} {trained.model_version}: {_metrics(trained.metrics)}")
+    return trained
+
+
 def _success_story(platform: LocalPlatform, journal: scenario.Journal, show: Show, summary: list) -> bool:
     models = platform.models
     first: dict[str, scenario.TrainingResult] = {}
     for model in models:
         console.rule(f"[bold]1. {model.key}: CI versions and publishes the image, the trigger Lambda starts training")
-        trained = scenario.train(
-            platform,
-            model,
-            journal,
-            label=_label(platform, model, "first training"),
-            on_tasks=show.watch(f"Training & Evaluation of {model.key}"),
-        )
-        show.done()
-        console.print(f"  {trained.version.get('output', '').splitlines()[0] if trained.version else ''}")
-        console.print(
-            "  trigger Lambda: "
-            + json.dumps({k: trained.trigger.get(k) for k in ("status", "dag_run_id", "state", "created")})
-        )
-        _notifications("training", trained.sns, trained.slack)
-        if trained.run.state != "success" or not trained.model_version:
-            console.print(f"[red]training of {model.key} ended {trained.run.state}[/]")
+        trained = _first_training(platform, model, journal, show)
+        if trained is None:
             return False
-        console.print(f"[green]✓[/] candidate {model.key} {trained.model_version}: {_metrics(trained.metrics)}")
         first[model.key] = trained
 
     for model in models:
@@ -371,19 +377,8 @@ def _drift_story(platform: LocalPlatform, journal: scenario.Journal, show: Show,
     records shifted far from the training data."""
     for model in platform.models:
         console.rule(f"[bold]1. {model.key}: first training and deployment (data capture and drift checks on)")
-        trained = scenario.train(
-            platform,
-            model,
-            journal,
-            label=_label(platform, model, "first training"),
-            on_tasks=show.watch(f"Training & Evaluation of {model.key}"),
-        )
-        show.done()
-        if trained.run.state != "success" or not trained.model_version:
-            console.print(f"[red]training of {model.key} ended {trained.run.state}[/]")
-            return False
-        console.print(f"[green]✓[/] candidate {model.key} {trained.model_version}: {_metrics(trained.metrics)}")
-        if not _deployed(platform, model, journal, show, trained.model_version, "first deployment"):
+        trained = _first_training(platform, model, journal, show)
+        if trained is None or not _deployed(platform, model, journal, show, trained.model_version, "first deployment"):
             return False
         results = {}
         for step, shift in ((2, False), (3, True)):
