@@ -37,6 +37,9 @@ DEFAULT_SCENARIO: dict[str, Any] = {
     },
     # Endpoints' captured invocations are written in batches of this many records, or this old.
     "data_capture": {"flush_every_records": 100, "flush_every_seconds": 10.0},
+    # Asynchronous invocations (SNS -> Lambda): a function error is retried twice, after 60 s and
+    # then 120 s, as Lambda does by default; local mode shortens the waits.
+    "lambda": {"async_retry_delays_seconds": [60.0, 120.0]},
     "mwaa": {"airflow_url": None, "auth": "none", "username": None, "password": None},
     # Free-form settings for custom job/endpoint runners (issue 6), passed through untouched.
     "runner": {},

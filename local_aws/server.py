@@ -336,7 +336,7 @@ def serve(
     lambda_service = LambdaService(account=ACCOUNT, state_dir=state_dir, iam=iam)
     if iam is not None:
         iam.state.lambda_service = lambda_service
-    sns_delivery.install(lambda_service, iam, events)
+    sns_delivery.install(lambda_service, iam, events, scenario)
     app = LocalAwsApp(
         sagemaker=sagemaker,
         scenario=scenario,

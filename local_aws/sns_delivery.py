@@ -6,6 +6,10 @@ Lambda Developer Guide, "Invoking Lambda functions with Amazon SNS notifications
   ``sns.amazonaws.com``; the invocation is authorized by the function's resource-based policy
   (``AWS::Lambda::Permission``), whose conditions see ``aws:SourceArn`` = the topic's ARN (and
   ``aws:SourceAccount``). Without that permission the delivery fails and nothing runs;
+- a function error is retried: Lambda runs an asynchronous invocation "two more times, with a
+  one-minute wait between the first two attempts, and two minutes between the second and third"
+  (Lambda Developer Guide, "Error handling and automatic retries in Lambda"); the waits come from
+  the scenario (``lambda.async_retry_delays_seconds``), each attempt is an event;
 - the event is ``{"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
   "EventSubscriptionArn", "Sns": {"Type": "Notification", "MessageId", "TopicArn", "Subject",
   "Message", "Timestamp", "SignatureVersion", ...}}]}``, one record per invocation.
@@ -21,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -64,7 +69,16 @@ def refused(iam: Any, account: str, function_arn: str, topic_arn: str) -> str | 
     return None if decision.allowed else decision.message
 
 
-def deliver(lambda_service: Any, iam: Any, events: Any, subscription: Any, message: str, message_id: str, subject):
+def deliver(
+    lambda_service: Any,
+    iam: Any,
+    events: Any,
+    subscription: Any,
+    message: str,
+    message_id: str,
+    subject,
+    retry_delays: Any = lambda: (),
+):
     """Deliver one message to a lambda subscription; True when local Lambda handled it."""
     parts = subscription.endpoint.split(":")
     if len(parts) not in (7, 8) or parts[6] not in lambda_service.functions:
@@ -83,16 +97,24 @@ def deliver(lambda_service: Any, iam: Any, events: Any, subscription: Any, messa
     event = sns_event(subscription.arn, topic_arn, message, message_id, subject)
 
     def invoke() -> None:
-        answer = lambda_service.run(function, qualifier, event)
-        outcome = answer.get("payload") if answer.get("ok") else {"errorType": answer.get("errorType")}
-        events.record(KIND, subscription.endpoint, "Delivered", f"{topic_arn}: {json.dumps(outcome, default=str)}")
+        delays = list(retry_delays())
+        while True:
+            answer = lambda_service.run(function, qualifier, event)
+            outcome = answer.get("payload") if answer.get("ok") else {"errorType": answer.get("errorType")}
+            detail = f"{topic_arn}: {json.dumps(outcome, default=str)}"
+            if answer.get("ok") or not delays:
+                events.record(KIND, subscription.endpoint, "Delivered", detail)
+                return
+            delay = float(delays.pop(0))
+            events.record(KIND, subscription.endpoint, "Retrying", f"{detail}; again in {delay:g} s")
+            time.sleep(delay)
 
     # Asynchronous, as on AWS: the publisher (e.g. an alarm's SetAlarmState) does not wait.
     threading.Thread(target=invoke, name=f"sns-{uuid.uuid4().hex[:8]}", daemon=True).start()
     return True
 
 
-def install(lambda_service: Any, iam: Any, events: Any) -> None:
+def install(lambda_service: Any, iam: Any, events: Any, scenario: Any = None) -> None:
     """Route moto's lambda-subscription deliveries to local Lambda."""
     from moto.sns.models import Subscription
 
@@ -107,7 +129,8 @@ def install(lambda_service: Any, iam: Any, events: Any) -> None:
         text = message
         if kwargs.get("message_structure") == "json":
             text = self._parse_message_structure(message, self.protocol)
-        if deliver(lambda_service, iam, events, self, text, message_id, subject):
+        delays = (lambda: scenario.snapshot()["lambda"]["async_retry_delays_seconds"]) if scenario else (lambda: ())
+        if deliver(lambda_service, iam, events, self, text, message_id, subject, delays):
             return None
         return original(self, message, message_id, subject, message_attributes, **kwargs)
 

@@ -11,6 +11,7 @@ import os
 import secrets
 import shutil
 import socket
+import sqlite3
 import time
 import urllib.error
 import urllib.parse
@@ -39,6 +40,12 @@ def free_port() -> int:
 
 
 CAPTURE_SETTLE_SECONDS = 12
+
+
+def _write_ahead_log(database: Path) -> None:
+    """SQLite's WAL journal (kept in the file): readers no longer block the one writer."""
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
 
 
 @dataclass
@@ -95,6 +102,9 @@ class LocalAirflow:
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__PARALLELISM": "4",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+                # SQLite's lock waits: see local_mode/airflow_sqlite.py.
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "local_mode.airflow_sqlite.CONNECT_ARGS",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": "local_mode.airflow_sqlite.CONNECT_ARGS_ASYNC",
                 # Loopback only, no login: the simple auth manager treats every caller as admin.
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
                 "AIRFLOW__API__HOST": "127.0.0.1",
@@ -140,8 +150,10 @@ class LocalAirflow:
         database = self.home / "airflow.db"
         if self.migrated_template.is_file() and not database.exists():
             shutil.copyfile(self.migrated_template, database)
+            _write_ahead_log(database)
             return "copied the migrated database"
         self._migrate()
+        _write_ahead_log(database)
         with contextlib.suppress(OSError):
             partial = self.migrated_template.with_suffix(f".{os.getpid()}.partial")
             shutil.copyfile(database, partial)

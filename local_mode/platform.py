@@ -42,6 +42,9 @@ SCENARIO = {
     "processing": {"delay_seconds": 0.5},
     "endpoints": {"create_delay_seconds": 0.5, "update_delay_seconds": 0.5},
     "runner": {"serve_workers": 1, "default_model_source": str(TEMPLATE)},
+    # Lambda retries a failed asynchronous invocation (the drift alarm's, through SNS) after 1 and
+    # 2 minutes; a demo waits seconds.
+    "lambda": {"async_retry_delays_seconds": [5.0, 10.0]},
 }
 BOOT_JOIN_SECONDS = 15.0  # stop(): how long the Airflow start-up thread may take to give up
 STARTUP_TOTAL = "start-up total"

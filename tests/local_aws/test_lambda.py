@@ -8,6 +8,7 @@ requestContext.authorizer.iam and the alias in context.invoked_function_arn)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import boto3
@@ -141,3 +142,40 @@ def test_get_function_url_config_and_invoke_through_the_api(aws, function, uniqu
     assert answer["invoked_function_arn"] == alias_arn and answer["authorizer"] is None  # no caller identity
     with pytest.raises(client.exceptions.ClientError, match="AccessDenied"):
         client.get_function_url_config(FunctionName=name, Qualifier="team-b")
+
+
+def test_sns_retries_a_failed_asynchronous_invocation_as_lambda_does(aws, unique):
+    """Lambda runs a failed asynchronous invocation "two more times, with a one-minute wait between
+    the first two attempts, and two minutes between the second and third" (Lambda Developer Guide,
+    "Error handling and automatic retries"); the waits come from the scenario."""
+    iam, sns = boto3.client("iam"), boto3.client("sns")
+    name = unique("flaky")
+    role = make_role(iam, unique("fn-role"), [])
+    topic = sns.create_topic(Name=unique("topic"))["TopicArn"]
+    function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "lambda:InvokeFunction",
+                "Resource": function_arn,
+                "Condition": {"ArnLike": {"AWS:SourceArn": topic}},
+            }
+        ],
+    }
+    aws.register_function(
+        {"name": name, "handler": "flaky_fn.handler", "code_dirs": [CODE], "role_arn": role, "policy": policy}
+    )
+    aws.update_scenario({"lambda": {"async_retry_delays_seconds": [0.2, 0.2]}})
+    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=function_arn)
+    sns.publish(TopicArn=topic, Message="hello")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        deliveries = [e for e in aws.events() if e["kind"] == "SnsDelivery" and e["name"] == function_arn]
+        if any(e["status"] == "Delivered" for e in deliveries):
+            break
+        time.sleep(0.2)
+    assert [e["status"] for e in deliveries] == ["Retrying", "Delivered"]
+    assert "again in 0.2 s" in deliveries[0]["detail"] and '"attempt": 2' in deliveries[1]["detail"]
