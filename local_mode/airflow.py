@@ -126,7 +126,13 @@ class LocalAirflow:
                 # mlops_core next to the DAGs, as in the MWAA bundle.
                 "PYTHONPATH": os.pathsep.join([str(self.dags_folder), str(REPO)]),
                 "MLOPS_CHECK_INTERVAL_SECONDS": "1",
-                "MLOPS_TASK_RETRIES": "0",
+                # One retry, soon: Airflow 3.3.1's scheduler can fail a deferrable task whose trigger
+                # fired before the executor reported the deferring attempt ("task state changed
+                # externally", apache/airflow#72716, open); with local mode's 1 s polls that happens.
+                # The operators are retry-safe (a retry resumes its own job or trial), and a
+                # failure is notified once, after the last try. MWAA's default: 1 retry after 120 s.
+                "MLOPS_TASK_RETRIES": "1",
+                "MLOPS_RETRY_DELAY_SECONDS": "3",
                 "MLOPS_ENDPOINT_TIMEOUT_SECONDS": "300",
                 "MLOPS_LEASE_POLL_SECONDS": "10",
                 # A drift check's window ends this far behind the present: local SageMaker writes a
