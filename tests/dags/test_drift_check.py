@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,22 +40,16 @@ def real_env(airflow_db, dags_in_db, slack_sink, dagbag, sdk_dag_callbacks):
     with LocalAws(
         scenario=scenario, job_runner=f"{RUNNERS}:ProcessJobRunner", endpoint_runner=f"{RUNNERS}:ProcessEndpointRunner"
     ) as aws:
-        saved = {k: os.environ.get(k) for k in [*aws.env, "MLOPS_DRIFT_CAPTURE_SETTLE_SECONDS"]}
-        os.environ.update(aws.env)
-        os.environ["MLOPS_DRIFT_CAPTURE_SETTLE_SECONDS"] = "0"
-        try:
+        # pytest restores the environment afterwards (the module-scoped form of monkeypatch).
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in {**aws.env, "MLOPS_DRIFT_CAPTURE_SETTLE_SECONDS": "0"}.items():
+                patch.setenv(key, value)
             yield {
                 "aws": aws,
                 "boto": boto3.session.Session(region_name=aws.region),
                 "slack": slack_sink,
                 "dags": dagbag.dags,
             }
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 def _rows(shifted: bool) -> tuple[list[str], list[list[str]]]:
