@@ -24,21 +24,11 @@ from datetime import datetime, timedelta
 # parser per file: named here, the provider's SageMaker operators (and boto3) cost a parse nothing.
 import airflow.providers.amazon.aws.operators.sagemaker  # noqa: F401
 from mlops_dags import notify, settings
-from mlops_dags.compat import Param, dag, task, task_group
+from mlops_dags.compat import dag, task, task_group
 from mlops_dags.operators import DriftCheckJobOperator
+from mlops_dags.params import drift_check_params
 
-from mlops_core.names import DAG_DRIFT_CHECK, NAME_MAX_LENGTH, NAME_PATTERN
-
-
-def _optional_name(field: str) -> Param:
-    return Param(
-        None,
-        type=["null", "string"],
-        pattern=NAME_PATTERN.pattern,
-        maxLength=NAME_MAX_LENGTH,
-        title=field.capitalize(),
-        description=f"Check this {field} now (scheduled runs check every model that is due).",
-    )
+from mlops_core.names import DAG_DRIFT_CHECK
 
 
 @dag(
@@ -49,7 +39,7 @@ def _optional_name(field: str) -> Param:
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=2),
-    params={"project": _optional_name("project"), "model": _optional_name("model")},
+    params=drift_check_params(),
     default_args={
         "retries": settings.task_retries(),
         "retry_delay": settings.retry_delay(),

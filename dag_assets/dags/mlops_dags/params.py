@@ -132,3 +132,18 @@ def retraining_params() -> dict[str, Param]:
             "more models are due than one run starts).",
         ),
     }
+
+
+def drift_check_params() -> dict[str, Param]:
+    """A manual Drift Check run's conf: check these models now (scheduled runs check every model due)."""
+    return {
+        field: Param(
+            None,
+            type=["null", "string"],
+            pattern=names.NAME_PATTERN.pattern,
+            maxLength=names.NAME_MAX_LENGTH,
+            title=field.capitalize(),
+            description=f"Check this {field} now (scheduled runs check every model that is due).",
+        )
+        for field in ("project", "model")
+    }
